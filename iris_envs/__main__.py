@@ -1,0 +1,5 @@
+"""Entry point for ``python -m iris_envs``."""
+
+from iris_envs.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Command-line entry point: parse arguments, dispatch to a subcommand, turn errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from iris_envs import __version__
+from iris_envs.errors import IrisEnvsError
+from iris_envs.exit_codes import ExitCode
+
+# Subcommand name -> module. Each module defines HELP, configure(parser) and execute(args) -> int,
+# and keeps heavy imports (the docker SDK, rich) inside execute so `--version` stays fast.
+COMMANDS: dict[str, str] = {
+    "list": "iris_envs.commands.list_envs",
+    "config": "iris_envs.commands.show_config",
+    "key": "iris_envs.commands.show_key",
+    "explain": "iris_envs.commands.explain_key",
+    "schema": "iris_envs.commands.show_schema",
+}
+
+
+class CommandModule(Protocol):
+    """What every module named in COMMANDS provides."""
+
+    HELP: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def execute(self, args: argparse.Namespace) -> int: ...
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full parser; importing command modules is cheap by construction."""
+    parser = argparse.ArgumentParser(
+        prog="iris-envs",
+        description="Build warm, cached InterSystems IRIS test environments and run tests in them.",
+        epilog="Exit codes: 0 ok, 1 command failed, 2 configuration/usage error, 3 unknown "
+        "environment, 4 Docker unavailable, 5 build failed, 6 not ready, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"iris-envs {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = cast(CommandModule, importlib.import_module(module_name))
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(sub)
+        sub.set_defaults(_execute=module.execute)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the process exit code (never raises for expected failures)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return int(ExitCode.CONFIG_ERROR)
+    try:
+        return int(args._execute(args))
+    except IrisEnvsError as error:
+        print(f"iris-envs: error: {error}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("iris-envs: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)

@@ -1,0 +1,65 @@
+"""Domain exceptions, each carrying the exit code the CLI turns it into."""
+
+from __future__ import annotations
+
+from iris_envs.exit_codes import ExitCode
+
+
+class IrisEnvsError(Exception):
+    """Base of every error the CLI reports as ``error: message`` plus an optional hint."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class ConfigError(IrisEnvsError):
+    """The configuration file or the command line is wrong: fix the input and retry."""
+
+    exit_code = ExitCode.CONFIG_ERROR
+
+
+class UnknownEnvironment(IrisEnvsError):
+    """A selected environment name or tag matches nothing in the configuration."""
+
+    exit_code = ExitCode.SELECTION_ERROR
+
+
+class DockerUnavailable(IrisEnvsError):
+    """The Docker engine cannot be reached: start it, or point DOCKER_HOST at one."""
+
+    exit_code = ExitCode.DOCKER_UNAVAILABLE
+
+
+class DockerOperationFailed(IrisEnvsError):
+    """The engine answered, but refused an operation (missing image, name clash, ...)."""
+
+    exit_code = ExitCode.FAILED
+
+
+class ImageNotFound(DockerOperationFailed):
+    """An image reference is not present in the engine."""
+
+
+class BuildFailed(IrisEnvsError):
+    """A snapshot could not be built; nothing was tagged and the build container is gone."""
+
+    exit_code = ExitCode.BUILD_FAILED
+
+
+class NotReady(IrisEnvsError):
+    """A container did not become ready in time (the message carries its last log lines)."""
+
+    exit_code = ExitCode.NOT_READY
+
+
+class Interrupted(IrisEnvsError):
+    """The user pressed Ctrl-C or the process got SIGTERM; cleanup has already run."""
+
+    exit_code = ExitCode.INTERRUPTED

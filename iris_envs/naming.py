@@ -1,0 +1,40 @@
+"""Names and labels iris-envs puts on images and containers, in one place so all modules agree."""
+
+from __future__ import annotations
+
+import re
+
+LABEL_PREFIX = "org.iris-envs."
+LABEL_KEY = LABEL_PREFIX + "key"  # full sha256 cache key of a snapshot
+LABEL_ENV = LABEL_PREFIX + "env"  # environment name
+LABEL_INPUTS = LABEL_PREFIX + "inputs"  # canonical JSON of the key inputs, for `explain`
+LABEL_BASE_IMAGE = LABEL_PREFIX + "base-image"  # base image ID the snapshot was built from
+LABEL_VERSION = LABEL_PREFIX + "version"  # iris-envs version that built it
+LABEL_CREATED = LABEL_PREFIX + "created"  # ISO-8601 UTC build time
+LABEL_ROLE = LABEL_PREFIX + "role"  # containers: "build" | "verify" | "run" | "up"
+LABEL_OWNER_PID = LABEL_PREFIX + "owner-pid"  # containers: PID of the iris-envs process
+LABEL_OWNER_HOST = LABEL_PREFIX + "owner-host"  # containers: hostname of that process
+LABEL_RUN_ID = LABEL_PREFIX + "run-id"  # containers: one id per iris-envs invocation
+LABEL_PROJECT = LABEL_PREFIX + "project"  # containers: project root the env came from
+LABEL_MANAGED = LABEL_PREFIX + "managed"  # "true" on everything iris-envs creates
+
+SNAPSHOT_REPO_PREFIX = "iris-envs/"
+KEY_TAG_LENGTH = 12
+
+_INVALID_REPO_CHARS = re.compile(r"[^a-z0-9._-]+")
+
+
+def snapshot_repository(env_name: str) -> str:
+    """Docker repository of an environment's snapshots, e.g. ``iris-envs/iris-2025.1``."""
+    cleaned = _INVALID_REPO_CHARS.sub("-", env_name.lower()).strip("-._") or "env"
+    return SNAPSHOT_REPO_PREFIX + cleaned
+
+
+def snapshot_tag(key: str) -> str:
+    """The tag naming one snapshot: the first twelve hex digits of its key."""
+    return key[:KEY_TAG_LENGTH]
+
+
+def snapshot_ref(env_name: str, key: str) -> str:
+    """Full image reference ``iris-envs/<env>:<key12>``."""
+    return f"{snapshot_repository(env_name)}:{snapshot_tag(key)}"

@@ -64,7 +64,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any | None:
-    """Return the JSON in ``path``, or None when it is missing or corrupt (the caller rebuilds it)."""
+    """Return the JSON in ``path``, or None when missing or corrupt (the caller rebuilds it)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

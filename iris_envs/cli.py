@@ -1,4 +1,4 @@
-"""Command-line entry point: parse arguments, dispatch to a subcommand, turn errors into exit codes."""
+"""Command-line entry point: parse arguments, dispatch a subcommand, map errors to exit codes."""
 
 from __future__ import annotations
 

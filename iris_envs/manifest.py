@@ -40,7 +40,7 @@ class SetupStep:
         return dict(self.options).get(name, default)
 
     def describe(self) -> str:
-        """Name the step the way errors and ``explain`` print it, e.g. ``setup[2] sql schema.sql``."""
+        """Name the step as errors and ``explain`` print it, e.g. ``setup[2] sql schema.sql``."""
         return f"setup[{self.index}] {self.kind.value} {self.source}"
 
 
@@ -53,7 +53,7 @@ class Edition(str, Enum):
 
 @dataclass(frozen=True)
 class LicenseRef:
-    """Where the license key comes from: a host path, possibly via ``$ENV_VAR``; never its content."""
+    """Where the license key comes from (a host path, maybe via ``$ENV_VAR``); never its content."""
 
     source: str  # as written: "iris.key" or "$IRIS_LICENSE_KEY"
     path: Path  # resolved host path (existence is checked when the key is mounted)

@@ -1,0 +1,549 @@
+"""The only module that talks to the Docker engine: a small typed facade over the ``docker`` SDK."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from iris_envs.errors import (
+    DockerOperationFailed,
+    DockerUnavailable,
+    ImageNotFound,
+    IrisEnvsError,
+)
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# Tar archives for copy-in are spooled to disk above this size: .DAT fixtures can be gigabytes.
+_SPOOL_LIMIT = 32 * 1024 * 1024
+
+PullProgress = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the pipeline needs to know about an image."""
+
+    id: str
+    tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    labels: dict[str, str]
+    created: str
+    size: int
+    os: str
+    architecture: str
+    env: tuple[str, ...] = ()
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """State of one container as the engine reports it."""
+
+    id: str
+    name: str
+    image: str
+    status: str  # created | running | exited | ...
+    running: bool
+    exit_code: int | None
+    labels: dict[str, str]
+    ports: dict[int, int]  # container port -> host port on 127.0.0.1
+    health: str | None  # healthy | unhealthy | starting | None (no healthcheck)
+    env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host path into a container."""
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create a container; ports are published on 127.0.0.1 only."""
+
+    image: str
+    name: str | None = None
+    hostname: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    command: Sequence[str] | None = None
+    ports: Sequence[int] = ()  # container TCP ports to publish on a random 127.0.0.1 port
+    mounts: Sequence[Mount] = ()
+    user: str | None = None
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """Exit code and combined stdout/stderr of a command run in a container."""
+
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True)
+class FileToCopy:
+    """One host file or directory to copy into a container under ``name``."""
+
+    source: Path
+    name: str  # path relative to the destination directory
+
+
+def docker_host() -> str:
+    """Describe the engine endpoint the SDK will use, for error messages."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+class DockerEngine:
+    """Facade over the docker SDK; creating one does no I/O (the client connects on first use)."""
+
+    def __init__(self, client_factory: Callable[[], Any] | None = None) -> None:
+        self._client_factory = client_factory
+        self._client: Any = None
+
+    # -- connection and error translation -------------------------------------------------
+
+    @property
+    def _sdk(self) -> Any:
+        if self._client is None:
+            with self._translate():
+                if self._client_factory is not None:
+                    self._client = self._client_factory()
+                else:
+                    import docker  # deferred: `iris-envs --version` must not import the SDK
+
+                    self._client = docker.from_env(timeout=300)
+        return self._client
+
+    @property
+    def _api(self) -> Any:
+        return self._sdk.api
+
+    @contextlib.contextmanager
+    def _translate(self, what: str = "") -> Iterator[None]:
+        """Turn SDK and transport exceptions into the project's own, without a traceback."""
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            yield
+        except IrisEnvsError:
+            raise
+        except docker.errors.ImageNotFound as error:
+            raise ImageNotFound(f"{what}: image not found ({_explanation(error)})") from None
+        except docker.errors.NotFound as error:
+            raise DockerOperationFailed(f"{what}: not found ({_explanation(error)})") from None
+        except docker.errors.APIError as error:
+            raise DockerOperationFailed(f"{what}: {_explanation(error)}") from None
+        except (
+            requests.exceptions.ConnectionError,
+            docker.errors.DockerException,
+            ConnectionError,
+            FileNotFoundError,
+        ) as error:
+            if isinstance(error, requests.exceptions.ReadTimeout):
+                raise DockerOperationFailed(f"{what}: the engine timed out ({error})") from None
+            raise DockerUnavailable(
+                f"Docker engine not reachable at {docker_host()}",
+                hint="start Docker Desktop or dockerd, or point DOCKER_HOST at a running engine",
+            ) from None
+
+    def ping(self) -> None:
+        """Raise DockerUnavailable unless the engine answers."""
+        with self._translate("ping"):
+            self._api.ping()
+
+    def platform(self) -> str:
+        """The engine's native platform, e.g. ``linux/amd64``."""
+        with self._translate("version"):
+            version = self._api.version()
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(version["Arch"], version["Arch"])
+        return f"{version['Os']}/{arch}"
+
+    # -- images ----------------------------------------------------------------------------
+
+    def inspect_image(self, ref: str) -> ImageInfo | None:
+        """Return the image, or None when the engine does not have it."""
+        try:
+            with self._translate(f"inspect image {ref}"):
+                data = self._api.inspect_image(ref)
+        except (ImageNotFound, DockerOperationFailed) as error:
+            if "not found" in str(error).lower() or "no such image" in str(error).lower():
+                return None
+            raise
+        return _image_info(data)
+
+    def images_by_label(self, labels: Mapping[str, str | None]) -> list[ImageInfo]:
+        """Images carrying every label (value None = any value)."""
+        filters = {"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]}
+        with self._translate("list images"):
+            summaries = self._api.images(filters=filters)
+        found = []
+        for summary in summaries:
+            info = self.inspect_image(summary["Id"])
+            if info is not None:
+                found.append(info)
+        return found
+
+    def pull(self, ref: str, on_progress: PullProgress | None = None) -> ImageInfo:
+        """Pull ``ref``, reporting the engine's per-layer progress messages."""
+        repository, tag = _split_ref(ref)
+        with self._translate(f"pull {ref}"):
+            for message in self._api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in message:
+                    raise DockerOperationFailed(f"pull {ref}: {message['error']}")
+                if on_progress is not None:
+                    on_progress(message)
+        info = self.inspect_image(ref)
+        if info is None:
+            raise ImageNotFound(f"pull {ref}: the engine reported success but has no such image")
+        return info
+
+    def tag(self, image_id: str, ref: str) -> None:
+        """Point ``ref`` (repository:tag) at ``image_id``."""
+        repository, tag = _split_ref(ref)
+        with self._translate(f"tag {ref}"):
+            self._api.tag(image_id, repository, tag=tag, force=True)
+
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
+        """Remove an image or tag; a missing one is not an error."""
+        with contextlib.suppress(ImageNotFound), self._translate(f"remove image {ref}"):
+            try:
+                self._api.remove_image(ref, force=force)
+            except Exception as error:  # the SDK raises NotFound (not ImageNotFound) here
+                if "No such image" in str(error):
+                    return
+                raise
+
+    # -- containers ------------------------------------------------------------------------
+
+    def create_container(self, spec: ContainerSpec) -> str:
+        """Create (not start) a container and return its id."""
+        api = self._api
+        with self._translate(f"create container from {spec.image}"):
+            host_config = api.create_host_config(
+                # 127.0.0.1 only: a test database must not be reachable from the network.
+                port_bindings={port: ("127.0.0.1", None) for port in spec.ports},
+                binds={
+                    str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+                    for m in spec.mounts
+                },
+            )
+            created = api.create_container(
+                spec.image,
+                command=list(spec.command) if spec.command is not None else None,
+                hostname=spec.hostname,
+                user=spec.user,
+                name=spec.name,
+                labels=dict(spec.labels),
+                environment=dict(spec.environment),
+                ports=list(spec.ports),
+                host_config=host_config,
+                platform=spec.platform,
+            )
+        return str(created["Id"])
+
+    def start(self, container_id: str) -> None:
+        """Start a created or stopped container."""
+        with self._translate(f"start container {container_id[:12]}"):
+            self._api.start(container_id)
+
+    def stop(self, container_id: str, timeout: float = 60) -> None:
+        """Send SIGTERM, wait up to ``timeout`` seconds, then SIGKILL (docker stop semantics)."""
+        with self._translate(f"stop container {container_id[:12]}"):
+            self._api.stop(container_id, timeout=int(timeout))
+
+    def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
+        """Send a signal to the container's main process."""
+        with self._translate(f"kill container {container_id[:12]}"):
+            self._api.kill(container_id, signal=signal)
+
+    def remove_container(self, container_id: str) -> None:
+        """Force-remove a container (and its anonymous volumes); a missing one is not an error."""
+        try:
+            with self._translate(f"remove container {container_id[:12]}"):
+                self._api.remove_container(container_id, force=True, v=True)
+        except DockerOperationFailed as error:
+            if "not found" in str(error).lower() or "no such container" in str(error).lower():
+                return
+            if "already in progress" in str(error).lower():
+                return
+            raise
+
+    def wait(self, container_id: str, timeout: float | None = None) -> int:
+        """Wait for the container to exit and return its exit code."""
+        with self._translate(f"wait for container {container_id[:12]}"):
+            result = self._api.wait(container_id, timeout=timeout)
+        return int(result.get("StatusCode", -1))
+
+    def logs(self, container_id: str, tail: int | None = None, since: float | None = None) -> str:
+        """Return the container's log (stdout+stderr) as text, optionally only the last lines."""
+        kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "tail": tail or "all"}
+        if since is not None:
+            kwargs["since"] = since
+        with self._translate(f"logs of container {container_id[:12]}"):
+            raw = self._api.logs(container_id, **kwargs)
+        return bytes(raw).decode("utf-8", errors="replace")
+
+    def inspect_container(self, container_id: str) -> ContainerInfo | None:
+        """Return the container's state, or None when it does not exist."""
+        try:
+            with self._translate(f"inspect container {container_id[:12]}"):
+                data = self._api.inspect_container(container_id)
+        except DockerOperationFailed as error:
+            if "not found" in str(error).lower() or "no such container" in str(error).lower():
+                return None
+            raise
+        return _container_info(data)
+
+    def containers_by_label(self, labels: Mapping[str, str | None]) -> list[ContainerInfo]:
+        """All containers (running or not) carrying every label (value None = any value)."""
+        filters = {"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]}
+        with self._translate("list containers"):
+            summaries = self._api.containers(all=True, filters=filters)
+        found = []
+        for summary in summaries:
+            info = self.inspect_container(summary["Id"])
+            if info is not None:
+                found.append(info)
+        return found
+
+    def exec(
+        self,
+        container_id: str,
+        command: Sequence[str],
+        *,
+        user: str = "",
+        environment: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        workdir: str | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        """Run a command in a running container, optionally feeding ``stdin``, and collect output.
+
+        Values reach the command through ``environment`` (exec-only: unlike the container's own
+        environment, it is not recorded by ``docker commit``).
+        """
+        api = self._api
+        with self._translate(f"exec in container {container_id[:12]}"):
+            exec_id = api.exec_create(
+                container_id,
+                list(command),
+                stdin=stdin is not None,
+                user=user,
+                environment=dict(environment or {}),
+                workdir=workdir,
+            )["Id"]
+            if stdin is None and timeout is None:
+                output = bytes(api.exec_start(exec_id, demux=False) or b"")
+            else:
+                output = self._exec_over_socket(exec_id, stdin or b"", timeout)
+            exit_code = self._exec_exit_code(exec_id)
+        return ExecResult(exit_code, output.decode("utf-8", errors="replace"))
+
+    def _exec_over_socket(self, exec_id: str, stdin: bytes, timeout: float | None) -> bytes:
+        """Attach to an exec, write stdin, half-close it (EOF), and read multiplexed frames."""
+        from docker.utils.socket import frames_iter
+
+        sock = self._api.exec_start(exec_id, socket=True)
+        raw = getattr(sock, "_sock", sock)  # the SDK wraps the socket in a SocketIO on unix
+        try:
+            raw.settimeout(timeout)
+            if stdin:
+                raw.sendall(stdin)
+            raw.shutdown(socket.SHUT_WR)  # EOF: `iris session` reads until the end of stdin
+            chunks = [data for _stream, data in frames_iter(sock, tty=False)]
+        except TimeoutError:
+            raise DockerOperationFailed(
+                f"exec {exec_id[:12]} did not finish within {timeout:.0f} s"
+            ) from None
+        finally:
+            sock.close()
+        return b"".join(chunks)
+
+    def _exec_exit_code(self, exec_id: str) -> int:
+        # The socket can close a moment before the engine records the exit code.
+        for _ in range(200):
+            state = self._api.exec_inspect(exec_id)
+            if not state.get("Running") and state.get("ExitCode") is not None:
+                return int(state["ExitCode"])
+            time.sleep(0.05)
+        raise DockerOperationFailed(f"exec {exec_id[:12]}: no exit code reported")
+
+    def copy_in(
+        self,
+        container_id: str,
+        destination: str,
+        files: Sequence[FileToCopy],
+        *,
+        uid: int,
+        gid: int,
+        file_mode: int | None = None,
+    ) -> int:
+        """Copy host files/directories into ``destination``, owned by uid:gid; return bytes sent.
+
+        The parent of ``destination`` must exist; ``destination`` and any folders below it are
+        created (existing folders above it keep their owner).
+
+        The engine keeps the ownership written in the tar headers, so files arrive owned by the
+        given user (IRIS can only open an IRIS.DAT owned by irisowner, UID 51773).
+        """
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_LIMIT) as archive:
+            total = _write_tar(
+                archive, destination=destination, files=files, uid=uid, gid=gid, file_mode=file_mode
+            )
+            archive.seek(0)
+            parent = str(PurePosixPath(destination).parent)
+            with self._translate(f"copy files into container {container_id[:12]}"):
+                ok = self._api.put_archive(container_id, parent, archive)
+            if not ok:
+                raise DockerOperationFailed(f"copy into {destination} was refused by the engine")
+        return total
+
+    def read_file(self, container_id: str, path: str) -> bytes:
+        """Return the content of one regular file in a (running or stopped) container."""
+        with self._translate(f"copy {path} out of container {container_id[:12]}"):
+            stream, _stat = self._api.get_archive(container_id, path)
+            buffer = io.BytesIO(b"".join(stream))
+        with tarfile.open(fileobj=buffer) as archive:
+            member = archive.next()
+            extracted = archive.extractfile(member) if member is not None else None
+            if extracted is None:
+                raise DockerOperationFailed(f"{path} in container {container_id[:12]} is no file")
+            return extracted.read()
+
+    def commit(
+        self,
+        container_id: str,
+        *,
+        labels: Mapping[str, str],
+        changes: Sequence[str] = (),
+        message: str = "",
+    ) -> str:
+        """Commit a container to a new UNTAGGED image and return its id (tag it when verified)."""
+        with self._translate(f"commit container {container_id[:12]}"):
+            result = self._api.commit(
+                container_id,
+                message=message or None,
+                author="iris-envs",
+                # A stopped container needs no pause; a running one is paused by the engine.
+                pause=True,
+                changes=list(changes) or None,
+                conf={"Labels": dict(labels)},
+            )
+        return str(result["Id"])
+
+
+def _explanation(error: Any) -> str:
+    explanation = getattr(error, "explanation", None)
+    return str(explanation or error)
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """Split ``repo[:tag]`` (a registry port is not a tag) into repository and tag."""
+    if "@" in ref:
+        return ref, ""
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, tag = ref.rsplit(":", 1)
+        return repository, tag
+    return ref, "latest"
+
+
+def _image_info(data: Mapping[str, Any]) -> ImageInfo:
+    config = data.get("Config") or {}
+    return ImageInfo(
+        id=data["Id"],
+        tags=tuple(data.get("RepoTags") or ()),
+        repo_digests=tuple(data.get("RepoDigests") or ()),
+        labels=dict(config.get("Labels") or {}),
+        created=str(data.get("Created", "")),
+        size=int(data.get("Size") or 0),
+        os=str(data.get("Os", "")),
+        architecture=str(data.get("Architecture", "")),
+        env=tuple(config.get("Env") or ()),
+        cmd=tuple(config["Cmd"]) if config.get("Cmd") else None,
+        entrypoint=tuple(config["Entrypoint"]) if config.get("Entrypoint") else None,
+        user=str(config.get("User") or ""),
+    )
+
+
+def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
+    state = data.get("State") or {}
+    config = data.get("Config") or {}
+    ports: dict[int, int] = {}
+    for key, bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        if bindings and key.endswith("/tcp"):
+            ports[int(key.split("/")[0])] = int(bindings[0]["HostPort"])
+    health = (state.get("Health") or {}).get("Status")
+    return ContainerInfo(
+        id=data["Id"],
+        name=str(data.get("Name", "")).lstrip("/"),
+        image=str(config.get("Image", "")),
+        status=str(state.get("Status", "")),
+        running=bool(state.get("Running")),
+        exit_code=state.get("ExitCode") if not state.get("Running") else None,
+        labels=dict(config.get("Labels") or {}),
+        ports=ports,
+        health=health,
+        env=tuple(config.get("Env") or ()),
+    )
+
+
+def _write_tar(
+    archive: IO[bytes],
+    *,
+    destination: str,
+    files: Sequence[FileToCopy],
+    uid: int,
+    gid: int,
+    file_mode: int | None,
+) -> int:
+    """Write a tar of ``files`` rooted at ``destination`` with every entry owned by uid:gid."""
+    total = 0
+    dest = PurePosixPath(destination)
+
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
+        if file_mode is not None and info.isfile():
+            info.mode = file_mode
+        return info
+
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        made: set[PurePosixPath] = set()
+
+        def folder(relative: PurePosixPath) -> None:
+            # Intermediate folders get owned entries too; otherwise the engine makes them root's.
+            for part in [*reversed(relative.parents), relative]:
+                if str(part) in ("", ".") or part in made:
+                    continue
+                made.add(part)
+                info = tarfile.TarInfo(str(part))
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+                tar.addfile(owned(info))
+
+        root = PurePosixPath(dest.name)
+        folder(root)
+        for item in files:
+            arcname = root / item.name
+            folder(arcname.parent)
+            tar.add(str(item.source), arcname=str(arcname), recursive=True, filter=owned)
+            if item.source.is_dir():
+                total += sum(p.stat().st_size for p in item.source.rglob("*") if p.is_file())
+            else:
+                total += item.source.stat().st_size
+    return total

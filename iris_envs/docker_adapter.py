@@ -393,21 +393,27 @@ class DockerEngine:
         uid: int,
         gid: int,
         file_mode: int | None = None,
+        create: bool = True,
     ) -> int:
         """Copy host files/directories into ``destination``, owned by uid:gid; return bytes sent.
 
-        The parent of ``destination`` must exist; ``destination`` and any folders below it are
-        created (existing folders above it keep their owner).
+        With ``create`` the parent of ``destination`` must exist and ``destination`` is created
+        owned by uid:gid; without it ``destination`` must exist and keeps its owner and mode.
 
         The engine keeps the ownership written in the tar headers, so files arrive owned by the
         given user (IRIS can only open an IRIS.DAT owned by irisowner, UID 51773).
         """
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_LIMIT) as archive:
             total = _write_tar(
-                archive, destination=destination, files=files, uid=uid, gid=gid, file_mode=file_mode
+                archive,
+                root=PurePosixPath(PurePosixPath(destination).name if create else ""),
+                files=files,
+                uid=uid,
+                gid=gid,
+                file_mode=file_mode,
             )
             archive.seek(0)
-            parent = str(PurePosixPath(destination).parent)
+            parent = str(PurePosixPath(destination).parent) if create else destination
             with self._translate(f"copy files into container {container_id[:12]}"):
                 ok = self._api.put_archive(container_id, parent, archive)
             if not ok:
@@ -507,15 +513,14 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
 def _write_tar(
     archive: IO[bytes],
     *,
-    destination: str,
+    root: PurePosixPath,
     files: Sequence[FileToCopy],
     uid: int,
     gid: int,
     file_mode: int | None,
 ) -> int:
-    """Write a tar of ``files`` rooted at ``destination`` with every entry owned by uid:gid."""
+    """Write a tar of ``files`` under ``root`` (relative) with every entry owned by uid:gid."""
     total = 0
-    dest = PurePosixPath(destination)
 
     def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
@@ -536,7 +541,6 @@ def _write_tar(
                 info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
                 tar.addfile(owned(info))
 
-        root = PurePosixPath(dest.name)
         folder(root)
         for item in files:
             arcname = root / item.name

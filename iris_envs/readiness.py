@@ -1,0 +1,141 @@
+"""Wait until an IRIS container is ready: small checks evaluated in order by one poll loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from iris_envs.docker_adapter import DockerEngine
+from iris_envs.errors import DockerOperationFailed, NotReady
+from iris_envs.objectscript import IRIS_OWNER, ScriptFailed, run_session
+
+LOG_TAIL_LINES = 25
+
+# Lines that mean waiting longer is pointless (ADOCK; iris-facts.md "Readiness").
+FATAL_LOG_LINES: dict[str, str] = {
+    "Invalid Community Edition license": (
+        "the Community Edition refused to start: its license is limited to 20 cores and expires "
+        "13 months after the image was built. Use a newer community image, run on a machine "
+        "(or with --cpuset-cpus) under 20 cores, or use an enterprise image with a license key"
+    ),
+    "exceeded core limit": (
+        "the license's core limit is exceeded: run on fewer cores or use a larger license"
+    ),
+}
+
+
+class ReadinessCheck(Protocol):
+    """One condition of readiness; checks run in order and each must pass once."""
+
+    @property
+    def description(self) -> str:
+        """What is being waited for, as progress lines and timeouts name it."""
+        ...
+
+    def passed(self, engine: DockerEngine, container_id: str) -> bool:
+        """Return True when satisfied (exceptions count as not yet)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """The container log contains a line (testcontainers-iris waits for 'Enabling logons')."""
+
+    text: str = "Enabling logons"
+
+    @property
+    def description(self) -> str:
+        return f"log line {self.text!r}"
+
+    def passed(self, engine: DockerEngine, container_id: str) -> bool:
+        return self.text in engine.logs(container_id)
+
+
+@dataclass(frozen=True)
+class QlistRunning:
+    """``iris qlist`` reports the instance as running."""
+
+    description: str = "iris qlist reports running"
+
+    def passed(self, engine: DockerEngine, container_id: str) -> bool:
+        result = engine.exec(container_id, ["iris", "qlist"], user=IRIS_OWNER, timeout=30)
+        fields = result.output.strip().split("^")
+        return result.exit_code == 0 and len(fields) > 3 and fields[3].startswith("running")
+
+
+@dataclass(frozen=True)
+class SessionProbe:
+    """A marker-checked ``iris session`` round trip succeeds: logons really work."""
+
+    namespace: str = "%SYS"
+    description: str = "iris session answers"
+
+    def passed(self, engine: DockerEngine, container_id: str) -> bool:
+        try:
+            run_session(engine, container_id, [], namespace=self.namespace, timeout=60)
+        except ScriptFailed:
+            return False
+        return True
+
+
+DEFAULT_CHECKS: tuple[ReadinessCheck, ...] = (LogMessage(), QlistRunning(), SessionProbe())
+
+
+def wait_until_ready(
+    engine: DockerEngine,
+    container_id: str,
+    *,
+    timeout: float,
+    checks: Sequence[ReadinessCheck] = DEFAULT_CHECKS,
+    interval: float = 0.2,
+    on_progress: Callable[[str], None] | None = None,
+) -> float:
+    """Poll until every check has passed; return the seconds waited or raise NotReady."""
+    started = time.monotonic()
+    deadline = started + timeout
+    pending = list(checks)
+    while pending:
+        state = engine.inspect_container(container_id)
+        if state is None or not state.running:
+            code = "gone" if state is None else f"exited with code {state.exit_code}"
+            raise NotReady(
+                f"the container {code} before it became ready"
+                + _log_tail(engine, container_id, state is not None)
+            )
+        logs = engine.logs(container_id, tail=200)
+        for needle, explanation in FATAL_LOG_LINES.items():
+            if needle in logs:
+                raise NotReady(explanation + _log_tail(engine, container_id, True))
+        try:
+            while pending and pending[0].passed(engine, container_id):
+                if on_progress is not None:
+                    on_progress(pending[0].description)
+                pending.pop(0)
+        except DockerOperationFailed:
+            pass  # e.g. exec into a container that is still starting: try again next round
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            raise NotReady(
+                f"the container was not ready after {timeout:.0f} s (waiting for "
+                f"{pending[0].description}); raise ready_timeout if IRIS needs longer"
+                + _log_tail(engine, container_id, True)
+            )
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+def _log_tail(engine: DockerEngine, container_id: str, exists: bool) -> str:
+    """The container's last log lines, so a timeout shows why instead of just that."""
+    if not exists:
+        return ""
+    try:
+        tail = engine.logs(container_id, tail=LOG_TAIL_LINES).rstrip()
+    except DockerOperationFailed:
+        return ""
+    if not tail:
+        return "\n  (the container logged nothing)"
+    indented = "\n".join("    " + line for line in tail.splitlines())
+    return f"\n  last {LOG_TAIL_LINES} log lines:\n{indented}"

@@ -1,0 +1,171 @@
+"""Run the user's setup steps in a build container: copy their files in, then execute each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from iris_envs.docker_adapter import DockerEngine, FileToCopy
+from iris_envs.errors import BuildFailed, DockerOperationFailed
+from iris_envs.manifest import EnvSpec, SetupStep, StepKind
+from iris_envs.objectscript import (
+    IRIS_OWNER,
+    IRIS_OWNER_UID,
+    ScriptFailed,
+    run_session,
+    throw_on_error,
+)
+from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_FLAGS, ENV_PATH
+
+# Step files land here, owned by irisowner; the folder stays in the snapshot so a test can see
+# exactly what was loaded (it holds fixtures, never secrets).
+SETUP_DIR = PurePosixPath("/home/irisowner/iris-envs-setup")
+MGR_DIR = PurePosixPath("/usr/irissys/mgr")
+STEP_TIMEOUT = 3600.0
+DEFAULT_LOAD_FLAGS = "ck"
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one step did: its output (for the build log) and the bytes copied in."""
+
+    step: SetupStep
+    output: str
+    bytes_copied: int
+
+
+def _getenv(variable: str, name: str) -> str:
+    return f'Set {variable}=$system.Util.GetEnviron("{name}")'
+
+
+def _objectscript_body(step: SetupStep) -> list[str]:
+    assert step.path is not None
+    lines = step.path.read_text(encoding="utf-8").splitlines()
+    # A trailing Halt would end the session before the success marker is written.
+    while lines and lines[-1].strip().lower() in ("", "halt", "h"):
+        lines.pop()
+    return [line for line in lines if line.strip()]
+
+
+def _body_for(step: SetupStep) -> list[str]:
+    """The ObjectScript lines of a step (its inputs arrive as environment variables)."""
+    path = _getenv("path", ENV_PATH)
+    if step.kind is StepKind.LOAD:
+        assert step.path is not None
+        call = (
+            "Set sc=$SYSTEM.OBJ.LoadDir(path,flags,.err,1)"
+            if step.path.is_dir()
+            else "Set sc=$SYSTEM.OBJ.Load(path,flags)"
+        )
+        return [path, _getenv("flags", ENV_FLAGS), f"{call} {throw_on_error('sc')}"]
+    if step.kind is StepKind.SQL:
+        # ImportDDL writes <file>_Errors.log next to the file; its status reports failure.
+        return [path, f'Set sc=$SYSTEM.SQL.Schema.ImportDDL(path,,"IRIS") {throw_on_error("sc")}']
+    if step.kind is StepKind.GLOBALS:
+        # 7 = %GOF block format, the format of a Global export file.
+        return [
+            path,
+            f'Set sc=##class(%Library.Global).Import($NAMESPACE,"*",path,7) {throw_on_error("sc")}',
+        ]
+    if step.kind is StepKind.DAT:
+        # Data Integrity Guide, restore to a different system: the copied IRIS.DAT is added to
+        # the configuration and mounted; it was copied in owned by irisowner so IRIS can open it.
+        return [
+            path,
+            _getenv("db", ENV_DATABASE),
+            'Set p("Directory")=path',
+            "If '##class(Config.Databases).Exists(db) "
+            f"Set sc=##class(Config.Databases).Create(db,.p) {throw_on_error('sc')}",
+            f"Set sc=##class(SYS.Database).MountDatabase(path) {throw_on_error('sc')}",
+        ]
+    if step.kind is StepKind.IPM:
+        # IPM >= 0.9 is %IPM.Main; older ZPM is %ZPM.PackageManager. Both Shell() return a status.
+        return [
+            _getenv("cmd", ENV_ARGUMENT),
+            'Set cmd="install "_cmd',
+            'Set sc=$SELECT(##class(%Dictionary.CompiledClass).%ExistsId("%IPM.Main")'
+            ":##class(%IPM.Main).Shell(cmd),1:##class(%ZPM.PackageManager).Shell(cmd)) "
+            f"{throw_on_error('sc')}",
+        ]
+    if step.kind is StepKind.OBJECTSCRIPT:
+        return _objectscript_body(step)
+    raise AssertionError(f"no ObjectScript for {step.kind}")
+
+
+def _copy_destination(step: SetupStep) -> PurePosixPath:
+    assert step.path is not None
+    if step.kind is StepKind.DAT:
+        database = (step.option("database") or step.path.name).lower()
+        return MGR_DIR / database
+    return SETUP_DIR / f"step-{step.index}"
+
+
+def run_step(
+    engine: DockerEngine,
+    container_id: str,
+    spec: EnvSpec,
+    step: SetupStep,
+    *,
+    on_progress: Callable[[str], None] | None = None,
+) -> StepOutcome:
+    """Execute one step; raise BuildFailed naming the step, its file and IRIS's error text."""
+    namespace = step.namespace or spec.namespace
+    environment: dict[str, str] = {}
+    copied = 0
+    try:
+        if step.path is not None and step.kind is not StepKind.OBJECTSCRIPT:
+            destination = _copy_destination(step)
+            if step.kind is StepKind.DAT:
+                files = [FileToCopy(p, p.name) for p in sorted(step.path.iterdir())]
+                target = str(destination)
+            else:
+                files = [FileToCopy(step.path, step.path.name)]
+                target = str(destination / step.path.name)
+            copied = engine.copy_in(
+                container_id, str(destination), files, uid=IRIS_OWNER_UID, gid=IRIS_OWNER_UID
+            )
+            if on_progress is not None:
+                on_progress(f"copied {copied:,} bytes")
+            environment[ENV_PATH] = target
+        if step.kind is StepKind.SHELL:
+            result = engine.exec(
+                container_id,
+                ["sh", "-c", step.source],
+                user=IRIS_OWNER,
+                workdir="/home/irisowner",
+                timeout=STEP_TIMEOUT,
+            )
+            if result.exit_code != 0:
+                tail = " | ".join(result.output.strip().splitlines()[-5:]) or "no output"
+                raise BuildFailed(
+                    f"{step.describe()} failed: the command exited with code "
+                    f"{result.exit_code}: {tail}"
+                )
+            return StepOutcome(step, result.output, copied)
+        if step.kind is StepKind.LOAD:
+            environment[ENV_FLAGS] = step.option("flags", DEFAULT_LOAD_FLAGS) or ""
+        if step.kind is StepKind.DAT:
+            assert step.path is not None
+            environment[ENV_DATABASE] = (step.option("database") or step.path.name).upper()
+            namespace = "%SYS"
+        if step.kind is StepKind.IPM:
+            environment[ENV_ARGUMENT] = step.source
+        session = run_session(
+            engine,
+            container_id,
+            _body_for(step),
+            namespace=namespace,
+            environment=environment,
+            timeout=STEP_TIMEOUT,
+            what=step.describe(),
+        )
+        return StepOutcome(step, session.output, copied)
+    except ScriptFailed as failure:
+        file_note = f" (file {step.path})" if step.path is not None else ""
+        raise BuildFailed(
+            f"{step.describe()}{file_note} failed: {failure.error_text}",
+            hint="the full IRIS output is in the build log named below",
+        ) from failure
+    except DockerOperationFailed as failure:
+        raise BuildFailed(f"{step.describe()} failed: {failure}") from failure

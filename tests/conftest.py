@@ -1,0 +1,62 @@
+"""Shared fixtures: the real Docker engine, the stand-in IRIS images, an isolated cache folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _engine_answers() -> bool:
+    try:
+        done = subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def docker_engine_available() -> bool:
+    """Skip Docker tests locally without an engine; in CI (CI=true) that is a failure instead."""
+    if _engine_answers():
+        return True
+    message = "no Docker engine answers `docker info` (run scripts/ensure-docker)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def standin_images(docker_engine_available: bool) -> dict[str, str]:
+    """Build (or reuse, by content hash) the stand-in IRIS images: {version: image ref}."""
+    from tests.standin.build import ensure_standin_images
+
+    return ensure_standin_images()
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give every test its own cache folder so tests never share hash caches or locks."""
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("IRIS_ENVS_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def cleanup_label() -> Iterator[str]:
+    """A unique label value; every container/image carrying it is removed after the test."""
+    import uuid
+
+    value = uuid.uuid4().hex[:12]
+    yield value
+    for kind, flag in (("container", "ps -aq"), ("image", "images -q")):
+        ids = subprocess.run(
+            ["docker", *flag.split(), "--filter", f"label=org.iris-envs.test={value}"],
+            capture_output=True, text=True, check=False,
+        ).stdout.split()
+        if ids:
+            cmd = ["docker", "rm", "-f"] if kind == "container" else ["docker", "rmi", "-f"]
+            subprocess.run([*cmd, *set(ids)], capture_output=True, check=False)

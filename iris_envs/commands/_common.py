@@ -1,0 +1,97 @@
+"""Options and loading steps shared by the configuration commands (list, config, key, explain)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from iris_envs.errors import ConfigError
+
+if TYPE_CHECKING:
+    from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.manifest import EnvSpec, Project
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``-c/--config FILE``: use this iris-envs.toml or pyproject.toml instead of discovery."""
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="configuration file (default: the nearest iris-envs.toml, or pyproject.toml with "
+        "[tool.iris-envs], walking up from the current directory)",
+    )
+
+
+def add_offline_option(parser: argparse.ArgumentParser) -> None:
+    """``--offline``: never contact the Docker engine; keys fall back to image tags."""
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not contact the Docker engine: key base images by tag, skip cache lookups",
+    )
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """``-e/--env NAME[,NAME]`` and ``-m/--tag TAG`` (both repeatable) plus ``--offline``."""
+    parser.add_argument(
+        "-e",
+        "--env",
+        metavar="NAME[,NAME]",
+        action="append",
+        default=None,
+        help="environment(s) to use; repeatable, comma-separated (default: the project's "
+        "'default' list)",
+    )
+    parser.add_argument(
+        "-m",
+        "--tag",
+        metavar="TAG",
+        action="append",
+        default=None,
+        help="add the environments carrying this tag; repeatable",
+    )
+    add_offline_option(parser)
+
+
+def load_project_from_args(args: argparse.Namespace) -> Project:
+    """Load the project named by ``-c`` (or discovered from the current directory)."""
+    from iris_envs.config import load_project
+
+    return load_project(getattr(args, "config", None))
+
+
+def load_selected(args: argparse.Namespace) -> tuple[Project, list[EnvSpec]]:
+    """Load the project and apply ``-e``/``-m`` (or its default list)."""
+    from iris_envs.selection import select_envs
+
+    project = load_project_from_args(args)
+    return project, select_envs(project, getattr(args, "env", None), getattr(args, "tag", None))
+
+
+def load_one(args: argparse.Namespace) -> tuple[Project, EnvSpec]:
+    """Load the project and the single environment named by the positional ``ENV``."""
+    from iris_envs.selection import select_one
+
+    project = load_project_from_args(args)
+    return project, select_one(project, getattr(args, "name", None))
+
+
+def engine_or_none(args: argparse.Namespace) -> DockerEngine | None:
+    """A Docker engine, or None with ``--offline`` (constructing it does no I/O)."""
+    if getattr(args, "offline", False):
+        return None
+    from iris_envs.docker_adapter import DockerEngine
+
+    return DockerEngine()
+
+
+def require_engine(args: argparse.Namespace, command: str) -> DockerEngine:
+    """The engine for commands that cannot work offline."""
+    engine = engine_or_none(args)
+    if engine is None:
+        raise ConfigError(f"'{command}' reads snapshots from the Docker engine: drop --offline")
+    return engine

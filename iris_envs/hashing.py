@@ -1,0 +1,198 @@
+"""Content hashes of files and directory trees, with a stat-cache so unchanged files cost a stat."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that per-call overhead vanishes next to sha256 itself
+CACHE_FILE_NAME = "file-hashes.json"
+CACHE_FORMAT = 1
+
+# A file modified within this many seconds of being hashed may change again without its
+# mtime changing (coarse timestamps: 2 s on FAT, a kernel tick elsewhere). Such entries are
+# not trusted on the next run, the same "racy clean" rule git applies to its index.
+RACY_WINDOW_NS = 2_000_000_000
+
+# Hashing several files at once only pays when there is real work; sha256 releases the GIL
+# in hashlib, so threads scale with cores.
+PARALLEL_MIN_BYTES = 8 * CHUNK_SIZE
+MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class TreeHash:
+    """The hash of a directory tree: sha256 over sorted ``relative/path\\0filehash`` lines."""
+
+    digest: str  # "sha256:<hex>"
+    files: int
+    size: int
+
+
+def _sha256_file(path: Path) -> str:
+    """Hash one file in 1 MiB chunks into a reused buffer (no per-chunk allocation)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as handle:
+        while True:
+            count = handle.readinto(buffer)
+            if not count:
+                break
+            digest.update(view[:count])
+    return "sha256:" + digest.hexdigest()
+
+
+class HashCache:
+    """File hashes keyed by (path, size, mtime_ns, inode), persisted as one JSON file.
+
+    The JSON file is read once, on first use; ``save`` writes it atomically and only when
+    something changed. A missing or corrupt file is treated as empty and rewritten.
+    """
+
+    def __init__(self, cache_file: Path | None) -> None:
+        self.cache_file = cache_file  # None: in-memory only (tests, read-only cache folders)
+        self._entries: dict[str, list[int | str]] | None = None
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, list[int | str]]:
+        if self._entries is None:
+            entries: dict[str, list[int | str]] = {}
+            if self.cache_file is not None:
+                try:
+                    raw = json.loads(self.cache_file.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    raw = None
+                if (
+                    isinstance(raw, dict)
+                    and raw.get("format") == CACHE_FORMAT
+                    and isinstance(raw.get("files"), dict)
+                ):
+                    entries = raw["files"]
+            self._entries = entries
+        return self._entries
+
+    def _lookup(self, key: str, st: os.stat_result) -> str | None:
+        entry = self._load().get(key)
+        # Validate the shape: a hand-edited or truncated cache must never crash a key.
+        if (
+            isinstance(entry, list)
+            and len(entry) == 4
+            and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]
+            and isinstance(entry[3], str)
+        ):
+            return entry[3]
+        return None
+
+    def _store(self, key: str, st: os.stat_result, digest: str, hashed_at_ns: int) -> None:
+        if hashed_at_ns - st.st_mtime_ns < RACY_WINDOW_NS:
+            return
+        with self._lock:
+            self._load()[key] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
+            self._dirty = True
+
+    def file_hash(self, path: Path) -> str:
+        """Return ``sha256:<hex>`` of a file's content, from the cache when its stat matches."""
+        st = path.stat()
+        key = str(path)
+        cached = self._lookup(key, st)
+        if cached is not None:
+            return cached
+        started = time.time_ns()
+        digest = _sha256_file(path)
+        self._store(key, st, digest, started)
+        return digest
+
+    def files_hashes(self, paths: Iterable[Path]) -> list[str]:
+        """Hash many files, in parallel when the uncached ones add up to real work."""
+        return self._hash_stated([(p, p.stat()) for p in paths])
+
+    def _hash_stated(self, items: list[tuple[Path, os.stat_result]]) -> list[str]:
+        results: list[str | None] = [self._lookup(str(p), st) for p, st in items]
+        todo = [i for i, r in enumerate(results) if r is None]
+        pending_bytes = sum(items[i][1].st_size for i in todo)
+
+        def work(i: int) -> None:
+            path, st = items[i]
+            started = time.time_ns()
+            digest = _sha256_file(path)
+            self._store(str(path), st, digest, started)
+            results[i] = digest
+
+        workers = min(MAX_WORKERS, os.cpu_count() or 1, len(todo))
+        if workers > 1 and pending_bytes >= PARALLEL_MIN_BYTES:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(work, todo))
+        else:
+            for i in todo:
+                work(i)
+        return [r for r in results if r is not None]
+
+    def tree_hash(self, root: Path) -> TreeHash:
+        """Hash a directory: every regular file (symlinks followed), by sorted relative path.
+
+        Empty directories do not count; the hash changes when any file's name or content does.
+        """
+        found: list[tuple[str, Path, os.stat_result]] = []
+        for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
+            base = Path(dirpath)
+            for name in filenames:
+                full = base / name
+                try:
+                    st = full.stat()
+                except FileNotFoundError:
+                    continue  # a dangling symlink carries no content to copy in
+                if stat.S_ISREG(st.st_mode):
+                    found.append((full.relative_to(root).as_posix(), full, st))
+        found.sort(key=lambda item: item[0])
+        hashes = self._hash_stated([(path, st) for _, path, st in found])
+        outer = hashlib.sha256()
+        for (rel, _path, _st), digest in zip(found, hashes, strict=True):
+            outer.update(rel.encode("utf-8", "surrogateescape") + b"\0" + digest.encode() + b"\n")
+        total = sum(st.st_size for _, _, st in found)
+        return TreeHash("sha256:" + outer.hexdigest(), len(found), total)
+
+    def save(self) -> None:
+        """Persist the cache atomically if anything changed; failures only cost a re-hash."""
+        if not self._dirty or self.cache_file is None or self._entries is None:
+            return
+        from iris_envs.cache_dir import atomic_write_text
+
+        # Keep what other processes saved meanwhile, then drop entries for files that no
+        # longer exist so the cache cannot grow without bound.
+        merged = dict(HashCache(self.cache_file)._load())
+        merged.update(self._entries)
+        live = {k: v for k, v in merged.items() if Path(k).exists()}
+        payload = json.dumps({"format": CACHE_FORMAT, "files": live}, separators=(",", ":"))
+        try:
+            atomic_write_text(self.cache_file, payload)
+        except OSError:
+            return
+        self._dirty = False
+
+
+_caches: dict[str, HashCache] = {}
+
+
+def default_cache() -> HashCache:
+    """The process-wide cache in ``<cache>/hashes/``: its JSON is loaded once per process."""
+    from iris_envs.cache_dir import cache_subdir
+
+    try:
+        path: Path | None = cache_subdir("hashes") / CACHE_FILE_NAME
+    except OSError:
+        path = None  # read-only home: hash without caching rather than fail
+    key = str(path)
+    # Keyed by location so tests that point IRIS_ENVS_CACHE_DIR elsewhere get a fresh cache.
+    if key not in _caches:
+        _caches[key] = HashCache(path)
+    return _caches[key]

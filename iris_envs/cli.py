@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -20,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "key": "iris_envs.commands.show_key",
     "explain": "iris_envs.commands.explain_key",
     "schema": "iris_envs.commands.show_schema",
+    "build": "iris_envs.commands.build",
 }
 
 
@@ -58,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return int(ExitCode.CONFIG_ERROR)
+    previous = signal.getsignal(signal.SIGTERM)
+    # SIGTERM (CI cancelling a job) takes the same cleanup path as Ctrl-C: containers are
+    # removed by the `finally` blocks that KeyboardInterrupt unwinds through.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         return int(args._execute(args))
     except IrisEnvsError as error:
@@ -66,3 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("iris-envs: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,48 @@
+"""``iris-envs build``: make sure each selected environment has a verified snapshot image."""
+
+from __future__ import annotations
+
+import argparse
+
+from iris_envs.commands._common import add_config_option, add_selection_options, load_selected
+
+HELP = "build (or reuse from the cache) the snapshot image of each selected environment"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``build``."""
+    add_config_option(parser)
+    add_selection_options(parser)
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build even when a snapshot with the key exists"
+    )
+    parser.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="keep the build container of a failed build for inspection (its name is printed)",
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Build each selected environment in turn; stop at the first failure (exit 5)."""
+    from iris_envs.containers import Owner
+    from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.progress import Reporter
+    from iris_envs.snapshot import ensure_snapshot
+
+    _project, envs = load_selected(args)
+    engine = DockerEngine()
+    owner = Owner()
+    for spec in envs:
+        reporter = Reporter(spec.name)
+        snapshot = ensure_snapshot(
+            engine,
+            spec,
+            owner=owner,
+            reporter=reporter,
+            rebuild=args.rebuild,
+            keep_failed=args.keep_failed,
+        )
+        state = "cached" if snapshot.cached else "built"
+        print(f"{spec.name}: {snapshot.ref} ({state})")
+    return 0

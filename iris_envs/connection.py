@@ -1,0 +1,42 @@
+"""The variables a test process sees (names shared with testcontainers-iris where they overlap)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from iris_envs.containers import SUPERSERVER_PORT, WEB_PORT
+from iris_envs.docker_adapter import ContainerInfo
+from iris_envs.manifest import EnvSpec
+
+LOCALHOST = "127.0.0.1"
+SECRET_VARIABLES = frozenset({"IRIS_PASSWORD", "IRIS_SQLALCHEMY_URL"})
+
+
+def connection_environment(
+    spec: EnvSpec, container: ContainerInfo, snapshot_ref: str
+) -> dict[str, str]:
+    """IRIS_* variables for a container of ``spec`` (see docs/running.md for each)."""
+    port = container.ports.get(SUPERSERVER_PORT)
+    web_port = container.ports.get(WEB_PORT)
+    variables = {
+        "IRIS_HOST": LOCALHOST,
+        "IRIS_PORT": str(port or ""),
+        "IRIS_WEB_PORT": str(web_port or ""),
+        "IRIS_NAMESPACE": spec.namespace,
+        "IRIS_USERNAME": spec.username,
+        "IRIS_PASSWORD": spec.password,
+        "IRIS_CONNECTION_STRING": f"{LOCALHOST}:{port}/{spec.namespace}",
+        "IRIS_SQLALCHEMY_URL": (
+            f"iris://{quote(spec.username, safe='')}:{quote(spec.password, safe='')}"
+            f"@{LOCALHOST}:{port}/{spec.namespace}"
+        ),
+        "IRIS_ENVS_ENV": spec.name,
+        "IRIS_ENVS_CONTAINER": container.id,
+        "IRIS_ENVS_SNAPSHOT": snapshot_ref,
+    }
+    return variables
+
+
+def redacted(variables: dict[str, str]) -> dict[str, str]:
+    """A copy safe to print: secret values replaced."""
+    return {k: ("********" if k in SECRET_VARIABLES else v) for k, v in variables.items()}

@@ -1,0 +1,64 @@
+"""Warm start: a container from a snapshot image, ready, with its connection variables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+
+from iris_envs.connection import connection_environment
+from iris_envs.containers import Owner, container_name, iris_container_spec
+from iris_envs.docker_adapter import ContainerInfo, DockerEngine
+from iris_envs.errors import DockerOperationFailed, IrisEnvsError
+from iris_envs.manifest import EnvSpec
+from iris_envs.readiness import wait_until_ready
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A running container of an environment's snapshot."""
+
+    spec: EnvSpec
+    container: ContainerInfo
+    snapshot_ref: str
+    start_seconds: float
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The IRIS_* variables for a process testing against this instance."""
+        return connection_environment(self.spec, self.container, self.snapshot_ref)
+
+
+def start_instance(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    snapshot_ref: str,
+    *,
+    owner: Owner,
+    role: str = "run",
+    name: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> Instance:
+    """Start a container of ``snapshot_ref`` and wait until ready; remove it if that fails."""
+    started = time.monotonic()
+    container_id = engine.create_container(
+        iris_container_spec(
+            snapshot_ref,
+            spec,
+            role=role,
+            owner=owner,
+            name=name or container_name(role, spec.name, owner),
+        )
+    )
+    try:
+        engine.start(container_id)
+        wait_until_ready(engine, container_id, timeout=spec.ready_timeout, on_progress=on_progress)
+        info = engine.inspect_container(container_id)
+        if info is None:
+            raise DockerOperationFailed(f"container {container_id[:12]} vanished after start")
+    except BaseException:
+        with suppress(IrisEnvsError):
+            engine.remove_container(container_id)
+        raise
+    return Instance(spec, info, snapshot_ref, time.monotonic() - started)

@@ -1,0 +1,51 @@
+"""Find and remove containers whose iris-envs owner process is gone (no orphans survive)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import suppress
+
+from iris_envs import naming
+from iris_envs.docker_adapter import ContainerInfo, DockerEngine
+from iris_envs.errors import IrisEnvsError
+
+# `up` containers outlive their process on purpose; `iris-envs down` removes them.
+LONG_LIVED_ROLES = frozenset({"up"})
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def is_orphan(container: ContainerInfo, host: str | None = None) -> bool:
+    """True for a managed, short-lived container whose owner process on this host has exited."""
+    labels = container.labels
+    if labels.get(naming.LABEL_MANAGED) != "true":
+        return False
+    if labels.get(naming.LABEL_ROLE) in LONG_LIVED_ROLES:
+        return False
+    if labels.get(naming.LABEL_OWNER_HOST) != (host or socket.gethostname()):
+        return False  # another machine's process (shared engine via DOCKER_HOST): not ours to judge
+    try:
+        pid = int(labels.get(naming.LABEL_OWNER_PID, ""))
+    except ValueError:
+        return False
+    return pid != os.getpid() and not _process_alive(pid)
+
+
+def collect_orphans(engine: DockerEngine) -> list[ContainerInfo]:
+    """Remove every orphaned container; return what was removed."""
+    removed = []
+    for container in engine.containers_by_label({naming.LABEL_MANAGED: "true"}):
+        if is_orphan(container):
+            with suppress(IrisEnvsError):
+                engine.remove_container(container.id)
+                removed.append(container)
+    return removed

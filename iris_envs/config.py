@@ -317,6 +317,14 @@ def _collect_envs(envs: Any, ctx: _Context, out: dict[str, _RawEnv]) -> None:
             ctx.fail(path, "must be a table of environment fields", value=body)
         raw = out.get(name) or _RawEnv(name)  # an explicit table refines a generated env
         for key, value in body.items():
+            if key not in ENV_FIELDS and isinstance(value, dict):
+                # [env.iris-2025.1] is TOML for env -> "iris-2025" -> "1": a classic trap.
+                dotted = ".".join(str(p) for p in (*path[1:], key))
+                ctx.fail(
+                    (*path, key),
+                    "not an environment field; a name containing dots must be quoted",
+                    allowed=f'[env."{dotted}"] (or [tool.iris-envs.env."{dotted}"])',
+                )
             if key not in ENV_FIELDS:
                 ctx.unknown_key(path, key, tuple(ENV_FIELDS))
             raw.fields[key] = _Field(value, (*path, key))
@@ -480,7 +488,7 @@ def _simple(key: str, pattern: re.Pattern[str] | None = None, upper: bool = Fals
 
 
 def _edition(ctx: _Context, name: str, f: _Field, out: dict[str, Any]) -> None:
-    if f.value not in {e.value for e in Edition}:
+    if not isinstance(f.value, str) or f.value not in {e.value for e in Edition}:
         ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS["edition"])
     out["edition"] = Edition(f.value)
 

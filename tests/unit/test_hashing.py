@@ -1,0 +1,98 @@
+"""File and tree hashes, and the stat-cache that lets unchanged files cost only a stat."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from iris_envs import hashing
+from iris_envs.hashing import HashCache, default_cache
+from tests.unit import write
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Record every real (uncached) file hash."""
+    calls: list[Path] = []
+    real = hashing._sha256_file
+
+    def spy(path: Path) -> str:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(hashing, "_sha256_file", spy)
+    return calls
+
+
+def test_file_hash_matches_hashlib_across_chunks(tmp_path: Path) -> None:
+    data = os.urandom(hashing.CHUNK_SIZE * 2 + 123)
+    path = write(tmp_path / "f", data)
+    assert HashCache(None).file_hash(path) == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_stat_cache_avoids_rehash_and_persists(tmp_path: Path, counted: list[Path]) -> None:
+    path = write(tmp_path / "f", "abc")
+    store = tmp_path / "cache.json"
+    cache = HashCache(store)
+    first = cache.file_hash(path)
+    assert cache.file_hash(path) == first and len(counted) == 1
+    cache.save()
+    assert HashCache(store).file_hash(path) == first and len(counted) == 1
+    # Same size, new mtime: re-hashed.
+    write(path, "abd")
+    assert HashCache(store).file_hash(path) != first and len(counted) == 2
+
+
+def test_recently_modified_files_are_not_trusted(tmp_path: Path, counted: list[Path]) -> None:
+    path = write(tmp_path / "f", "abc", old=False)
+    cache = HashCache(None)
+    cache.file_hash(path)
+    cache.file_hash(path)
+    assert len(counted) == 2  # inside the racy window: hashed each time
+
+
+@pytest.mark.parametrize("garbage", ["{not json", "[]", '{"format": 1, "files": {"x": 3}}', ""])
+def test_corrupt_cache_is_ignored_and_rebuilt(tmp_path: Path, garbage: str) -> None:
+    path = write(tmp_path / "f", "abc")
+    store = write(tmp_path / "cache.json", garbage)
+    cache = HashCache(store)
+    assert cache.file_hash(path) == "sha256:" + hashlib.sha256(b"abc").hexdigest()
+    cache.save()
+    assert str(path) in json.loads(store.read_text())["files"]
+
+
+def test_tree_hash_sees_names_content_and_new_files(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    write(root / "a.txt", "1")
+    write(root / "sub" / "b.txt", "2")
+    (root / "empty").mkdir()
+    cache = HashCache(None)
+    base = cache.tree_hash(root)
+    assert base.files == 2 and base.size == 2
+    (root / "empty2").mkdir()
+    assert cache.tree_hash(root) == base  # empty folders carry nothing
+    write(root / "sub" / "b.txt", "3")
+    changed = cache.tree_hash(root)
+    assert changed.digest != base.digest
+    (root / "sub" / "b.txt").rename(root / "sub" / "c.txt")
+    assert cache.tree_hash(root).digest != changed.digest
+    write(root / "new", "")
+    assert cache.tree_hash(root).files == 3
+
+
+def test_parallel_hashing_matches_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "tree"
+    for i in range(6):
+        write(root / f"f{i}", os.urandom(4096))
+    serial = HashCache(None).tree_hash(root)
+    monkeypatch.setattr(hashing, "PARALLEL_MIN_BYTES", 1)
+    assert HashCache(None).tree_hash(root) == serial
+
+
+def test_default_cache_is_one_per_location(tmp_path: Path, isolated_cache: Path) -> None:
+    assert default_cache() is default_cache()
+    assert default_cache().cache_file == isolated_cache / "hashes" / hashing.CACHE_FILE_NAME

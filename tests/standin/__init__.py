@@ -1,0 +1,1 @@
+"""The stand-in IRIS image: its sources, builder and its own tests."""

@@ -1,0 +1,422 @@
+# Stand-in for a direct-mode `iris session` (test infrastructure only; busybox awk).
+# A deliberately tiny model of ObjectScript: enough to drive the product's setup scripts,
+# marker-based success checks, error triggers, password expiry and user creation.
+# The rules are documented in tests/standin/README.md; anything unknown is ignored.
+#
+# Variables passed with -v: ns, host, version, users_file, expired_file.
+
+BEGIN {
+    OK = 0; ERR = 1; HALT = 2; SKIP = 3
+    zerror = ""
+    test = 1
+    col = 0
+    try_depth = 0
+    caught = ""
+    cur_user = ""
+    exit_code = 0
+    finished = 0
+    zv = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) " version " (Build 123U) Stand-in"
+    predefined["_SYSTEM"] = 1; predefined["SuperUser"] = 1; predefined["Admin"] = 1
+    load_users()
+    expired = (system("test -f " shq(expired_file)) == 0)
+    printf "\nNode: %s, Instance: IRIS\n\n", host
+}
+
+{
+    line = $0
+    sub(/\r$/, "", line)
+    prompt()
+    sub(/^[ \t]+/, "", line)
+    if (line == "" || substr(line, 1, 1) == ";" || substr(line, 1, 2) == "//") next
+    if (exec_stmts(line) == HALT) finish(0)
+}
+
+END {
+    if (!finished) { if (col > 0) printf "\n"; finished = 1 }
+    exit exit_code
+}
+
+# ---------------------------------------------------------------- output
+
+function prompt() {
+    if (col > 0) printf "\n"
+    printf "%s>", ns
+    col = length(ns) + 1
+}
+
+function out(s) {
+    printf "%s", s
+    col += length(s)
+}
+
+function newline() {
+    printf "\n"
+    col = 0
+}
+
+function finish(code) {
+    if (col > 0) printf "\n"
+    col = 0
+    finished = 1
+    exit_code = code
+    exit code
+}
+
+# An error: printed on its own line and stored in $ZERROR (inside Try only stored and caught).
+function raise(e) {
+    e = e "^StandIn"
+    zerror = e
+    if (try_depth > 0) { caught = e; return ERR }
+    if (col > 0) newline()
+    out(e)
+    newline()
+    return ERR
+}
+
+# ---------------------------------------------------------------- helpers
+
+function shq(s) {
+    gsub(/'/, "'\\''", s)
+    return "'" s "'"
+}
+
+function trim(s) {
+    sub(/^[ \t]+/, "", s)
+    sub(/[ \t]+$/, "", s)
+    return s
+}
+
+function sha(p,    cmd, res, f) {
+    cmd = "printf '%s' " shq(p) " | sha256sum"
+    res = ""
+    cmd | getline res
+    close(cmd)
+    split(res, f, " ")
+    return f[1]
+}
+
+function load_users(    l, f) {
+    while ((getline l < users_file) > 0) {
+        split(l, f, " ")
+        if (f[1] != "") users[f[1]] = f[2]
+    }
+    close(users_file)
+}
+
+function save_users(    u, tmp) {
+    tmp = users_file ".tmp"
+    printf "" > tmp
+    for (u in users) print u " " users[u] >> tmp
+    close(tmp)
+    system("mv -f " shq(tmp) " " shq(users_file))
+}
+
+function set_password(u, p) {
+    if (u == "") return
+    users[u] = sha(p)
+    save_users()
+}
+
+function unexpire() {
+    expired = 0
+    system("rm -f " shq(expired_file))
+}
+
+function login_ok(u, p) {
+    if (!(u in users)) return 0
+    if (users[u] != sha(p)) return 0
+    if (expired && (u in predefined)) return 0
+    return 1
+}
+
+# Position after the argument starting at pos: the first space/tab outside a string literal
+# and outside (), {} nesting; n+1 at the end of s.
+function scan_arg(s, pos,    n, c, depth, instr) {
+    n = length(s); depth = 0; instr = 0
+    while (pos <= n) {
+        c = substr(s, pos, 1)
+        if (instr) {
+            if (c == "\"") instr = 0
+        } else if (c == "\"") {
+            instr = 1
+        } else if (c == "(" || c == "{") {
+            depth++
+        } else if (c == ")" || c == "}") {
+            depth--
+        } else if ((c == " " || c == "\t") && depth <= 0) {
+            break
+        }
+        pos++
+    }
+    return pos
+}
+
+# Split s at separator sep (one character) outside strings and nesting; returns the count.
+function split_top(s, arr, sep,    n, i, c, depth, instr, start, k) {
+    n = length(s); depth = 0; instr = 0; start = 1; k = 0
+    for (i = 1; i <= n; i++) {
+        c = substr(s, i, 1)
+        if (instr) {
+            if (c == "\"") instr = 0
+        } else if (c == "\"") {
+            instr = 1
+        } else if (c == "(" || c == "{") {
+            depth++
+        } else if (c == ")" || c == "}") {
+            depth--
+        } else if (c == sep && depth == 0) {
+            arr[++k] = substr(s, start, i - start)
+            start = i + 1
+        }
+    }
+    arr[++k] = substr(s, start)
+    return k
+}
+
+# Index of the first top-level "=" (outside strings and nesting), 0 when none.
+function top_eq(s,    n, i, c, depth, instr) {
+    n = length(s); depth = 0; instr = 0
+    for (i = 1; i <= n; i++) {
+        c = substr(s, i, 1)
+        if (instr) {
+            if (c == "\"") instr = 0
+        } else if (c == "\"") {
+            instr = 1
+        } else if (c == "(") {
+            depth++
+        } else if (c == ")") {
+            depth--
+        } else if (c == "=" && depth == 0) {
+            return i
+        }
+    }
+    return 0
+}
+
+# The text between the "(" that ends prefix match and the final ")" of t.
+function call_args(t, plen) {
+    return substr(t, plen + 1, length(t) - plen - 1)
+}
+
+# ---------------------------------------------------------------- expressions
+
+function eval_expr(e,    parts, k, i, r) {
+    e = trim(e)
+    k = split_top(e, parts, "_")
+    r = ""
+    for (i = 1; i <= k; i++) r = r eval_term(trim(parts[i]))
+    return r
+}
+
+function eval_term(t,    u, a, k, v, name) {
+    u = toupper(t)
+    if (t == "") return ""
+    if (t ~ /^".*"$/) {
+        v = substr(t, 2, length(t) - 2)
+        gsub(/""/, "\"", v)
+        return v
+    }
+    if (t ~ /^[-+]?[0-9]+(\.[0-9]+)?$/) return t + 0
+    if (t ~ /^\(.*\)$/) return eval_expr(substr(t, 2, length(t) - 2))
+    if (u == "$ZV" || u == "$ZVERSION") return zv
+    if (u == "$ZE" || u == "$ZERROR") return zerror
+    if (u == "$NAMESPACE" || u == "$ZNSPACE") return ns
+    if (u == "$T" || u == "$TEST") return test
+    if (u == "$$$OK") return 1
+    if (match(u, /^\$(C|CHAR)\(/)) return sprintf("%c", eval_expr(call_args(t, RLENGTH)) + 0)
+    if (match(u, /^\$SYSTEM\.UTIL\.GETENVIRON\(/)) return ENVIRON[eval_expr(call_args(t, RLENGTH))]
+    if (match(u, /^\$SYSTEM\.SECURITY\.LOGIN\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        return login_ok(eval_expr(a[1]), eval_expr(a[2]))
+    }
+    if (match(u, /^(##CLASS\(%SYSTEM\.PROCESS\)|\$SYSTEM\.PROCESS)\.TERMINATE\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        finish(k >= 2 ? eval_expr(a[2]) + 0 : 0)
+    }
+    if (match(u, /^##CLASS\(SECURITY\.USERS\)\.UNEXPIREUSERPASSWORDS\(/)) {
+        unexpire()
+        return 1
+    }
+    if (match(u, /^##CLASS\(SECURITY\.USERS\)\.CREATE\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        name = eval_expr(a[1])
+        cur_user = name
+        set_password(name, k >= 3 ? eval_expr(a[3]) : "")
+        return 1
+    }
+    if (match(u, /^##CLASS\(SECURITY\.USERS\)\.(EXISTS|GET|OPENID)\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        cur_user = eval_expr(a[1])
+        return (cur_user in users) ? 1 : 0
+    }
+    # Object properties of a caught exception (Catch ex): ex.DisplayString(), ex.Name, ...
+    if (match(t, /^[A-Za-z%][A-Za-z0-9]*\./)) {
+        name = substr(t, 1, RLENGTH - 1)
+        if (name in errvars) return vars[name]
+        return ""
+    }
+    if (t ~ /^[A-Za-z%][A-Za-z0-9]*$/) return (t in vars) ? vars[t] : ""
+    return ""
+}
+
+# One condition of If / a postconditional. Unknown conditions count as TRUE; status checks
+# ($$$ISERR, $SYSTEM.Status.IsError) count as "no error" since every status is OK here.
+function cond_one(c,    u, neg, r, a, k) {
+    c = trim(c)
+    neg = 0
+    while (substr(c, 1, 1) == "'") { neg = !neg; c = substr(c, 2) }
+    while (c ~ /^\(.*\)$/) c = substr(c, 2, length(c) - 2)
+    u = toupper(c)
+    if (u ~ /^\$(ZE|ZERROR)=""$/) r = (zerror == "")
+    else if (u ~ /^\$(ZE|ZERROR)'=""$/) r = (zerror != "")
+    else if (match(u, /^\$SYSTEM\.SECURITY\.LOGIN\(/)) {
+        k = split_top(call_args(c, RLENGTH), a, ",")
+        r = login_ok(eval_expr(a[1]), eval_expr(a[2]))
+    }
+    else if (u ~ /^(\$\$\$ISERR|\$SYSTEM\.STATUS\.ISERROR)\(/) r = 0
+    else if (u ~ /^(\$\$\$ISOK|\$SYSTEM\.STATUS\.ISOK)\(/) r = 1
+    else if (c ~ /^[-+]?[0-9]+(\.[0-9]+)?$/) r = (c + 0 != 0)
+    else if (c ~ /^[A-Za-z%][A-Za-z0-9]*$/ && (c in vars)) r = (vars[c] + 0 != 0)
+    else r = 1
+    return neg ? !r : r
+}
+
+# Comma-separated If conditions all have to hold.
+function cond_true(c,    parts, k, i) {
+    k = split_top(c, parts, ",")
+    for (i = 1; i <= k; i++) if (!cond_one(parts[i])) return 0
+    return 1
+}
+
+# ---------------------------------------------------------------- commands
+
+function do_set(arg,    parts, k, i, eq, lhs, rhs, val, ul) {
+    k = split_top(arg, parts, ",")
+    for (i = 1; i <= k; i++) {
+        eq = top_eq(parts[i])
+        if (eq == 0) continue
+        lhs = trim(substr(parts[i], 1, eq - 1))
+        rhs = substr(parts[i], eq + 1)
+        val = eval_expr(rhs)
+        ul = toupper(lhs)
+        if (ul == "$ZE" || ul == "$ZERROR") zerror = val
+        else if (ul == "$NAMESPACE") ns = val
+        else if (ul ~ /\.PASSWORD(EXTERNAL)?$/ || ul ~ /\("PASSWORD(EXTERNAL)?"\)$/) set_password(cur_user, val)
+        else if (lhs ~ /^[A-Za-z%][A-Za-z0-9]*$/) { vars[lhs] = val; delete errvars[lhs] }
+    }
+    return OK
+}
+
+function do_write(arg,    parts, k, i, j, p) {
+    k = split_top(arg, parts, ",")
+    for (i = 1; i <= k; i++) {
+        p = trim(parts[i])
+        if (p ~ /^[!#]+$/) {
+            for (j = 1; j <= length(p); j++) if (substr(p, j, 1) == "!") newline()
+        } else if (substr(p, 1, 1) == "?") {
+            continue
+        } else {
+            out(eval_expr(p))
+        }
+    }
+    return OK
+}
+
+function do_do(arg,    parts, k, i) {
+    k = split_top(arg, parts, ",")
+    for (i = 1; i <= k; i++) eval_expr(parts[i])
+    return OK
+}
+
+function block_inner(b) {
+    b = trim(b)
+    if (substr(b, 1, 1) == "{") b = substr(b, 2)
+    if (substr(b, length(b), 1) == "}") b = substr(b, 1, length(b) - 1)
+    return b
+}
+
+# Execute one line (or the inside of a { } block). Returns OK, ERR, HALT or SKIP.
+function exec_stmts(s,    pos, n, c, st, cmd, haspc, pc, arg, r, ua, b, var) {
+    pos = 1; n = length(s)
+    while (pos <= n) {
+        while (pos <= n && (substr(s, pos, 1) == " " || substr(s, pos, 1) == "\t")) pos++
+        if (pos > n) break
+        c = substr(s, pos, 1)
+        if (c == ";" || substr(s, pos, 2) == "//") break
+        st = pos
+        while (pos <= n && substr(s, pos, 1) ~ /[A-Za-z$%]/) pos++
+        cmd = toupper(substr(s, st, pos - st))
+        if (cmd == "") { pos = scan_arg(s, pos + 1); continue }
+        haspc = 0; pc = ""
+        if (substr(s, pos, 1) == ":") {
+            pos++; st = pos; pos = scan_arg(s, pos)
+            pc = substr(s, st, pos - st); haspc = 1
+        }
+        arg = ""
+        if (substr(s, pos, 1) == " ") {
+            pos++
+            if (substr(s, pos, 1) != " ") { st = pos; pos = scan_arg(s, pos); arg = substr(s, st, pos - st) }
+        }
+        # Catch var { ... }: the block follows the variable name.
+        if (cmd == "CATCH" && substr(arg, 1, 1) != "{") {
+            var = arg
+            while (substr(s, pos, 1) == " ") pos++
+            st = pos; pos = scan_arg(s, pos); b = substr(s, st, pos - st)
+        } else if (cmd == "CATCH") {
+            var = ""; b = arg
+        }
+
+        if (cmd == "CATCH") {
+            if (caught != "") {
+                if (var != "") { vars[var] = caught; errvars[var] = 1 }
+                caught = ""
+                r = exec_stmts(block_inner(b))
+                if (r == ERR || r == HALT) return r
+            }
+            continue
+        }
+        if (cmd == "TRY") {
+            caught = ""
+            try_depth++
+            r = exec_stmts(block_inner(arg))
+            try_depth--
+            if (r == HALT) return r
+            continue
+        }
+        if (haspc) {
+            # A postconditional Throw models `Throw:$$$ISERR(sc) ...`: statuses are always OK here.
+            if (cmd == "THROW") continue
+            if (!cond_true(pc)) continue
+        }
+        ua = toupper(arg)
+        if (index(arg, "1/0")) return raise("<DIVIDE>")
+        if (index(ua, "##CLASS(SECURITY.USERS).UNEXPIREUSERPASSWORDS(")) unexpire()
+
+        if (cmd == "S" || cmd == "SET") r = do_set(arg)
+        else if (cmd == "W" || cmd == "WRITE") r = do_write(arg)
+        else if (cmd == "D" || cmd == "DO") r = do_do(arg)
+        else if (cmd == "I" || cmd == "IF") {
+            test = cond_true(arg)
+            while (substr(s, pos, 1) == " ") pos++
+            if (substr(s, pos, 1) == "{") {
+                st = pos; pos = scan_arg(s, pos); b = substr(s, st, pos - st)
+                if (test) { r = exec_stmts(block_inner(b)); if (r == ERR || r == HALT) return r }
+                continue
+            }
+            if (!test) return SKIP
+            r = OK
+        }
+        else if (cmd == "E" || cmd == "ELSE") { if (test) return SKIP; r = OK }
+        else if (cmd == "H" || cmd == "HALT") { if (cmd == "HALT" || arg == "") return HALT; r = OK }
+        else if (cmd == "Q" || cmd == "QUIT" || cmd == "RET" || cmd == "RETURN") return SKIP
+        else if (cmd == "ZT" || cmd == "ZTRAP") {
+            b = eval_expr(arg)
+            return raise(b == "" ? "<ZTRAP>" : "<Z" b ">")
+        }
+        else if (cmd == "THROW") return raise("<THROW>")
+        else if (cmd == "ZN" || cmd == "ZNSPACE") { ns = eval_expr(arg); r = OK }
+        else r = OK
+        if (r != OK) return r
+    }
+    return OK
+}

@@ -93,12 +93,9 @@ def _body_for(step: SetupStep) -> list[str]:
     raise AssertionError(f"no ObjectScript for {step.kind}")
 
 
-def _copy_destination(step: SetupStep) -> PurePosixPath:
+def _dat_directory(step: SetupStep) -> PurePosixPath:
     assert step.path is not None
-    if step.kind is StepKind.DAT:
-        database = (step.option("database") or step.path.name).lower()
-        return MGR_DIR / database
-    return SETUP_DIR / f"step-{step.index}"
+    return MGR_DIR / (step.option("database") or step.path.name).lower()
 
 
 def run_step(
@@ -115,13 +112,16 @@ def run_step(
     copied = 0
     try:
         if step.path is not None and step.kind is not StepKind.OBJECTSCRIPT:
-            destination = _copy_destination(step)
             if step.kind is StepKind.DAT:
+                destination = _dat_directory(step)
                 files = [FileToCopy(p, p.name) for p in sorted(step.path.iterdir())]
                 target = str(destination)
             else:
-                files = [FileToCopy(step.path, step.path.name)]
-                target = str(destination / step.path.name)
+                # /home/irisowner exists in every IRIS image; step-N/ keeps steps apart.
+                destination = SETUP_DIR
+                relative = f"step-{step.index}/{step.path.name}"
+                files = [FileToCopy(step.path, relative)]
+                target = str(destination / relative)
             copied = engine.copy_in(
                 container_id, str(destination), files, uid=IRIS_OWNER_UID, gid=IRIS_OWNER_UID
             )

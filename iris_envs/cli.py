@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "explain": "iris_envs.commands.explain_key",
     "schema": "iris_envs.commands.show_schema",
     "build": "iris_envs.commands.build",
+    "run": "iris_envs.commands.run",
 }
 
 

@@ -1,0 +1,86 @@
+"""``iris-envs run``: run a command (default: pytest) in a warm container of each environment."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from iris_envs.commands._common import add_config_option, add_selection_options, load_selected
+
+HELP = "run a command (default: pytest) against warm containers of the selected environments"
+DEFAULT_COMMAND = ("pytest",)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``run``; everything after ``--`` is the command."""
+    parser.usage = "iris-envs run [options] [-- COMMAND ARGS...]"
+    add_config_option(parser)
+    add_selection_options(parser)
+    parser.add_argument(
+        "-p",
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N environments at once (their outputs are printed whole, in turn)",
+    )
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep", action="store_true", help="keep the containers after the run")
+    keep.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="keep the container of an environment whose command failed",
+    )
+    parser.add_argument(
+        "--no-build",
+        action="store_true",
+        help="fail (exit 5) instead of building a missing or stale snapshot",
+    )
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the snapshots first")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="run against the container of `iris-envs up ENV` instead of starting one",
+    )
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Prepare snapshots, run the command in each environment, summarise, return the exit code."""
+    from iris_envs.containers import Owner
+    from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.errors import ConfigError
+    from iris_envs.orphans import collect_orphans
+    from iris_envs.progress import Reporter
+    from iris_envs.report import print_summary, report_data, write_report
+    from iris_envs.runner import RunOptions, overall_exit_code, run_environments
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
+    _project, envs = load_selected(args)
+    options = RunOptions(
+        command=tuple(command) or DEFAULT_COMMAND,
+        parallel=args.parallel,
+        keep=args.keep,
+        keep_on_failure=args.keep_on_failure,
+        allow_build=not args.no_build,
+        reuse=args.reuse,
+        rebuild=args.rebuild,
+    )
+    engine = DockerEngine()
+    removed = collect_orphans(engine)
+    if removed:
+        names = ", ".join(c.name for c in removed)
+        Reporter().line(f"removed {len(removed)} container(s) left by a killed run: {names}")
+    results = run_environments(engine, envs, options, Owner())
+    exit_code = overall_exit_code(results)
+    print_summary(results)
+    if args.report is not None:
+        write_report(args.report, report_data(results, options.command, exit_code))
+    return exit_code

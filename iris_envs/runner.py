@@ -1,0 +1,288 @@
+"""Run a command against each selected environment in a warm container, then clean up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from iris_envs import naming
+from iris_envs.containers import Owner
+from iris_envs.docker_adapter import DockerEngine
+from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
+from iris_envs.exit_codes import ExitCode
+from iris_envs.instance import Instance, start_instance
+from iris_envs.manifest import EnvSpec
+from iris_envs.progress import Reporter
+from iris_envs.snapshot import ensure_snapshot
+
+# After Ctrl-C the command gets this long to finish on its own (it usually got the same SIGINT
+# from the terminal), then SIGINT, SIGTERM and finally SIGKILL, as tox escalates.
+INTERRUPT_GRACE = (2.0, 10.0, 5.0)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``iris-envs run`` was asked to do."""
+
+    command: tuple[str, ...]
+    parallel: int = 1
+    keep: bool = False
+    keep_on_failure: bool = False
+    allow_build: bool = True
+    reuse: bool = False
+    rebuild: bool = False
+
+
+@dataclass
+class EnvResult:
+    """Outcome of one environment, as the summary and the JSON report show it."""
+
+    env: str
+    status: str = "pending"  # passed | failed | error | interrupted
+    exit_code: int = 0
+    snapshot_state: str = "-"  # cached | built | -
+    snapshot_ref: str = ""
+    container_id: str = ""
+    container_kept: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    output: str = ""
+
+
+class _Cancellation:
+    """Shared by worker threads: set on Ctrl-C; tracks running commands to signal them."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._processes: set[subprocess.Popen[bytes]] = set()
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.add(process)
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+    def cancel(self) -> None:
+        self.event.set()
+        with self._lock:
+            processes = list(self._processes)
+        for process in processes:
+            with suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise Interrupted("interrupted")
+
+
+def run_environments(
+    engine: DockerEngine, envs: Sequence[EnvSpec], options: RunOptions, owner: Owner
+) -> list[EnvResult]:
+    """Run the command in every environment (sequentially or ``parallel`` at a time).
+
+    Ctrl-C stops the run after cleanup; the interrupted environment says so in its result.
+    """
+    results = [EnvResult(env=spec.name) for spec in envs]
+    cancellation = _Cancellation()
+    if options.parallel <= 1 or len(envs) == 1:
+        for spec, result in zip(envs, results, strict=True):
+            try:
+                _run_one(
+                    engine,
+                    spec,
+                    options=options,
+                    owner=owner,
+                    result=result,
+                    cancellation=cancellation,
+                    stream=True,
+                )
+            except KeyboardInterrupt:
+                break
+        return results
+    print_lock = threading.Lock()
+
+    def work(spec: EnvSpec, result: EnvResult) -> None:
+        _run_one(
+            engine,
+            spec,
+            options=options,
+            owner=owner,
+            result=result,
+            cancellation=cancellation,
+            stream=False,
+        )
+        # Each environment's output is printed whole, so parallel outputs never interleave.
+        with print_lock:
+            sys.stdout.write(f"===== {spec.name}: output =====\n{result.output}")
+            if result.output and not result.output.endswith("\n"):
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+
+    with ThreadPoolExecutor(max_workers=options.parallel) as pool:
+        futures = [pool.submit(work, s, r) for s, r in zip(envs, results, strict=True)]
+        try:
+            for future in futures:
+                while not future.done():
+                    time.sleep(0.1)  # short sleeps keep the main thread responsive to Ctrl-C
+        except KeyboardInterrupt:
+            cancellation.cancel()
+            for future in futures:
+                with suppress(Exception):
+                    future.result()
+            for result in results:
+                if result.status == "pending":
+                    result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
+    return results
+
+
+def _run_one(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    *,
+    options: RunOptions,
+    owner: Owner,
+    result: EnvResult,
+    cancellation: _Cancellation,
+    stream: bool,
+) -> None:
+    reporter = Reporter(spec.name)
+    instance: Instance | None = None
+    reused = False
+    mark = time.monotonic()
+    try:
+        snapshot = ensure_snapshot(
+            engine,
+            spec,
+            owner=owner,
+            reporter=reporter,
+            rebuild=options.rebuild,
+            allow_build=options.allow_build,
+        )
+        result.snapshot_state = "cached" if snapshot.cached else "built"
+        result.snapshot_ref = snapshot.ref
+        result.timings["snapshot"] = time.monotonic() - mark
+        cancellation.check()
+
+        mark = time.monotonic()
+        if options.reuse:
+            instance = find_up_instance(engine, spec)
+            reused = instance is not None
+            if instance is None:
+                reporter.line("no `iris-envs up` container to reuse: starting a new one")
+        if instance is None:
+            with reporter.step("start container") as handle:
+                instance = start_instance(
+                    engine, spec, snapshot.ref, owner=owner, on_progress=handle.update
+                )
+        result.container_id = instance.container.id
+        result.timings["start"] = time.monotonic() - mark
+        cancellation.check()
+
+        mark = time.monotonic()
+        reporter.line(f"running {' '.join(options.command)}")
+        code, output = run_command(options.command, instance.variables, cancellation, stream)
+        result.timings["command"] = time.monotonic() - mark
+        result.output = output
+        result.exit_code = code
+        result.status = "passed" if code == 0 else "failed"
+    except (KeyboardInterrupt, Interrupted):
+        result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
+        cancellation.event.set()
+        if stream:
+            raise
+    except IrisEnvsError as error:
+        result.status, result.exit_code, result.error = "error", int(error.exit_code), str(error)
+        reporter.line(f"error: {error}")
+    finally:
+        if instance is not None and not reused:
+            failed = result.status != "passed"
+            if options.keep or (options.keep_on_failure and failed):
+                result.container_kept = True
+                reporter.line(f"kept container {instance.container.name}")
+            else:
+                with suppress(IrisEnvsError):
+                    engine.remove_container(instance.container.id)
+
+
+def find_up_instance(engine: DockerEngine, spec: EnvSpec) -> Instance | None:
+    """The running container ``iris-envs up`` started for this environment, if any."""
+    for container in engine.containers_by_label(
+        {naming.LABEL_ROLE: "up", naming.LABEL_ENV: spec.name, naming.LABEL_MANAGED: "true"}
+    ):
+        if container.running:
+            return Instance(spec, container, container.image, 0.0)
+    return None
+
+
+def run_command(
+    command: Sequence[str],
+    variables: dict[str, str],
+    cancellation: _Cancellation,
+    stream: bool,
+) -> tuple[int, str]:
+    """Run ``command`` with the IRIS_* variables; stream or capture its output."""
+    environment = {**os.environ, **variables}
+    try:
+        process = subprocess.Popen(
+            list(command),
+            env=environment,
+            stdout=None if stream else subprocess.PIPE,
+            stderr=None if stream else subprocess.STDOUT,
+        )
+    except FileNotFoundError:
+        raise ConfigError(
+            f"command not found: {command[0]!r}",
+            hint="install it in this environment, or give the full path after `--`",
+        ) from None
+    except PermissionError:
+        raise ConfigError(f"command {command[0]!r} is not executable") from None
+    cancellation.add(process)
+    try:
+        if stream:
+            return process.wait(), ""
+        captured, _ = process.communicate()
+        return process.returncode, captured.decode("utf-8", errors="replace")
+    except KeyboardInterrupt:
+        stop_process(process)
+        raise
+    finally:
+        cancellation.discard(process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Let an interrupted command finish, escalating SIGINT -> SIGTERM -> SIGKILL."""
+    grace, after_int, after_term = INTERRUPT_GRACE
+    for signum, wait in ((None, grace), (signal.SIGINT, after_int), (signal.SIGTERM, after_term)):
+        if signum is not None:
+            with suppress(ProcessLookupError):
+                process.send_signal(signum)
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            continue  # a second Ctrl-C moves on to the next signal at once
+    with suppress(ProcessLookupError):
+        process.kill()
+    process.wait()
+
+
+def overall_exit_code(results: Sequence[EnvResult]) -> int:
+    """One environment passes its code through (as tox does); several: 0 if all passed, else 1."""
+    if any(r.status == "interrupted" for r in results):
+        return int(ExitCode.INTERRUPTED)
+    if len(results) == 1:
+        return results[0].exit_code
+    return 0 if all(r.status == "passed" for r in results) else int(ExitCode.FAILED)

@@ -23,6 +23,11 @@ COMMANDS: dict[str, str] = {
     "schema": "iris_envs.commands.show_schema",
     "build": "iris_envs.commands.build",
     "run": "iris_envs.commands.run",
+    "up": "iris_envs.commands.up",
+    "down": "iris_envs.commands.down",
+    "status": "iris_envs.commands.status",
+    "shell": "iris_envs.commands.shell",
+    "gc": "iris_envs.commands.gc",
 }
 
 

@@ -551,3 +551,12 @@ def _write_tar(
             else:
                 total += item.source.stat().st_size
     return total
+
+
+def interactive_exec_argv(container_id: str, command: Sequence[str], *, user: str) -> list[str]:
+    """argv for an interactive TTY exec through the docker CLI.
+
+    The SDK has no terminal handling (raw mode, resize, escape keys), so interactive sessions
+    are the one place iris-envs hands over to the CLI; it honours the same DOCKER_HOST.
+    """
+    return ["docker", "exec", "-it", "-u", user, container_id, *command]

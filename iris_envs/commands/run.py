@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
     )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("run_command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -58,7 +58,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.report import print_summary, report_data, write_report
     from iris_envs.runner import RunOptions, overall_exit_code, run_environments
 
-    command = list(args.command)
+    command = list(args.run_command)
     if command and command[0] == "--":
         command = command[1:]
     if args.parallel < 1:

@@ -1,0 +1,56 @@
+"""``iris-envs status``: the containers iris-envs manages on this engine, and their ports."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list the containers iris-envs manages (up, run, build), their state and ports"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``status``."""
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Print one row per managed container."""
+    import json
+
+    from iris_envs import naming
+    from iris_envs.docker_adapter import DockerEngine
+
+    engine = DockerEngine()
+    rows = [
+        {
+            "env": c.labels.get(naming.LABEL_ENV, ""),
+            "role": c.labels.get(naming.LABEL_ROLE, ""),
+            "name": c.name,
+            "state": c.status + (f" ({c.health})" if c.health else ""),
+            "superserver": c.ports.get(1972),
+            "web": c.ports.get(52773),
+            "image": c.image,
+        }
+        for c in engine.containers_by_label({naming.LABEL_MANAGED: "true"})
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no containers managed by iris-envs")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("env", "role", "container", "state", "127.0.0.1 ports", "image", box=None)
+    for row in rows:
+        ports = f"{row['superserver'] or '-'} / {row['web'] or '-'}"
+        table.add_row(
+            str(row["env"]),
+            str(row["role"]),
+            str(row["name"]),
+            str(row["state"]),
+            ports,
+            str(row["image"]),
+        )
+    Console(highlight=False).print(table)
+    return 0

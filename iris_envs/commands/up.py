@@ -1,0 +1,56 @@
+"""``iris-envs up``: start a long-lived warm container for development; print its details."""
+
+from __future__ import annotations
+
+import argparse
+
+from iris_envs.commands._common import add_config_option, add_selection_options, load_selected
+
+HELP = "start a long-lived warm container of an environment and print its connection details"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``up``."""
+    add_config_option(parser)
+    add_selection_options(parser)
+    parser.add_argument(
+        "--show-password", action="store_true", help="print the password instead of ********"
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Start (or find) the `up` container of each selected environment."""
+    from iris_envs.connection import redacted
+    from iris_envs.containers import Owner, container_name
+    from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.instance import start_instance
+    from iris_envs.progress import Reporter
+    from iris_envs.runner import find_up_instance
+    from iris_envs.snapshot import ensure_snapshot
+
+    _project, envs = load_selected(args)
+    engine = DockerEngine()
+    owner = Owner(pid=0, host="")  # `up` containers outlive this process: no owner to outlive
+    for spec in envs:
+        reporter = Reporter(spec.name)
+        instance = find_up_instance(engine, spec)
+        if instance is None:
+            snapshot = ensure_snapshot(engine, spec, owner=owner, reporter=reporter)
+            name = container_name("up", spec.name, owner).rsplit("-", 1)[0]
+            with reporter.step("start container") as handle:
+                instance = start_instance(
+                    engine,
+                    spec,
+                    snapshot.ref,
+                    owner=owner,
+                    role="up",
+                    name=name,
+                    on_progress=handle.update,
+                )
+        else:
+            reporter.line(f"already up in container {instance.container.name}")
+        variables = instance.variables if args.show_password else redacted(instance.variables)
+        print(f"# {spec.name}: container {instance.container.name}")
+        for key, value in variables.items():
+            print(f"{key}={value}")
+    return 0

@@ -53,15 +53,20 @@ def _body_for(step: SetupStep) -> list[str]:
     path = _getenv("path", ENV_PATH)
     if step.kind is StepKind.LOAD:
         assert step.path is not None
+        recurse = "0" if step.option("recurse") == "0" else "1"
         call = (
-            "Set sc=$SYSTEM.OBJ.LoadDir(path,flags,.err,1)"
+            f"Set sc=$SYSTEM.OBJ.LoadDir(path,flags,.err,{recurse})"
             if step.path.is_dir()
             else "Set sc=$SYSTEM.OBJ.Load(path,flags)"
         )
         return [path, _getenv("flags", ENV_FLAGS), f"{call} {throw_on_error('sc')}"]
     if step.kind is StepKind.SQL:
         # ImportDDL writes <file>_Errors.log next to the file; its status reports failure.
-        return [path, f'Set sc=$SYSTEM.SQL.Schema.ImportDDL(path,,"IRIS") {throw_on_error("sc")}']
+        return [
+            path,
+            _getenv("dialect", ENV_FLAGS),
+            f"Set sc=$SYSTEM.SQL.Schema.ImportDDL(path,,dialect) {throw_on_error('sc')}",
+        ]
     if step.kind is StepKind.GLOBALS:
         # 7 = %GOF block format, the format of a Global export file.
         return [
@@ -132,7 +137,7 @@ def run_step(
             result = engine.exec(
                 container_id,
                 ["sh", "-c", step.source],
-                user=IRIS_OWNER,
+                user=step.option("user") or IRIS_OWNER,
                 workdir="/home/irisowner",
                 timeout=STEP_TIMEOUT,
             )
@@ -145,12 +150,15 @@ def run_step(
             return StepOutcome(step, result.output, copied)
         if step.kind is StepKind.LOAD:
             environment[ENV_FLAGS] = step.option("flags", DEFAULT_LOAD_FLAGS) or ""
+        if step.kind is StepKind.SQL:
+            environment[ENV_FLAGS] = step.option("dialect") or "IRIS"
         if step.kind is StepKind.DAT:
             assert step.path is not None
             environment[ENV_DATABASE] = (step.option("database") or step.path.name).upper()
             namespace = "%SYS"
         if step.kind is StepKind.IPM:
-            environment[ENV_ARGUMENT] = step.source
+            version = step.option("version")
+            environment[ENV_ARGUMENT] = f"{step.source} {version}" if version else step.source
         session = run_session(
             engine,
             container_id,

@@ -21,12 +21,15 @@ def _use_rich(stream: TextIO) -> bool:
 class Reporter:
     """Prints progress for one environment (thread-safe; prefix names the environment)."""
 
-    def __init__(self, prefix: str = "", stream: TextIO | None = None) -> None:
+    def __init__(
+        self, prefix: str = "", stream: TextIO | None = None, *, live: bool = True
+    ) -> None:
         self.prefix = prefix
         self.stream = stream if stream is not None else sys.stderr
         self._lock = threading.Lock()
         self._console: Any = None
-        if _use_rich(self.stream):
+        # live=False for parallel workers: several spinners on one terminal would garble it.
+        if live and _use_rich(self.stream):
             from rich.console import Console
 
             self._console = Console(file=self.stream, highlight=False)

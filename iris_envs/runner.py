@@ -156,7 +156,7 @@ def _run_one(
     cancellation: _Cancellation,
     stream: bool,
 ) -> None:
-    reporter = Reporter(spec.name)
+    reporter = Reporter(spec.name, live=stream)
     instance: Instance | None = None
     reused = False
     mark = time.monotonic()

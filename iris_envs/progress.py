@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 
-def _use_rich(stream: TextIO) -> bool:
+def use_live_output(stream: TextIO) -> bool:
     """Rich live output on an interactive terminal; plain lines in CI and pipes."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("NO_COLOR"):
         return False
@@ -29,7 +29,7 @@ class Reporter:
         self._lock = threading.Lock()
         self._console: Any = None
         # live=False for parallel workers: several spinners on one terminal would garble it.
-        if live and _use_rich(self.stream):
+        if live and use_live_output(self.stream):
             from rich.console import Console
 
             self._console = Console(file=self.stream, highlight=False)

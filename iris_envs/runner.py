@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 
 from iris_envs import naming
@@ -20,7 +20,7 @@ from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance import Instance, start_instance
 from iris_envs.manifest import EnvSpec
-from iris_envs.progress import Reporter
+from iris_envs.progress import Reporter, use_live_output
 from iris_envs.snapshot import ensure_snapshot
 
 # After Ctrl-C the command gets this long to finish on its own (it usually got the same SIGINT
@@ -55,6 +55,8 @@ class EnvResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
     output: str = ""
+    phase: str = "waiting"  # what the status board shows while the environment runs
+    started: float = field(default_factory=time.monotonic)
 
 
 class _Cancellation:
@@ -129,7 +131,8 @@ def run_environments(
                 sys.stdout.write("\n")
             sys.stdout.flush()
 
-    with ThreadPoolExecutor(max_workers=options.parallel) as pool:
+    board = status_board(results)
+    with ThreadPoolExecutor(max_workers=options.parallel) as pool, board:
         futures = [pool.submit(work, s, r) for s, r in zip(envs, results, strict=True)]
         try:
             for future in futures:
@@ -159,7 +162,8 @@ def _run_one(
     reporter = Reporter(spec.name, live=stream)
     instance: Instance | None = None
     reused = False
-    mark = time.monotonic()
+    mark = result.started = time.monotonic()
+    result.phase = "snapshot"
     try:
         snapshot = ensure_snapshot(
             engine,
@@ -175,21 +179,21 @@ def _run_one(
         cancellation.check()
 
         mark = time.monotonic()
-        if options.reuse:
-            instance = find_up_instance(engine, spec)
-            reused = instance is not None
-            if instance is None:
-                reporter.line("no `iris-envs up` container to reuse: starting a new one")
-        if instance is None:
-            with reporter.step("start container") as handle:
-                instance = start_instance(
-                    engine, spec, snapshot.ref, owner=owner, on_progress=handle.update
-                )
+        result.phase = "starting container"
+        instance, reused = _acquire_instance(
+            engine,
+            spec,
+            snapshot_ref=snapshot.ref,
+            options=options,
+            owner=owner,
+            reporter=reporter,
+        )
         result.container_id = instance.container.id
         result.timings["start"] = time.monotonic() - mark
         cancellation.check()
 
         mark = time.monotonic()
+        result.phase = "running command"
         reporter.line(f"running {' '.join(options.command)}")
         code, output = run_command(options.command, instance.variables, cancellation, stream)
         result.timings["command"] = time.monotonic() - mark
@@ -205,6 +209,7 @@ def _run_one(
         result.status, result.exit_code, result.error = "error", int(error.exit_code), str(error)
         reporter.line(f"error: {error}")
     finally:
+        result.phase = result.status
         if instance is not None and not reused:
             failed = result.status != "passed"
             if options.keep or (options.keep_on_failure and failed):
@@ -213,6 +218,45 @@ def _run_one(
             else:
                 with suppress(IrisEnvsError):
                     engine.remove_container(instance.container.id)
+
+
+def _acquire_instance(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    *,
+    snapshot_ref: str,
+    options: RunOptions,
+    owner: Owner,
+    reporter: Reporter,
+) -> tuple[Instance, bool]:
+    """The `up` container with --reuse (True: not ours to remove), else a new one."""
+    if options.reuse:
+        instance = find_up_instance(engine, spec)
+        if instance is not None:
+            return instance, True
+        reporter.line("no `iris-envs up` container to reuse: starting a new one")
+    with reporter.step("start container") as handle:
+        started = start_instance(engine, spec, snapshot_ref, owner=owner, on_progress=handle.update)
+    return started, False
+
+
+def status_board(results: Sequence[EnvResult]) -> AbstractContextManager[object]:
+    """A live table of environments, phases and elapsed times (terminal only; else nothing)."""
+    if not use_live_output(sys.stderr):
+        return nullcontext()
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    class _Board:
+        def __rich__(self) -> Table:
+            table = Table("environment", "phase", "elapsed", box=None)
+            for r in results:
+                table.add_row(r.env, r.phase, f"{time.monotonic() - r.started:.0f} s")
+            return table
+
+    # Live redirects stderr, so workers' progress lines scroll above the table.
+    return Live(_Board(), console=Console(file=sys.stderr), refresh_per_second=4)
 
 
 def find_up_instance(engine: DockerEngine, spec: EnvSpec) -> Instance | None:

@@ -373,6 +373,10 @@ class DockerEngine:
             ) from None
         finally:
             sock.close()
+            # Closing the SDK's SocketIO wrapper leaves the socket itself open (ResourceWarning,
+            # and one leaked file descriptor per exec over a long build).
+            if raw is not sock:
+                raw.close()
         return b"".join(chunks)
 
     def _exec_exit_code(self, exec_id: str) -> int:

@@ -1,0 +1,150 @@
+"""Integration helpers: write throw-away iris-envs projects, run the CLI, clean up snapshots."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MANAGED = "org.iris-envs.managed=true"
+
+# make_project(toml_text, files={relative path: text or bytes}) -> project root
+MakeProject = Callable[..., Path]
+
+
+def docker(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the docker CLI (tests look at the engine independently of the product's adapter)."""
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=check, timeout=timeout
+    )
+
+
+def unique_env(prefix: str = "it") -> str:
+    """A fresh environment name, so parallel tests and engineers never share a snapshot repo."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a CLI subprocess: this test's cache folder, plain progress lines."""
+    env = dict(os.environ)
+    env["CI"] = "true"  # plain lines (no rich live display), as in a CI log
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    args: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m iris_envs ARGS`` in ``cwd``; ``env`` adds to (not replaces) os.environ."""
+    return subprocess.run(
+        [sys.executable, "-m", "iris_envs", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def popen_cli(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``python -m iris_envs ARGS`` without waiting (for signals and concurrency tests)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "iris_envs", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def snapshot_repo(env_name: str) -> str:
+    """The Docker repository holding an environment's snapshots."""
+    from iris_envs.naming import snapshot_repository
+
+    return snapshot_repository(env_name)
+
+
+def env_containers(env_name: str) -> list[str]:
+    """Ids of every iris-envs managed container (any state) of one environment."""
+    return docker(
+        "ps",
+        "-aq",
+        "--filter",
+        f"label={MANAGED}",
+        "--filter",
+        f"label=org.iris-envs.env={env_name}",
+    ).stdout.split()
+
+
+def remove_env_artifacts(env_name: str) -> None:
+    """Remove an environment's containers and every image of its snapshot repository."""
+    containers = env_containers(env_name)
+    if containers:
+        docker("rm", "-f", *containers, check=False)
+    repo = snapshot_repo(env_name)
+    refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}", repo, check=False).stdout
+    ids = set(docker("images", "-q", repo, check=False).stdout.split())
+    if refs.split():
+        docker("rmi", "-f", *refs.split(), check=False)
+    # Untagged leftovers (a failed build's commit) are found by the env label.
+    ids |= set(
+        docker(
+            "images", "-q", "--filter", f"label=org.iris-envs.env={env_name}", check=False
+        ).stdout.split()
+    )
+    if ids:
+        docker("rmi", "-f", *ids, check=False)
+
+
+@pytest.fixture
+def env_cleanup() -> Iterator[Callable[[str], str]]:
+    """Register environment names; their containers and snapshot images are removed afterwards."""
+    names: list[str] = []
+
+    def register(name: str) -> str:
+        names.append(name)
+        return name
+
+    yield register
+    for name in names:
+        remove_env_artifacts(name)
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> MakeProject:
+    """Write ``iris-envs.toml`` (and any extra files) into a fresh folder and return the folder.
+
+    ``files`` maps paths relative to the project root to str or bytes content; parents are made.
+    Call it again with another ``name`` for a second project in the same test.
+    """
+
+    def make(
+        toml_text: str, files: Mapping[str, str | bytes] | None = None, name: str = "project"
+    ) -> Path:
+        root = tmp_path / name
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "iris-envs.toml").write_text(toml_text, encoding="utf-8")
+        for relative, content in (files or {}).items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return make

@@ -124,6 +124,22 @@ def env_cleanup() -> Iterator[Callable[[str], str]]:
         remove_env_artifacts(name)
 
 
+def write_project(
+    root: Path, toml_text: str, files: Mapping[str, str | bytes] | None = None
+) -> Path:
+    """Write ``root/iris-envs.toml`` and ``files`` (relative path -> str or bytes); return root."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "iris-envs.toml").write_text(toml_text, encoding="utf-8")
+    for relative, content in (files or {}).items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> MakeProject:
     """Write ``iris-envs.toml`` (and any extra files) into a fresh folder and return the folder.
@@ -135,16 +151,6 @@ def make_project(tmp_path: Path) -> MakeProject:
     def make(
         toml_text: str, files: Mapping[str, str | bytes] | None = None, name: str = "project"
     ) -> Path:
-        root = tmp_path / name
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "iris-envs.toml").write_text(toml_text, encoding="utf-8")
-        for relative, content in (files or {}).items():
-            path = root / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
-        return root
+        return write_project(tmp_path / name, toml_text, files)
 
     return make

@@ -200,6 +200,9 @@ def _run_one(
         result.output = output
         result.exit_code = code
         result.status = "passed" if code == 0 else "failed"
+        # With -p the main thread forwarded Ctrl-C to the command, which then "failed":
+        # report the interruption, not the command's code (the run must exit 130).
+        cancellation.check()
     except (KeyboardInterrupt, Interrupted):
         result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
         cancellation.event.set()

@@ -292,37 +292,46 @@ def test_two_versions_run_concurrently_without_interleaving(
 
 
 def _start_sleeper(project: Project, *extra: str) -> subprocess.Popen[str]:
-    """A runner whose command records its container, then sleeps; returns once it sleeps."""
-    started = project.root / f"started-{uuid.uuid4().hex[:6]}"
-    tmp = f"{started.name}.tmp"
-    script = f'echo "$IRIS_ENVS_CONTAINER" > {tmp} && mv {tmp} {started.name} && exec sleep 60'
-    process = project.popen("run", "-e", project.env, *extra, "--", "sh", "-c", script)
+    """A runner whose commands record their container, then sleep; returns once all sleep."""
+    tag = uuid.uuid4().hex[:6]
+    started = {env: project.root / f"started-{tag}-{env}" for env in project.envs}
+    tmp = f"started-{tag}.$IRIS_ENVS_ENV.tmp"
+    final = f"started-{tag}-$IRIS_ENVS_ENV"
+    script = f'echo "$IRIS_ENVS_CONTAINER" > {tmp} && mv {tmp} {final} && exec sleep 60'
+    selection = ",".join(project.envs)
+    process = project.popen("run", "-e", selection, *extra, "--", "sh", "-c", script)
+
+    def all_sleeping() -> bool:
+        return all(p.exists() for p in started.values()) or process.poll() is not None
+
     try:
-        wait_for(lambda: started.exists() or process.poll() is not None, 90, "the command")
+        wait_for(all_sleeping, 90, "the commands")
     except BaseException:
         finish(process, timeout=5)
         raise
     if process.poll() is not None:
         stdout, stderr = finish(process)
         pytest.fail(f"runner exited early ({process.returncode}): {stdout}{stderr}")
-    container = started.read_text().strip()
-    assert containers_of(project.env, all_states=False) == [container[:12]]
+    for env, path in started.items():
+        assert containers_of(env, all_states=False) == [path.read_text().strip()[:12]]
     return process
 
 
-def test_sigint_stops_the_command_and_removes_the_container(
-    make_project: Callable[..., Project],
+@pytest.mark.parametrize("versions", [("2025.1",), ("2024.1", "2025.1")], ids=["one", "p2"])
+def test_sigint_stops_the_commands_and_removes_the_containers(
+    make_project: Callable[..., Project], versions: tuple[str, ...]
 ) -> None:
-    project = make_project("2025.1")
-    process = _start_sleeper(project, "--report", "r.json")
+    project = make_project(*versions)
+    process = _start_sleeper(project, "-p", str(len(versions)), "--report", "r.json")
     os.kill(process.pid, signal.SIGINT)
     stdout, stderr = finish(process, timeout=30)
     assert process.returncode == 130, stdout + stderr
     assert_no_secret(project.password, stdout, stderr)
-    assert containers_of(project.env) == []
+    for env in project.envs:
+        assert containers_of(env) == []
     report = json.loads((project.root / "r.json").read_text())
     assert report["exit_code"] == 130
-    assert report["environments"][0]["status"] == "interrupted"
+    assert [e["status"] for e in report["environments"]] == ["interrupted"] * len(versions)
 
 
 def test_keep_keeps_the_container(make_project: Callable[..., Project]) -> None:

@@ -297,14 +297,20 @@ def run_command(
     cancellation.add(process)
     try:
         if stream:
-            return process.wait(), ""
+            return shell_exit_code(process.wait()), ""
         captured, _ = process.communicate()
-        return process.returncode, captured.decode("utf-8", errors="replace")
+        return shell_exit_code(process.returncode), captured.decode("utf-8", errors="replace")
     except KeyboardInterrupt:
         stop_process(process)
         raise
     finally:
         cancellation.discard(process)
+
+
+def shell_exit_code(returncode: int) -> int:
+    """A command killed by signal N exits 128+N, as a shell reports it (Popen says -N, and
+    ``sys.exit(-N)`` would turn that into the meaningless 256-N)."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,235 @@
+"""Unit tests of the run pipeline's pure parts: exit codes, summary, report, orphans, variables."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iris_envs import naming, runner
+from iris_envs.connection import connection_environment, redacted
+from iris_envs.containers import Owner
+from iris_envs.docker_adapter import ContainerInfo
+from iris_envs.errors import BuildFailed
+from iris_envs.instance import Instance
+from iris_envs.manifest import EnvSpec
+from iris_envs.orphans import is_orphan
+from iris_envs.report import report_data, summary_lines
+from iris_envs.runner import (
+    EnvResult,
+    RunOptions,
+    overall_exit_code,
+    run_environments,
+    shell_exit_code,
+)
+
+SECRET = "s3cret:/@pw"
+
+
+def result(status: str, code: int = 0, **timings: float) -> EnvResult:
+    return EnvResult(env=f"env-{status}-{code}", status=status, exit_code=code, timings=timings)
+
+
+def container(labels: dict[str, str], ports: dict[int, int] | None = None) -> ContainerInfo:
+    return ContainerInfo(
+        id="c" * 64,
+        name="iris-envs-run-x",
+        image="iris-envs/x:0123456789ab",
+        status="running",
+        running=True,
+        exit_code=None,
+        labels=labels,
+        ports=ports or {},
+        health="healthy",
+    )
+
+
+# --- exit codes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 5, 42])
+def test_one_environment_passes_its_code_through(code: int) -> None:
+    status = "passed" if code == 0 else "failed"
+    assert overall_exit_code([result(status, code)]) == code
+
+
+def test_several_environments_exit_0_or_1() -> None:
+    assert overall_exit_code([result("passed"), result("passed")]) == 0
+    assert overall_exit_code([result("passed"), result("failed", 5)]) == 1
+    assert overall_exit_code([result("error", 5), result("passed")]) == 1
+
+
+def test_an_interruption_wins() -> None:
+    assert overall_exit_code([result("passed"), result("interrupted", 130)]) == 130
+    assert overall_exit_code([result("failed", 1), result("pending")]) == 1
+
+
+def test_a_command_killed_by_a_signal_exits_like_in_a_shell() -> None:
+    assert shell_exit_code(-15) == 143
+    assert shell_exit_code(-2) == 130
+    assert shell_exit_code(3) == 3
+    cancellation = runner._Cancellation()
+    killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"]
+    assert runner.run_command(killed, {}, cancellation, stream=True) == (143, "")
+
+
+def test_captured_commands_see_the_variables() -> None:
+    command = [sys.executable, "-c", "import os; print(os.environ['IRIS_PORT'])"]
+    code, output = runner.run_command(command, {"IRIS_PORT": "4242"}, runner._Cancellation(), False)
+    assert (code, output.strip()) == (0, "4242")
+
+
+# --- summary and report --------------------------------------------------------------------
+
+
+def test_summary_lines() -> None:
+    passed = result("passed", snapshot=0.5, start=1.25, command=2.0)
+    passed.snapshot_state = "cached"
+    lines = summary_lines([passed, result("failed", 1, command=0.1), result("pending")])
+    assert lines[0] == (
+        f"  {passed.env}: OK (snapshot cached 0.50 + start 1.25 + command 2.00 = 3.75 s)"
+    )
+    assert "FAIL code 1" in lines[1]
+    assert lines[2].endswith("SKIPPED (not run)")
+
+
+def test_report_has_per_env_facts_but_no_output() -> None:
+    done = result("failed", 1, snapshot=0.01234, start=1.0, command=2.0)
+    done.snapshot_state, done.snapshot_ref = "built", "iris-envs/x:0123456789ab"
+    done.output = f"the command printed {SECRET}"
+    data = report_data([done], ["pytest", "-x"], 1)
+    [entry] = data["environments"]
+    assert data["exit_code"] == 1 and data["command"] == ["pytest", "-x"]
+    assert entry["status"] == "failed" and entry["exit_code"] == 1
+    assert entry["snapshot"] == {"state": "built", "ref": "iris-envs/x:0123456789ab"}
+    assert entry["seconds"] == {"snapshot": 0.012, "start": 1.0, "command": 2.0}
+    assert SECRET not in repr(data)
+
+
+# --- orphans -------------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def owned(pid: int, **extra: str) -> dict[str, str]:
+    return {
+        naming.LABEL_MANAGED: "true",
+        naming.LABEL_ROLE: "run",
+        naming.LABEL_OWNER_PID: str(pid),
+        naming.LABEL_OWNER_HOST: socket.gethostname(),
+        **extra,
+    }
+
+
+def test_a_container_of_a_dead_process_is_an_orphan() -> None:
+    assert is_orphan(container(owned(_dead_pid())))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        owned(os.getpid()),  # this very process
+        owned(os.getppid()),  # a live process
+        owned(_dead_pid(), **{naming.LABEL_ROLE: "up"}),  # long-lived on purpose
+        owned(_dead_pid(), **{naming.LABEL_OWNER_HOST: "another-machine"}),
+        owned(_dead_pid(), **{naming.LABEL_MANAGED: "false"}),
+        {**owned(_dead_pid()), naming.LABEL_OWNER_PID: "not-a-pid"},
+        {},
+    ],
+    ids=["self", "alive", "up", "other-host", "unmanaged", "bad-pid", "no-labels"],
+)
+def test_not_an_orphan(labels: dict[str, str]) -> None:
+    assert not is_orphan(container(labels))
+
+
+# --- connection variables ------------------------------------------------------------------
+
+
+def test_connection_environment_and_redaction() -> None:
+    spec = EnvSpec("app", namespace="APP", username="test", password=SECRET)
+    info = container({}, ports={1972: 41000, 52773: 41001})
+    variables = connection_environment(spec, info, "iris-envs/app:0123456789ab")
+    assert variables["IRIS_HOST"] == "127.0.0.1"
+    assert (variables["IRIS_PORT"], variables["IRIS_WEB_PORT"]) == ("41000", "41001")
+    assert variables["IRIS_NAMESPACE"] == "APP"
+    assert (variables["IRIS_USERNAME"], variables["IRIS_PASSWORD"]) == ("test", SECRET)
+    assert variables["IRIS_CONNECTION_STRING"] == "127.0.0.1:41000/APP"
+    assert variables["IRIS_SQLALCHEMY_URL"] == "iris://test:s3cret%3A%2F%40pw@127.0.0.1:41000/APP"
+    assert variables["IRIS_ENVS_ENV"] == "app"
+    assert variables["IRIS_ENVS_CONTAINER"] == info.id
+    assert variables["IRIS_ENVS_SNAPSHOT"] == "iris-envs/app:0123456789ab"
+    safe = redacted(variables)
+    assert SECRET not in repr(safe) and "s3cret" not in repr(safe)
+    assert safe["IRIS_PORT"] == "41000"
+
+
+# --- run_environments with a fake engine ---------------------------------------------------
+
+
+@dataclass
+class FakeEngine:
+    removed: list[str] = field(default_factory=list)
+
+    def remove_container(self, container_id: str) -> None:
+        self.removed.append(container_id)
+
+
+@dataclass
+class FakeSnapshot:
+    ref: str = "iris-envs/app:0123456789ab"
+    cached: bool = True
+
+
+@pytest.fixture
+def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    def ensure_snapshot(engine: Any, spec: EnvSpec, **_: Any) -> FakeSnapshot:
+        if spec.name == "broken":
+            raise BuildFailed("no snapshot")
+        return FakeSnapshot()
+
+    def start_instance(engine: Any, spec: EnvSpec, ref: str, **_: Any) -> Instance:
+        return Instance(spec, container({}, ports={1972: 1}), ref, 0.0)
+
+    monkeypatch.setattr(runner, "ensure_snapshot", ensure_snapshot)
+    monkeypatch.setattr(runner, "start_instance", start_instance)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return FakeEngine()
+
+
+def run(engine: FakeEngine, names: list[str], code: int, **options: Any) -> list[EnvResult]:
+    command = (sys.executable, "-c", f"raise SystemExit({code})")
+    specs = [EnvSpec(name, project_root=Path.cwd()) for name in names]
+    return run_environments(engine, specs, RunOptions(command, **options), Owner())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_failed_commands_remove_their_containers(fake_pipeline: FakeEngine, parallel: int) -> None:
+    results = run(fake_pipeline, ["a", "b"], 3, parallel=parallel)
+    assert [(r.status, r.exit_code) for r in results] == [("failed", 3), ("failed", 3)]
+    assert len(fake_pipeline.removed) == 2
+    assert overall_exit_code(results) == 1
+
+
+def test_keep_on_failure_keeps(fake_pipeline: FakeEngine) -> None:
+    [failed] = run(fake_pipeline, ["a"], 1, keep_on_failure=True)
+    assert failed.container_kept and fake_pipeline.removed == []
+    [passed] = run(fake_pipeline, ["a"], 0, keep_on_failure=True)
+    assert not passed.container_kept and len(fake_pipeline.removed) == 1
+
+
+def test_a_build_error_is_reported_per_environment(fake_pipeline: FakeEngine) -> None:
+    results = run(fake_pipeline, ["broken", "a"], 0)
+    assert [(r.status, r.exit_code) for r in results] == [("error", 5), ("passed", 0)]
+    assert results[0].error == "no snapshot"
+    assert overall_exit_code(results) == 1
+    assert overall_exit_code(results[:1]) == 5

@@ -372,6 +372,14 @@ def test_up_then_run_reuse_uses_the_same_container(make_project: Callable[..., P
         assert variables["IRIS_PASSWORD"] == "********"
         container = variables["IRIS_ENVS_CONTAINER"]
         assert containers_of(env, all_states=False) == [container[:12]]
+        assert variables["IRIS_HOST"] == "127.0.0.1"
+        published = docker("port", container, "1972").split()
+        assert published == [f"127.0.0.1:{variables['IRIS_PORT']}"]
+        # The password reaches the test process only: not the container's or image's config.
+        assert_no_secret(project.password, docker("inspect", container))
+        assert_no_secret(
+            project.password, docker("image", "inspect", variables["IRIS_ENVS_SNAPSHOT"])
+        )
 
         reuse = project.cli(
             "run", "--reuse", "-e", env, "--", "sh", "-c", 'echo "C=$IRIS_ENVS_CONTAINER"'

@@ -177,7 +177,7 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[str, st
 
 
 @pytest.fixture
-def make_project(
+def run_project(
     standin_images: dict[str, str], isolated_cache: Path, tmp_path: Path
 ) -> Iterator[Callable[..., Project]]:
     """Write an iris-envs.toml with fresh env names; remove their containers and images after."""
@@ -217,9 +217,9 @@ def make_project(
 
 
 def test_run_passes_fails_and_passes_pytest_codes_through(
-    make_project: Callable[..., Project],
+    run_project: Callable[..., Project],
 ) -> None:
-    project = make_project("2025.1")
+    project = run_project("2025.1")
     env = project.env
 
     ok = project.cli("run", "-e", env, "--report", "ok.json", "--", *PYTEST, "-s", "tests")
@@ -257,9 +257,9 @@ def test_run_passes_fails_and_passes_pytest_codes_through(
 
 
 def test_two_versions_run_concurrently_without_interleaving(
-    make_project: Callable[..., Project],
+    run_project: Callable[..., Project],
 ) -> None:
-    project = make_project("2024.1", "2025.1")
+    project = run_project("2024.1", "2025.1")
     (project.root / "alive").mkdir()
     (project.root / "tests" / "test_parallel.py").write_text(PARALLEL_TEST)
     names = list(project.envs)
@@ -319,9 +319,9 @@ def _start_sleeper(project: Project, *extra: str) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("versions", [("2025.1",), ("2024.1", "2025.1")], ids=["one", "p2"])
 def test_sigint_stops_the_commands_and_removes_the_containers(
-    make_project: Callable[..., Project], versions: tuple[str, ...]
+    run_project: Callable[..., Project], versions: tuple[str, ...]
 ) -> None:
-    project = make_project(*versions)
+    project = run_project(*versions)
     process = _start_sleeper(project, "-p", str(len(versions)), "--report", "r.json")
     os.kill(process.pid, signal.SIGINT)
     stdout, stderr = finish(process, timeout=30)
@@ -334,8 +334,8 @@ def test_sigint_stops_the_commands_and_removes_the_containers(
     assert [e["status"] for e in report["environments"]] == ["interrupted"] * len(versions)
 
 
-def test_keep_keeps_the_container(make_project: Callable[..., Project]) -> None:
-    project = make_project("2025.1")
+def test_keep_keeps_the_container(run_project: Callable[..., Project]) -> None:
+    project = run_project("2025.1")
     done = project.cli("run", "-e", project.env, "--keep", "--report", "r.json", "--", "true")
     assert done.returncode == 0, done.stdout + done.stderr
     [entry] = json.loads((project.root / "r.json").read_text())["environments"]
@@ -346,9 +346,9 @@ def test_keep_keeps_the_container(make_project: Callable[..., Project]) -> None:
 
 
 def test_sigkilled_runner_leaves_one_container_that_the_next_invocation_removes(
-    make_project: Callable[..., Project],
+    run_project: Callable[..., Project],
 ) -> None:
-    project = make_project("2025.1")
+    project = run_project("2025.1")
     for next_invocation in (("gc",), ("run", "-e", project.env, "--", "true")):
         process = _start_sleeper(project)
         os.kill(process.pid, signal.SIGKILL)
@@ -360,8 +360,8 @@ def test_sigkilled_runner_leaves_one_container_that_the_next_invocation_removes(
         assert containers_of(project.env) == []
 
 
-def test_up_then_run_reuse_uses_the_same_container(make_project: Callable[..., Project]) -> None:
-    project = make_project("2025.1")
+def test_up_then_run_reuse_uses_the_same_container(run_project: Callable[..., Project]) -> None:
+    project = run_project("2025.1")
     env = project.env
     try:
         up = project.cli("up", "-e", env)
@@ -404,9 +404,9 @@ def test_up_then_run_reuse_uses_the_same_container(make_project: Callable[..., P
 
 
 def test_no_build_on_a_missing_snapshot_exits_5_with_a_hint(
-    make_project: Callable[..., Project],
+    run_project: Callable[..., Project],
 ) -> None:
-    project = make_project("2025.1")
+    project = run_project("2025.1")
     done = project.cli("run", "-e", project.env, "--no-build", "--report", "r.json", "--", "true")
     assert done.returncode == 5, done.stdout + done.stderr
     assert "iris-envs build" in done.stderr

@@ -13,7 +13,7 @@ PYTHON = ["3.11"]  # the version CI machines have; add more where they are insta
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (integration tests need a Docker engine: scripts/ensure-docker)."""
+    """Unit and integration tests (the integration tests need Docker: scripts/ensure-docker)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
 

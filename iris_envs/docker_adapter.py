@@ -85,6 +85,7 @@ class ContainerSpec:
     mounts: Sequence[Mount] = ()
     user: str | None = None
     platform: str | None = None
+    entrypoint: Sequence[str] | None = None  # overrides the image's (maintenance containers)
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ class DockerEngine:
                 ports=list(spec.ports),
                 host_config=host_config,
                 platform=spec.platform,
+                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
             )
         return str(created["Id"])
 

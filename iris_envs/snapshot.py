@@ -22,8 +22,14 @@ from filelock import FileLock, Timeout
 
 from iris_envs import __version__, naming, snapshot_index
 from iris_envs.cache_dir import cache_subdir
-from iris_envs.containers import Owner, container_name, iris_container_spec
-from iris_envs.docker_adapter import DockerEngine, FileToCopy, ImageInfo
+from iris_envs.containers import (
+    LICENSE_TARGET,
+    Owner,
+    container_labels,
+    container_name,
+    iris_container_spec,
+)
+from iris_envs.docker_adapter import ContainerSpec, DockerEngine, FileToCopy, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, IrisEnvsError, NotReady
 from iris_envs.explain import describe_changes, newest_snapshot
 from iris_envs.key import BaseImage, compute_key
@@ -312,6 +318,9 @@ class _BuildRun:
             )
         engine.remove_container(container_id)
         self.container_id = None
+        if spec.license is not None:
+            with self.reporter.step("remove the license mount point"):
+                self.image_id = self._without_mount_points(self.image_id, base)
         with self._phase("verify"), self.reporter.step("verify snapshot"):
             self._verify(self.image_id)
         # Tags last: a snapshot is visible by name only once it is known to work.
@@ -383,6 +392,48 @@ class _BuildRun:
                 self.fixture_bytes += outcome.bytes_copied
                 if outcome.bytes_copied:
                     handle.detail = human_bytes(outcome.bytes_copied)
+
+    def _without_mount_points(self, image_id: str, base: BaseImage) -> str:
+        """Commit a layer that deletes the license bind-mount's mount point.
+
+        The engine creates an empty file at a bind mount's target, and docker commit captures
+        it: the snapshot would hold a root-owned, empty iris.key that irisowner cannot replace.
+        A short root container deletes it; the second commit restores the base image's
+        entrypoint, command and user, which the maintenance container overrode.
+        """
+        engine = self.engine
+        base_info = engine.inspect_image(base.image_id or base.ref)
+        if base_info is None:
+            raise BuildFailed(f"base image {base.ref} disappeared during the build")
+        container_id = engine.create_container(
+            ContainerSpec(
+                image=image_id,
+                name=container_name("strip", self.spec.name, self.owner),
+                labels=container_labels("build", self.spec, self.owner),
+                user="root",
+                entrypoint=["rm", "-f", LICENSE_TARGET],
+            )
+        )
+        self.container_id = container_id
+        engine.start(container_id)
+        if engine.wait(container_id, timeout=120) != 0:
+            raise BuildFailed(f"could not remove the mount point {LICENSE_TARGET}")
+        changes = [
+            f"ENTRYPOINT {json.dumps(list(base_info.entrypoint or ()))}",
+            f"CMD {json.dumps(list(base_info.cmd or ()))}",
+            f"USER {base_info.user or 'root'}",
+        ]
+        labels = engine.inspect_image(image_id)
+        stripped = engine.commit(
+            container_id,
+            labels=labels.labels if labels else {},
+            changes=changes,
+            message=f"iris-envs snapshot of {self.spec.name}",
+        )
+        engine.remove_container(container_id)
+        self.container_id = None
+        # The first commit is now an untagged parent layer of the snapshot: nothing to remove.
+        return stripped
 
     def _stop_cleanly(self, container_id: str) -> None:
         self._session(container_id, quiet_for_snapshot(), "quiet hostname warnings")

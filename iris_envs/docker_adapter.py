@@ -19,6 +19,7 @@ from iris_envs.errors import (
     DockerUnavailable,
     ImageNotFound,
     IrisEnvsError,
+    NotFoundInEngine,
 )
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -147,7 +148,7 @@ class DockerEngine:
         except docker.errors.ImageNotFound as error:
             raise ImageNotFound(f"{what}: image not found ({_explanation(error)})") from None
         except docker.errors.NotFound as error:
-            raise DockerOperationFailed(f"{what}: not found ({_explanation(error)})") from None
+            raise NotFoundInEngine(f"{what}: not found ({_explanation(error)})") from None
         except docker.errors.APIError as error:
             raise DockerOperationFailed(f"{what}: {_explanation(error)}") from None
         except (
@@ -182,17 +183,14 @@ class DockerEngine:
         try:
             with self._translate(f"inspect image {ref}"):
                 data = self._api.inspect_image(ref)
-        except (ImageNotFound, DockerOperationFailed) as error:
-            if "not found" in str(error).lower() or "no such image" in str(error).lower():
-                return None
-            raise
+        except NotFoundInEngine:
+            return None
         return _image_info(data)
 
     def images_by_label(self, labels: Mapping[str, str | None]) -> list[ImageInfo]:
         """Images carrying every label (value None = any value)."""
-        filters = {"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]}
         with self._translate("list images"):
-            summaries = self._api.images(filters=filters)
+            summaries = self._api.images(filters=_label_filters(labels))
         found = []
         for summary in summaries:
             info = self.inspect_image(summary["Id"])
@@ -222,13 +220,8 @@ class DockerEngine:
 
     def remove_image(self, ref: str, *, force: bool = False) -> None:
         """Remove an image or tag; a missing one is not an error."""
-        with contextlib.suppress(ImageNotFound), self._translate(f"remove image {ref}"):
-            try:
-                self._api.remove_image(ref, force=force)
-            except Exception as error:  # the SDK raises NotFound (not ImageNotFound) here
-                if "No such image" in str(error):
-                    return
-                raise
+        with contextlib.suppress(NotFoundInEngine), self._translate(f"remove image {ref}"):
+            self._api.remove_image(ref, force=force)
 
     # -- containers ------------------------------------------------------------------------
 
@@ -279,9 +272,9 @@ class DockerEngine:
         try:
             with self._translate(f"remove container {container_id[:12]}"):
                 self._api.remove_container(container_id, force=True, v=True)
+        except NotFoundInEngine:
+            return
         except DockerOperationFailed as error:
-            if "not found" in str(error).lower() or "no such container" in str(error).lower():
-                return
             if "already in progress" in str(error).lower():
                 return
             raise
@@ -306,17 +299,14 @@ class DockerEngine:
         try:
             with self._translate(f"inspect container {container_id[:12]}"):
                 data = self._api.inspect_container(container_id)
-        except DockerOperationFailed as error:
-            if "not found" in str(error).lower() or "no such container" in str(error).lower():
-                return None
-            raise
+        except NotFoundInEngine:
+            return None
         return _container_info(data)
 
     def containers_by_label(self, labels: Mapping[str, str | None]) -> list[ContainerInfo]:
         """All containers (running or not) carrying every label (value None = any value)."""
-        filters = {"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]}
         with self._translate("list containers"):
-            summaries = self._api.containers(all=True, filters=filters)
+            summaries = self._api.containers(all=True, filters=_label_filters(labels))
         found = []
         for summary in summaries:
             info = self.inspect_container(summary["Id"])
@@ -458,6 +448,11 @@ class DockerEngine:
                 conf={"Labels": dict(labels)},
             )
         return str(result["Id"])
+
+
+def _label_filters(labels: Mapping[str, str | None]) -> dict[str, list[str]]:
+    """Engine filters matching every label (value None = the label with any value)."""
+    return {"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]}
 
 
 def _explanation(error: Any) -> str:

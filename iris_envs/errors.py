@@ -43,7 +43,11 @@ class DockerOperationFailed(IrisEnvsError):
     exit_code = ExitCode.FAILED
 
 
-class ImageNotFound(DockerOperationFailed):
+class NotFoundInEngine(DockerOperationFailed):
+    """The image or container an operation names does not exist (the engine said 404)."""
+
+
+class ImageNotFound(NotFoundInEngine):
     """An image reference is not present in the engine."""
 
 

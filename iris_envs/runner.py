@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -97,33 +98,20 @@ def run_environments(
     """
     results = [EnvResult(env=spec.name) for spec in envs]
     cancellation = _Cancellation()
+    run_one = functools.partial(
+        _run_one, engine, options=options, owner=owner, cancellation=cancellation
+    )
     if options.parallel <= 1 or len(envs) == 1:
         for spec, result in zip(envs, results, strict=True):
             try:
-                _run_one(
-                    engine,
-                    spec,
-                    options=options,
-                    owner=owner,
-                    result=result,
-                    cancellation=cancellation,
-                    stream=True,
-                )
+                run_one(spec, result=result, stream=True)
             except KeyboardInterrupt:
                 break
         return results
     print_lock = threading.Lock()
 
     def work(spec: EnvSpec, result: EnvResult) -> None:
-        _run_one(
-            engine,
-            spec,
-            options=options,
-            owner=owner,
-            result=result,
-            cancellation=cancellation,
-            stream=False,
-        )
+        run_one(spec, result=result, stream=False)
         # Each environment's output is printed whole, so parallel outputs never interleave.
         with print_lock:
             sys.stdout.write(f"===== {spec.name}: output =====\n{result.output}")

@@ -82,7 +82,9 @@ def iris_container_spec(
     )
 
 
-def container_name(role: str, env_name: str, owner: Owner) -> str:
-    """Readable, unique container names: ``iris-envs-build-<env>-<run id>``."""
+def container_name(role: str, env_name: str, owner: Owner | None = None) -> str:
+    """Readable names: ``iris-envs-build-<env>-<run id>``; without an owner (the one `up`
+    container of an environment) the stable ``iris-envs-up-<env>``."""
     env = naming.snapshot_repository(env_name).removeprefix(naming.SNAPSHOT_REPO_PREFIX)
-    return f"iris-envs-{role}-{env}-{owner.run_id}"
+    base = f"iris-envs-{role}-{env}"
+    return base if owner is None else f"{base}-{owner.run_id}"

@@ -161,7 +161,7 @@ def _run_one(
             rebuild=options.rebuild,
             allow_build=options.allow_build,
         )
-        result.snapshot_state = "cached" if snapshot.cached else "built"
+        result.snapshot_state = snapshot.state
         result.snapshot_ref = snapshot.ref
         result.timings["snapshot"] = time.monotonic() - mark
         cancellation.check()

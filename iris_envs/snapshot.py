@@ -71,6 +71,11 @@ class Snapshot:
     reasons: list[str] = field(default_factory=list)
     log_path: Path | None = None
 
+    @property
+    def state(self) -> str:
+        """``cached`` or ``built``, as progress, the summary and the report name it."""
+        return "cached" if self.cached else "built"
+
 
 def secret_environment(spec: EnvSpec) -> dict[str, str]:
     """Exec-only variables carrying credentials into ``iris session`` (never container Env)."""
@@ -423,6 +428,8 @@ class _BuildRun:
             f"CMD {json.dumps(list(base_info.cmd or ()))}",
             f"USER {base_info.user or 'root'}",
         ]
+        # Re-apply the snapshot's labels: the maintenance container's own (role=build, owner
+        # pid) were merged over them and would otherwise end up on the snapshot.
         labels = engine.inspect_image(image_id)
         stripped = engine.commit(
             container_id,

@@ -43,6 +43,5 @@ def execute(args: argparse.Namespace) -> int:
             rebuild=args.rebuild,
             keep_failed=args.keep_failed,
         )
-        state = "cached" if snapshot.cached else "built"
-        print(f"{spec.name}: {snapshot.ref} ({state})")
+        print(f"{spec.name}: {snapshot.ref} ({snapshot.state})")
     return 0

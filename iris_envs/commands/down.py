@@ -18,9 +18,10 @@ def execute(args: argparse.Namespace) -> int:
     """Remove matching `up` containers and say which."""
     from iris_envs import naming
     from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.selection import split_names
 
     engine = DockerEngine()
-    wanted = {n for value in args.env or () for n in value.split(",") if n}
+    wanted = set(split_names(args.env))
     removed = 0
     for container in engine.containers_by_label(
         {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "up"}

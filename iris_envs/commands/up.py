@@ -36,7 +36,7 @@ def execute(args: argparse.Namespace) -> int:
         instance = find_up_instance(engine, spec)
         if instance is None:
             snapshot = ensure_snapshot(engine, spec, owner=owner, reporter=reporter)
-            name = container_name("up", spec.name, owner).rsplit("-", 1)[0]
+            name = container_name("up", spec.name)
             with reporter.step("start container") as handle:
                 instance = start_instance(
                     engine,

@@ -28,6 +28,7 @@ from iris_envs.runner import (
     run_environments,
     shell_exit_code,
 )
+from iris_envs.snapshot import Snapshot
 
 SECRET = "s3cret:/@pw"
 
@@ -184,18 +185,18 @@ class FakeEngine:
         self.removed.append(container_id)
 
 
-@dataclass
-class FakeSnapshot:
-    ref: str = "iris-envs/app:0123456789ab"
-    cached: bool = True
-
-
 @pytest.fixture
 def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    def ensure_snapshot(engine: Any, spec: EnvSpec, **_: Any) -> FakeSnapshot:
+    def ensure_snapshot(engine: Any, spec: EnvSpec, **_: Any) -> Snapshot:
         if spec.name == "broken":
             raise BuildFailed("no snapshot")
-        return FakeSnapshot()
+        return Snapshot(
+            env=spec.name,
+            ref="iris-envs/app:0123456789ab",
+            image_id="sha256:0",
+            key="0" * 64,
+            cached=True,
+        )
 
     def start_instance(engine: Any, spec: EnvSpec, ref: str, **_: Any) -> Instance:
         return Instance(spec, container({}, ports={1972: 1}), ref, 0.0)

@@ -14,9 +14,12 @@ from pathlib import Path
 
 from filelock import FileLock
 
-STANDIN_REPO = "iris-envs-test/iris-community"
+# IRIS_ENVS_STANDIN_PREFIX lets two checkouts with different stand-in sources share one engine
+# without rebuilding (and untagging) each other's images on every test run.
+PREFIX = os.environ.get("IRIS_ENVS_STANDIN_PREFIX", "iris-envs-test")
+STANDIN_REPO = f"{PREFIX}/iris-community"
 STANDIN_VERSIONS: tuple[str, ...] = ("2024.1", "2025.1")
-BASE_REPO = "iris-envs-test/standin-base"
+BASE_REPO = f"{PREFIX}/standin-base"
 HASH_LABEL = "org.iris-envs.standin-hash"
 
 HERE = Path(__file__).resolve().parent
@@ -28,7 +31,7 @@ TINI = Path("/usr/bin/tini-static")
 
 # Generous: the first build imports a rootfs and runs a docker build per version.
 LOCK_TIMEOUT_S = 600
-_LOCK_PATH = Path(tempfile.gettempdir()) / "iris-envs-standin.lock"
+_LOCK_PATH = Path(tempfile.gettempdir()) / f"{PREFIX.replace('/', '_')}-standin.lock"
 # Fixed mtime so the rootfs tarball (and thus the base image tag) is reproducible.
 _EPOCH = 946684800  # 2000-01-01
 _DIRS = (

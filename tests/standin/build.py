@@ -20,6 +20,8 @@ PREFIX = os.environ.get("IRIS_ENVS_STANDIN_PREFIX", "iris-envs-test")
 STANDIN_REPO = f"{PREFIX}/iris-community"
 STANDIN_VERSIONS: tuple[str, ...] = ("2024.1", "2025.1")
 BASE_REPO = f"{PREFIX}/standin-base"
+# The intersystemsdc/* flavour (wrapper entrypoint, IPM), derived from the plain images.
+DC_REPO = f"{PREFIX}/intersystemsdc-iris-community"
 HASH_LABEL = "org.iris-envs.standin-hash"
 
 HERE = Path(__file__).resolve().parent
@@ -224,26 +226,55 @@ def ensure_standin_images() -> dict[str, str]:
     return images
 
 
-def build_slow_variant(version: str, delay_seconds: float) -> str:
-    """A derived stand-in whose iris-main waits delay_seconds before `Enabling logons`."""
-    parent = ensure_standin_images()[version]
-    delay = f"{delay_seconds:g}"
-    tag = f"{STANDIN_REPO}:{version}-slow{delay}"
+def _derived_variant(parent: str, tag: str, lines: list[str]) -> str:
+    """Build ``tag`` FROM ``parent`` with extra Dockerfile lines, cached by parent id + lines."""
     parent_id = _image_id(parent) or ""
-    digest = hashlib.sha256(f"{parent_id}\0{delay}".encode()).hexdigest()
+    digest = hashlib.sha256("\0".join([parent_id, *lines]).encode()).hexdigest()
     if _image_label(tag, HASH_LABEL) == digest:
         return tag
-    dockerfile = (
-        f"FROM {parent}\n"
-        "USER root\n"
-        f"RUN echo {delay} > /usr/irissys/standin-delay\n"
-        "USER 51773\n"
-        f'LABEL {HASH_LABEL}="{digest}"\n'
-    )
+    dockerfile = "\n".join([f"FROM {parent}", *lines, f'LABEL {HASH_LABEL}="{digest}"', ""])
     with FileLock(str(_LOCK_PATH), timeout=LOCK_TIMEOUT_S):
         if _image_label(tag, HASH_LABEL) != digest:
             _replace_image(tag, [], dockerfile)
     return tag
+
+
+def _with_file(path: str, content: str) -> list[str]:
+    return ["USER root", f"RUN echo {content} > {path}", "USER 51773"]
+
+
+def build_slow_variant(version: str, delay_seconds: float, *, parent: str | None = None) -> str:
+    """A derived stand-in whose iris-main waits delay_seconds before `Enabling logons`."""
+    base = parent or ensure_standin_images()[version]
+    delay = f"{delay_seconds:g}"
+    tag = f"{base}-slow{delay}"
+    return _derived_variant(base, tag, _with_file("/usr/irissys/standin-delay", delay))
+
+
+def build_dc_variant(version: str, *, foreground: bool = False) -> str:
+    """The intersystemsdc flavour: /tini -- /docker-entrypoint.sh, IPM installed in USER.
+
+    ``foreground`` selects the older wrapper that runs iris-main in the foreground without a
+    trap, so `docker stop` kills IRIS uncleanly (iris-facts.md "Image contract").
+    """
+    parent = ensure_standin_images()[version]
+    mode = "foreground" if foreground else "background"
+    tag = f"{DC_REPO}:{version}" + ("-fg" if foreground else "")
+    lines = [
+        "USER root",
+        f"RUN echo {mode} > /usr/irissys/standin-wrapper-mode"
+        " && echo USER > /usr/irissys/standin-ipm-home",
+        "USER 51773",
+        'ENTRYPOINT ["/tini", "--", "/docker-entrypoint.sh"]',
+    ]
+    return _derived_variant(parent, tag, lines)
+
+
+def build_expired_variant(version: str) -> str:
+    """A community stand-in whose license has expired: IRIS refuses to start, container exits."""
+    parent = ensure_standin_images()[version]
+    tag = f"{parent}-expired"
+    return _derived_variant(parent, tag, _with_file("/usr/irissys/standin-license-expired", "1"))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from tests.standin.build import (
     HASH_LABEL,
     STANDIN_REPO,
     STANDIN_VERSIONS,
+    build_dc_variant,
+    build_expired_variant,
     build_slow_variant,
     ensure_standin_images,
 )
@@ -179,7 +181,7 @@ def test_error_triggers_suppress_the_success_marker(
     assert code == 1
     assert "\nX" not in out
 
-    # A postconditional Throw on a status check never fires: statuses are always OK here.
+    # A postconditional Throw on an OK (here: undefined) status does not fire.
     code, out = session(
         name,
         "Throw:$$$ISERR(sc) ##class(%Exception.StatusException).CreateFromStatus(sc)\n"
@@ -270,3 +272,119 @@ def test_slow_variant_can_be_interrupted_during_start(
     assert time.monotonic() - started < 5
     assert wait_exited(name) == 0
     assert "Enabling logons" not in docker("logs", name).stdout
+
+
+MGR = "/usr/irissys/mgr"
+
+
+@pytest.mark.parametrize("foreground", [False, True], ids=["background", "foreground"])
+def test_intersystemsdc_wrapper_exits_143_on_docker_stop(
+    standin_images: dict[str, str], containers: Containers, foreground: bool
+) -> None:
+    # iris-facts.md "Image contract": the exit code says nothing about a clean IRIS stop.
+    name = containers.start(build_dc_variant(NEWEST, foreground=foreground))
+    wait_for_log(name, "first start initialised")
+    assert docker("exec", name, "test", "-f", f"{MGR}/iris.init", check=False).returncode == 0
+    docker("stop", "-t", "10", name)
+    assert wait_exited(name) == 143
+    docker("start", name)
+    logs = wait_for_log(name, "Enabling logons", count=2)
+    # The background wrapper forwards SIGTERM (clean); the foreground one lets IRIS be killed.
+    assert ("shutdown was abnormal" in logs) is foreground
+    # Stopping IRIS from inside is clean with either wrapper, and the container ends with it.
+    assert docker("exec", name, "iris", "stop", "IRIS", "quietly", check=False).returncode == 0
+    wait_exited(name)
+    shutdowns = docker(
+        "run", "--rm", "--entrypoint", "cat", containers.commit(name), f"{MGR}/.standin/shutdowns"
+    ).stdout
+    assert shutdowns.strip().splitlines()[-1].startswith("clean")
+
+
+def test_importddl_is_a_procedure_and_reports_failures_only_in_its_log(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    docker(
+        "exec",
+        "-u",
+        "irisowner",
+        name,
+        "sh",
+        "-c",
+        "printf 'CREATE TABLE A (x INT)\\nGO\\nBAD STANDIN-SQL-ERROR\\nGO\\n' > /tmp/d.sql",
+    )
+    code, out = session(
+        name, 'Set sc=$SYSTEM.SQL.Schema.ImportDDL("/tmp/d.sql",,"IRIS")\n', namespace="USER"
+    )
+    assert "<COMMAND>" in out
+    code, out = session(
+        name,
+        'Do $SYSTEM.SQL.Schema.ImportDDL("/tmp/d.sql","/tmp/e.log","IRIS")\nWrite "CONTINUED"\n',
+        namespace="USER",
+    )
+    assert code == 0 and "CONTINUED" in out and "<COMMAND>" not in out
+    assert "SQLCODE = -1" in docker("exec", name, "cat", "/tmp/e.log").stdout
+    assert "CREATE TABLE A" in docker("exec", name, "cat", f"{MGR}/.standin/sql-executed").stdout
+
+
+def test_statuses_caught_errors_and_sys_container(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    # $ZERROR is set by an error that a Try/Catch handled (THROW reference).
+    code, out = session(name, 'Try { ZTRAP "X" } Catch { }\nWrite "ZE=",$ZE,!\n')
+    assert "ZE=<ZX>" in out
+    # An error %Status thrown as a StatusException shows its text.
+    code, out = session(
+        name,
+        'Set sc=$SYSTEM.OBJ.Load("/nope.xml","ck") '
+        "Throw:'sc ##class(%Exception.StatusException).CreateFromStatus(sc)\n",
+    )
+    assert "ERROR #5012: File '/nope.xml' does not exist" in out
+    # SYS.Container ends the process with exit 1 unless told to continue (class reference).
+    script = 'Do ##class(SYS.Container).PreventJournalRolloverMessage()\nWrite "AFTER",!\n'
+    code, out = session(name, script)
+    assert code == 1 and "AFTER" not in out
+    code, out = session(name, script, "SYS_CONTAINER_CONTINUE_ON_ERROR=1")
+    assert code == 0 and "AFTER" in out
+
+
+def test_ipm_only_in_its_home_namespace_until_mapped(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    plain = containers.start(standin_images[NEWEST])
+    _code, out = session(plain, 'Do ##class(%IPM.Main).Shell("install x")\n', namespace="USER")
+    assert "<CLASS DOES NOT EXIST>" in out
+    dc = containers.start(build_dc_variant(NEWEST))
+    exists = 'Write "E=",##class(%Dictionary.CompiledClass).%ExistsId("%IPM.Main"),!\n'
+    assert "E=1" in session(dc, exists, namespace="USER")[1]
+    assert "E=0" in session(dc, exists, namespace="APP")[1]
+    session(dc, 'zpm "enable -map -globally"\n', namespace="USER")
+    assert "E=1" in session(dc, exists, namespace="APP")[1]
+
+
+def test_cpf_merge_changes_iris_cpf_and_always_claims_success(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    # Write a merge file into a stopped instance, then start it with ISC_CPF_MERGE_FILE.
+    name = containers.start(standin_images[NEWEST])
+    merge = "[config]\\nglobals=1,2,3,0,0,0\\n[confg]\\nroutines=9\\n"
+    docker("exec", name, "sh", "-c", f"printf '{merge}' > /tmp/m.cpf")
+    docker("exec", name, "iris", "stop", "IRIS", "quietly")
+    wait_exited(name)
+    merged = containers.start(containers.commit(name), "-e", "ISC_CPF_MERGE_FILE=/tmp/m.cpf")
+    assert "IRIS Merge completed successfully" in docker("logs", merged).stdout
+    cpf = docker("exec", merged, "cat", f"{MGR}/iris.cpf").stdout
+    assert "globals=1,2,3,0,0,0" in cpf
+    assert "routines=9" not in cpf  # the misspelt section was ignored, yet "success" was logged
+    # A file that does not exist also "succeeds".
+    missing = containers.start(standin_images[NEWEST], "-e", "ISC_CPF_MERGE_FILE=/nope.cpf")
+    assert "IRIS Merge completed successfully" in docker("logs", missing).stdout
+
+
+def test_expired_community_license_stops_the_container(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(build_expired_variant(NEWEST), wait=False)
+    assert wait_exited(name) == 1
+    assert "Invalid Community Edition license" in docker("logs", name).stdout

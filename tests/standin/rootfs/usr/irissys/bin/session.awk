@@ -3,7 +3,12 @@
 # marker-based success checks, error triggers, password expiry and user creation.
 # The rules are documented in tests/standin/README.md; anything unknown is ignored.
 #
-# Variables passed with -v: ns, host, version, users_file, expired_file.
+# Variables passed with -v: ns, host, version, users_file, expired_file, standin_dir (the
+# .standin folder), ipm_home (the namespace IPM is installed in; empty when the image has no IPM).
+#
+# Statuses are modelled as in IRIS: "1" is OK, an error %Status is "0 ERROR #nnnn: text" (its
+# numeric value is 0, so `Throw:'sc` and `If 'sc` work). An evaluation error (a <COMMAND> or
+# <CLASS DOES NOT EXIST>) is held in ev_err and raised by the command that evaluated it.
 
 BEGIN {
     OK = 0; ERR = 1; HALT = 2; SKIP = 3
@@ -15,6 +20,8 @@ BEGIN {
     cur_user = ""
     exit_code = 0
     finished = 0
+    ev_err = ""
+    call_ctx = ""
     zv = "IRIS for UNIX (Ubuntu Server LTS for x86-64 Containers) " version " (Build 123U) Stand-in"
     predefined["_SYSTEM"] = 1; predefined["SuperUser"] = 1; predefined["Admin"] = 1
     load_users()
@@ -64,7 +71,8 @@ function finish(code) {
 
 # An error: printed on its own line and stored in $ZERROR (inside Try only stored and caught).
 function raise(e) {
-    e = e "^StandIn"
+    # A thrown status exception shows its status text (ERROR #nnnn: ...); system errors a location.
+    if (e !~ /^ERROR #/) e = e "^StandIn"
     zerror = e
     if (try_depth > 0) { caught = e; return ERR }
     if (col > 0) newline()
@@ -115,6 +123,93 @@ function set_password(u, p) {
     if (u == "") return
     users[u] = sha(p)
     save_users()
+}
+
+function status_error(text) { return "0 " text }
+
+function is_error_status(v) { return (v ~ /^0 /) }
+
+function file_exists(path) { return (system("test -e " shq(path)) == 0) }
+
+function file_has(path, text) { return (system("grep -rqF " shq(text) " " shq(path) " 2>/dev/null") == 0) }
+
+function record(name, line) {
+    print line >> (standin_dir "/" name)
+    close(standin_dir "/" name)
+}
+
+# IPM >= 0.9 lives only in the namespace it was installed in unless mapped with
+# `zpm "enable -map -globally"` (intersystems/ipm README); containers.intersystems.com images
+# ship without it (iris-facts.md "IPM").
+function ipm_here() {
+    if (ipm_home == "") return 0
+    if (toupper(ns) == toupper(ipm_home)) return 1
+    return file_exists(standin_dir "/ipm-mapped")
+}
+
+# SYS.Container methods print an error and terminate the calling process with exit status 1,
+# which no Try/Catch contains, unless SYS_CONTAINER_CONTINUE_ON_ERROR=1 (class reference).
+function sys_container_fail(text) {
+    if (col > 0) newline()
+    out("ERROR #5001: " text)
+    newline()
+    if (ENVIRON["SYS_CONTAINER_CONTINUE_ON_ERROR"] != "1") finish(1)
+    return ""
+}
+
+# $SYSTEM.SQL.Schema.ImportDDL(infile, logfile, dialect): no return value (class reference
+# 2024.1). Statements start on a new line and end with a GO line (SQL guide, "Import File
+# Format"); one that fails is skipped and reported in the errors log, which is created even when
+# nothing is written to it (default <file>_Errors.log beside the input). The stand-in runs no
+# SQL: a statement containing STANDIN-SQL-ERROR fails, every other one is recorded as executed.
+function import_ddl(infile, logfile,    l, stmt, n, base) {
+    if (logfile == "") {
+        base = infile
+        sub(/\.[^.\/]*$/, "", base)
+        logfile = base "_Errors.log"
+    }
+    printf "" > logfile
+    out("Importing SQL Statements from file: " infile); newline()
+    out("Recording any errors to principal device and log file: " logfile); newline()
+    if (!file_exists(infile)) {
+        print "ERROR: cannot open file " infile >> logfile
+        close(logfile)
+        return ""
+    }
+    stmt = ""; n = 0
+    while ((getline l < infile) > 0) {
+        sub(/\r$/, "", l)
+        if (toupper(trim(l)) == "GO") { n = ddl_statement(stmt, n, logfile); stmt = ""; continue }
+        stmt = stmt (stmt == "" ? "" : "\n") l
+    }
+    close(infile)
+    if (trim(stmt) != "") n = ddl_statement(stmt, n, logfile)
+    close(logfile)
+    return ""
+}
+
+function ddl_statement(stmt, n, logfile) {
+    if (trim(stmt) == "") return n
+    n++
+    out("SQL statement to process (number " n "):"); newline()
+    if (index(stmt, "STANDIN-SQL-ERROR")) {
+        out("  ERROR: SQLCODE = -1"); newline()
+        print "Error in SQL statement (number " n "): SQLCODE = -1, Invalid SQL statement" >> logfile
+        print stmt >> logfile
+    } else {
+        record("sql-executed", ns ": " stmt)
+        out("  DONE"); newline()
+    }
+    return n
+}
+
+# $SYSTEM.OBJ.Load/LoadDir return a %Status; a missing file or one containing
+# STANDIN-LOAD-ERROR fails to compile.
+function obj_load(path, isdir) {
+    if (!file_exists(path)) return status_error("ERROR #5012: File '" path "' does not exist")
+    if (file_has(path, "STANDIN-LOAD-ERROR")) return status_error("ERROR #5475: Error compiling routine: " path)
+    record("loaded", ns ": " path)
+    return 1
 }
 
 function unexpire() {
@@ -224,6 +319,44 @@ function eval_term(t,    u, a, k, v, name) {
     if (u == "$T" || u == "$TEST") return test
     if (u == "$$$OK") return 1
     if (match(u, /^\$(C|CHAR)\(/)) return sprintf("%c", eval_expr(call_args(t, RLENGTH)) + 0)
+    if (match(u, /^\$(G|GET)\(/)) {
+        name = trim(call_args(t, RLENGTH))
+        return (name in vars) ? vars[name] : ""
+    }
+    if (match(u, /^\$SYSTEM\.SQL\.SCHEMA\.IMPORTDDL\(/)) {
+        # No return value: used where a value is needed (Set x=...) it is a <COMMAND> error.
+        if (call_ctx != "do") { ev_err = "<COMMAND>"; return "" }
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        return import_ddl(eval_expr(a[1]), k >= 2 ? eval_expr(a[2]) : "")
+    }
+    if (match(u, /^\$SYSTEM\.OBJ\.LOADDIR\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        return obj_load(eval_expr(a[1]), 1)
+    }
+    if (match(u, /^\$SYSTEM\.OBJ\.LOAD\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        return obj_load(eval_expr(a[1]), 0)
+    }
+    if (match(u, /^##CLASS\(%DICTIONARY\.COMPILEDCLASS\)\.%EXISTSID\(/)) {
+        name = toupper(eval_expr(call_args(t, RLENGTH)))
+        if (name == "%IPM.MAIN") return ipm_here()
+        if (name == "%ZPM.PACKAGEMANAGER") return 0
+        return 1
+    }
+    if (match(u, /^##CLASS\(%IPM\.MAIN\)\.SHELL\(/)) {
+        if (!ipm_here()) { ev_err = "<CLASS DOES NOT EXIST> *%IPM.Main"; return "" }
+        name = eval_expr(call_args(t, RLENGTH))
+        if (index(name, "standin-missing")) return status_error("ERROR #5001: Could not find package standin-missing in repositories")
+        record("ipm", ns ": " name)
+        return 1
+    }
+    if (match(u, /^##CLASS\(%ZPM\.PACKAGEMANAGER\)\./)) { ev_err = "<CLASS DOES NOT EXIST> *%ZPM.PackageManager"; return "" }
+    if (match(u, /^##CLASS\(SYS\.CONTAINER\)\.PREVENTJOURNALROLLOVERMESSAGE\(/))
+        return sys_container_fail("PreventJournalRolloverMessage: the instance was not started with nostu")
+    if (match(u, /^##CLASS\(%EXCEPTION\.STATUSEXCEPTION\)\.CREATEFROMSTATUS\(/)) {
+        # An exception object, modelled as a value that Throw recognises (\001 + the status).
+        return "\001" eval_expr(call_args(t, RLENGTH))
+    }
     if (match(u, /^\$SYSTEM\.UTIL\.GETENVIRON\(/)) return ENVIRON[eval_expr(call_args(t, RLENGTH))]
     if (match(u, /^\$SYSTEM\.SECURITY\.LOGIN\(/)) {
         k = split_top(call_args(t, RLENGTH), a, ",")
@@ -253,9 +386,12 @@ function eval_term(t,    u, a, k, v, name) {
     if (match(t, /^[A-Za-z%][A-Za-z0-9]*\./)) {
         name = substr(t, 1, RLENGTH - 1)
         if (name in errvars) return vars[name]
-        return ""
+        # Another object's method (u.%Save()) succeeds with an OK %Status; a property is "".
+        return (t ~ /\)$/) ? 1 : ""
     }
     if (t ~ /^[A-Za-z%][A-Za-z0-9]*$/) return (t in vars) ? vars[t] : ""
+    # Any other class or system method: succeeds and returns an OK %Status.
+    if (u ~ /^(##CLASS\(|\$SYSTEM\.)/) return 1
     return ""
 }
 
@@ -275,10 +411,24 @@ function cond_one(c,    u, neg, r, a, k) {
     }
     else if (u ~ /^(\$\$\$ISERR|\$SYSTEM\.STATUS\.ISERROR)\(/) r = 0
     else if (u ~ /^(\$\$\$ISOK|\$SYSTEM\.STATUS\.ISOK)\(/) r = 1
+    else if (cmp_at(c) > 0) r = compare(c)
+    else if (u ~ /^(\$(G|GET)\(|##CLASS\(|\$SYSTEM\.)/) r = (eval_expr(c) + 0 != 0)
     else if (c ~ /^[-+]?[0-9]+(\.[0-9]+)?$/) r = (c + 0 != 0)
     else if (c ~ /^[A-Za-z%][A-Za-z0-9]*$/ && (c in vars)) r = (vars[c] + 0 != 0)
     else r = 1
     return neg ? !r : r
+}
+
+# Position of a top-level = or '= comparison in c (0 when none).
+function cmp_at(c) { return top_eq(c) }
+
+function compare(c,    eq, lhs, rhs, neg) {
+    eq = top_eq(c)
+    lhs = substr(c, 1, eq - 1)
+    rhs = substr(c, eq + 1)
+    neg = 0
+    if (substr(lhs, length(lhs), 1) == "'") { neg = 1; lhs = substr(lhs, 1, length(lhs) - 1) }
+    return neg ? (eval_expr(lhs) != eval_expr(rhs)) : (eval_expr(lhs) == eval_expr(rhs))
 }
 
 # Comma-separated If conditions all have to hold.
@@ -298,6 +448,7 @@ function do_set(arg,    parts, k, i, eq, lhs, rhs, val, ul) {
         lhs = trim(substr(parts[i], 1, eq - 1))
         rhs = substr(parts[i], eq + 1)
         val = eval_expr(rhs)
+        if (ev_err != "") return OK
         ul = toupper(lhs)
         if (ul == "$ZE" || ul == "$ZERROR") zerror = val
         else if (ul == "$NAMESPACE") ns = val
@@ -324,7 +475,12 @@ function do_write(arg,    parts, k, i, j, p) {
 
 function do_do(arg,    parts, k, i) {
     k = split_top(arg, parts, ",")
-    for (i = 1; i <= k; i++) eval_expr(parts[i])
+    for (i = 1; i <= k; i++) {
+        call_ctx = "do"
+        eval_expr(parts[i])
+        call_ctx = ""
+        if (ev_err != "") return OK
+    }
     return OK
 }
 
@@ -383,11 +539,7 @@ function exec_stmts(s,    pos, n, c, st, cmd, haspc, pc, arg, r, ua, b, var) {
             if (r == HALT) return r
             continue
         }
-        if (haspc) {
-            # A postconditional Throw models `Throw:$$$ISERR(sc) ...`: statuses are always OK here.
-            if (cmd == "THROW") continue
-            if (!cond_true(pc)) continue
-        }
+        if (haspc && !cond_true(pc)) continue
         ua = toupper(arg)
         if (index(arg, "1/0")) return raise("<DIVIDE>")
         if (index(ua, "##CLASS(SECURITY.USERS).UNEXPIREUSERPASSWORDS(")) unexpire()
@@ -413,9 +565,26 @@ function exec_stmts(s,    pos, n, c, st, cmd, haspc, pc, arg, r, ua, b, var) {
             b = eval_expr(arg)
             return raise(b == "" ? "<ZTRAP>" : "<Z" b ">")
         }
-        else if (cmd == "THROW") return raise("<THROW>")
+        else if (cmd == "THROW") {
+            b = eval_expr(arg)
+            if (substr(b, 1, 1) == "\001") {
+                b = substr(b, 2)
+                sub(/^0 /, "", b)
+                return raise(b ~ /^ERROR #/ ? b : "<THROW> " b)
+            }
+            return raise("<THROW>")
+        }
+        else if (cmd == "ZPM") {
+            # The zpm command exists only where IPM is available (language extension of IPM).
+            if (!ipm_here()) return raise("<SYNTAX>")
+            b = eval_expr(arg)
+            if (b ~ /enable/ && b ~ /-map/ && b ~ /-globally/) { printf "" > (standin_dir "/ipm-mapped"); close(standin_dir "/ipm-mapped") }
+            record("ipm", ns ": zpm " b)
+            r = OK
+        }
         else if (cmd == "ZN" || cmd == "ZNSPACE") { ns = eval_expr(arg); r = OK }
         else r = OK
+        if (ev_err != "") { b = ev_err; ev_err = ""; return raise(b) }
         if (r != OK) return r
     }
     return OK

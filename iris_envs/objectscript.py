@@ -1,10 +1,13 @@
 """Run ObjectScript through ``iris session`` and judge success by a per-call nonce marker.
 
 ``iris session`` exits 0 even when the script fails ("Syntax errors or ObjectScript functions
-failing does not alter the exit code", ADOCK), so every script is wrapped: ``$ZERROR`` is cleared
-first, a failure forces a non-zero exit with ``%SYSTEM.Process.Terminate(,1)``, and a random
-marker is written only when no error occurred. Values (user names, passwords, paths) travel in
-the exec environment and are read with ``$system.Util.GetEnviron``, never spliced into the text.
+failing does not alter the exit code", ADOCK), so every script is wrapped. Each body line runs in
+a one-line Try whose Catch records the error's text; once one line failed the others are skipped,
+and at the end a failure forces a non-zero exit with ``%SYSTEM.Process.Terminate(,1)`` while
+success writes a random marker. ``$ZERROR`` is NOT the judge: every error sets it, also one that
+library code (ours, IRIS's, IPM's) catches and handles (THROW reference; iris-facts.md).
+Values (user names, passwords, paths) travel in the exec environment and are read with
+``$system.Util.GetEnviron``, never spliced into the text.
 """
 
 from __future__ import annotations
@@ -46,17 +49,53 @@ def throw_on_error(status_var: str) -> str:
     return f"Throw:'{status_var} ##class(%Exception.StatusException).CreateFromStatus({status_var})"
 
 
+# The variables the wrapper uses; odd names so they do not meet a step's own variables.
+FAILURE_VAR = "irisEnvsFailure"
+CAUGHT_VAR = "irisEnvsCaught"
+
+
+def strip_comment(line: str) -> str:
+    """The code of a direct-mode line without its trailing comment (``;``, ``//``, ``#;``).
+
+    Inside the guard's braces a comment would swallow the closing ``}``. ``;`` and ``//`` are no
+    ObjectScript operators, so outside a string literal they can only start a comment.
+    """
+    in_string = False
+    for index, char in enumerate(line):
+        if char == '"':
+            in_string = not in_string  # a doubled "" inside a string toggles twice: no change
+        elif not in_string and (
+            char == ";" or line.startswith("//", index) or line.startswith("#;", index)
+        ):
+            return line[:index].rstrip()
+    return line.strip()
+
+
+def guard_line(line: str) -> str:
+    """One body line in a one-line Try: it runs only while nothing failed, and its own error
+    (not a stale ``$ZERROR``) is recorded with the text ``DisplayString()`` gives.
+
+    The two spaces after the argumentless ``Quit`` are ObjectScript syntax; ``$Get`` keeps the
+    check working after a step's argumentless ``Kill``.
+    """
+    return (
+        f'Try {{ Quit:$Get({FAILURE_VAR})\'=""  {line} }} '
+        f"Catch {CAUGHT_VAR} {{ Set {FAILURE_VAR}={CAUGHT_VAR}.DisplayString() }}"
+    )
+
+
 def wrap_script(body: Sequence[str], nonce: str) -> str:
     """Wrap direct-mode lines so that success is provable by the marker ``IRIS-ENVS-OK-<nonce>``.
 
     Each line stays one logical statement: multi-line blocks are unreliable in a terminal session.
     """
+    failed = f'$Get({FAILURE_VAR})\'=""'
     lines = [
-        'Set $ZERROR=""',
-        *body,
-        f'If $ZERROR\'="" Write !,"IRIS-ENVS-FAILED-{nonce} ",$ZERROR,! '
+        f'Set {FAILURE_VAR}=""',
+        *(guard_line(code) for code in map(strip_comment, body) if code),
+        f'If {failed} Write !,"IRIS-ENVS-FAILED-{nonce} ",{FAILURE_VAR},! '
         "Do ##class(%SYSTEM.Process).Terminate(,1)",
-        f'If $ZERROR="" Write !,"IRIS-ENVS-OK-{nonce}",!',
+        f'If $Get({FAILURE_VAR})="" Write !,"IRIS-ENVS-OK-{nonce}",!',
         "Halt",
     ]
     return "\n".join(lines) + "\n"
@@ -87,6 +126,12 @@ def run_session(
     if result.exit_code == 0 and ok_marker in result.output:
         return SessionResult(result.output.replace(ok_marker, "").strip())
     error_text = extract_error(result.output, nonce)
+    if f"IRIS-ENVS-FAILED-{nonce}" not in result.output:
+        # Not our own failure exit: something ended the process mid-script (a SYS.Container
+        # method on error, a Halt, the instance going down), or it never started.
+        error_text += (
+            f" (the session ended with exit code {result.exit_code} before the script finished)"
+        )
     raise ScriptFailed(
         f"{what} failed in namespace {namespace} (iris session exit code {result.exit_code}): "
         f"{error_text}",

@@ -9,7 +9,13 @@ import pytest
 
 from iris_envs.docker_adapter import ContainerInfo, ExecResult
 from iris_envs.errors import NotReady
-from iris_envs.objectscript import ScriptFailed, extract_error, run_session, wrap_script
+from iris_envs.objectscript import (
+    ScriptFailed,
+    extract_error,
+    run_session,
+    strip_comment,
+    wrap_script,
+)
 from iris_envs.readiness import LogMessage, QlistRunning, SessionProbe, wait_until_ready
 
 
@@ -52,13 +58,36 @@ def nonce_of(stdin: bytes) -> str:
     return match.group(1).decode()
 
 
-def test_wrapped_script_writes_marker_only_without_error_and_forces_exit() -> None:
-    script = wrap_script(["Write 1"], "abc")
+def test_wrapped_script_guards_every_line_and_never_judges_by_zerror() -> None:
+    script = wrap_script(["Write 1", "Set x=2"], "abc")
     lines = script.splitlines()
-    assert lines[0] == 'Set $ZERROR=""'
-    assert 'If $ZERROR="" Write !,"IRIS-ENVS-OK-abc",!' in lines
-    assert any("Terminate(,1)" in line and '$ZERROR\'=""' in line for line in lines)
+    # $ZERROR is set by errors that library code caught and handled: it must not be the judge.
+    assert "$ZERROR" not in script and "$ZE" not in script
+    body = [line for line in lines if line.startswith("Try {")]
+    assert len(body) == 2
+    for line, code in zip(body, ["Write 1", "Set x=2"], strict=True):
+        # Skipped once an earlier line failed; its own error text is recorded by the Catch.
+        assert line.startswith('Try { Quit:$Get(irisEnvsFailure)\'=""  ' + code + " }")
+        assert "Catch irisEnvsCaught { Set irisEnvsFailure=irisEnvsCaught.DisplayString() }" in line
+    assert 'If $Get(irisEnvsFailure)="" Write !,"IRIS-ENVS-OK-abc",!' in lines
+    assert any("Terminate(,1)" in line and "IRIS-ENVS-FAILED-abc" in line for line in lines)
     assert lines[-1] == "Halt"
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("Set x=1 ; a comment", "Set x=1"),
+        ('Write "a;b" // trailing', 'Write "a;b"'),
+        ('Write "say ""hi;"""  #; note', 'Write "say ""hi;"""'),
+        ("; only a comment", ""),
+        ("  Do ##class(A.B).C()  ", "Do ##class(A.B).C()"),
+    ],
+)
+def test_comments_are_stripped_so_they_cannot_swallow_the_guard_brace(line: str, code: str) -> None:
+    assert strip_comment(line) == code
+    script = wrap_script([line], "n")
+    assert ("Try {" in script) is bool(code)
 
 
 def test_session_succeeds_only_with_this_calls_marker() -> None:
@@ -79,7 +108,9 @@ def test_exit_code_zero_without_marker_is_a_failure_with_the_iris_error() -> Non
     )
     with pytest.raises(ScriptFailed) as caught:
         run_session(engine, "c1", ["Do x"], namespace="USER")  # type: ignore[arg-type]
-    assert caught.value.error_text == "<UNDEFINED>zStart+3^Foo *x"
+    assert caught.value.error_text == (
+        "<UNDEFINED>zStart+3^Foo *x (the session ended with exit code 0 before the script finished)"
+    )
 
 
 def test_failed_marker_line_gives_the_zerror_text() -> None:
@@ -128,10 +159,33 @@ def test_exited_container_fails_at_once_with_its_exit_code() -> None:
         wait_until_ready(engine, "c", timeout=60)  # type: ignore[arg-type]
 
 
-def test_community_license_failure_is_explained_not_waited_out() -> None:
+@pytest.mark.parametrize("running", [True, False], ids=["still-up", "already-exited"])
+def test_community_license_failure_is_explained_expiry_first(running: bool) -> None:
+    # IRIS shuts down after this line and the container exits: the explanation must survive it.
     engine = FakeEngine(
         answer=lambda c, kw: ExecResult(0, ""),
         log_text="Invalid Community Edition license, may have exceeded core limit",
+        running=running,
+        exit_code=None if running else 1,
     )
-    with pytest.raises(NotReady, match="20 cores"):
+    with pytest.raises(NotReady) as caught:
         wait_until_ready(engine, "c", timeout=60)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "13 months" in message and "20-core" in message
+    assert message.index("13 months") < message.index("20-core")  # the usual cause first
+
+
+def test_community_image_age_warning() -> None:
+    import datetime as dt
+
+    from iris_envs.image_age import community_license_warning, image_age_days
+
+    now = dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc)
+    # The engine's Created has nanoseconds and a Z.
+    assert image_age_days("2026-11-21T00:00:00.123456789Z", now) == pytest.approx(1.0, abs=0.01)
+    assert community_license_warning("img:new", "2026-06-01T00:00:00Z", now) == ""
+    soon = community_license_warning("img:old", "2025-11-01T00:00:00Z", now)
+    assert "img:old" in soon and "expires soon" in soon
+    gone = community_license_warning("img:older", "2025-01-01T00:00:00.5Z", now)
+    assert "has probably expired" in gone and "every snapshot" in gone
+    assert community_license_warning("img", "not a date", now) == ""

@@ -15,6 +15,7 @@ ENV_PATH = "IRIS_ENVS_PATH"
 ENV_DATABASE = "IRIS_ENVS_DATABASE"
 ENV_FLAGS = "IRIS_ENVS_FLAGS"
 ENV_ARGUMENT = "IRIS_ENVS_ARGUMENT"
+ENV_LOG = "IRIS_ENVS_LOG"
 
 # Namespaces every instance has; anything else is created with a database of its own.
 BUILTIN_NAMESPACES = frozenset({"USER", "%SYS"})
@@ -37,7 +38,10 @@ def prepare_users() -> list[str]:
         _getenv("pw", ENV_PASSWORD),
         "If '##class(Security.Users).Exists(user) "
         'Set sc=##class(Security.Users).Create(user,"%All",pw) ' + throw_on_error("sc"),
-        "Set ok=##class(Security.Users).Exists(user,.u,.sc) " + throw_on_error("ok"),
+        # Exists() returns a boolean and the reason in its third argument: throw THAT status
+        # (CreateFromStatus of the boolean would report nothing useful).
+        "Set ok=##class(Security.Users).Exists(user,.u,.sc) "
+        "Throw:'ok ##class(%Exception.StatusException).CreateFromStatus(sc)",
         # PasswordExternal takes the clear-text password and stores its hash (Security.Users);
         # which property array key Modify() expects is unverified, the object API is not.
         "Set u.PasswordExternal=pw,u.ChangePassword=0,u.PasswordNeverExpires=1,"
@@ -62,19 +66,6 @@ def create_namespace() -> list[str]:
         ]
     )
     return [_getenv("ns", ENV_NAMESPACE), create]
-
-
-def quiet_for_snapshot() -> list[str]:
-    """Run in %SYS before the clean stop: silence warnings a new hostname would raise later.
-
-    A container started from the snapshot gets another hostname; without these calls the System
-    Monitor warns about failover/journal rollover and can fail healthchecks (ADOCK). Older
-    versions may lack the methods, hence the one-line Try with an empty Catch.
-    """
-    return [
-        "Try { Do ##class(SYS.Container).PreventFailoverMessage() "
-        "Do ##class(SYS.Container).PreventJournalRolloverMessage() } Catch { }",
-    ]
 
 
 def verify_login() -> list[str]:

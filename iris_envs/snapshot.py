@@ -1,16 +1,16 @@
 """Ensure a snapshot image for an environment: cache lookup, or a locked, atomic, verified build.
 
-The build: base image -> build container -> ready -> users/namespace -> setup steps -> silence
-hostname warnings -> clean stop -> commit the STOPPED container (untagged) -> start the image
+The build: base image -> build container -> ready -> users/namespace -> setup steps -> clean
+stop from inside (clean_stop.py) -> commit the STOPPED container (untagged) -> start the image
 once and check the test user can log in -> only then tag it. Any failure or Ctrl-C removes the
 build container and the untagged image, so nothing half-built is ever visible by tag.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -22,6 +22,7 @@ from filelock import FileLock, Timeout
 
 from iris_envs import __version__, naming, snapshot_index
 from iris_envs.cache_dir import cache_subdir
+from iris_envs.clean_stop import keep_alive_entrypoint, restore_config_changes, stop_iris_cleanly
 from iris_envs.containers import (
     LICENSE_TARGET,
     Owner,
@@ -29,9 +30,11 @@ from iris_envs.containers import (
     container_name,
     iris_container_spec,
 )
+from iris_envs.cpf import IRIS_CPF, unmerged_settings
 from iris_envs.docker_adapter import ContainerSpec, DockerEngine, FileToCopy, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, IrisEnvsError, NotReady
 from iris_envs.explain import describe_changes, newest_snapshot
+from iris_envs.image_age import community_license_warning
 from iris_envs.key import BaseImage, compute_key
 from iris_envs.manifest import EnvSpec
 from iris_envs.objectscript import IRIS_OWNER_UID, ScriptFailed, run_session
@@ -44,14 +47,10 @@ from iris_envs.recipes import (
     ENV_USERNAME,
     create_namespace,
     prepare_users,
-    quiet_for_snapshot,
     verify_login,
 )
 from iris_envs.setup_steps import SETUP_DIR, run_step
 
-# iris-main turns SIGTERM into a clean IRIS shutdown; a large instance may need a minute or more,
-# and SIGKILL after the timeout would mean crash recovery in every container of the snapshot.
-STOP_TIMEOUT = 180
 CPF_MERGE_TARGET = f"{SETUP_DIR}/merge.cpf"
 ABNORMAL_SHUTDOWN = "shutdown was abnormal"
 
@@ -139,6 +138,7 @@ def ensure_snapshot(
     started = time.monotonic()
     base = ensure_base_image(engine, spec, reporter)
     pulled = time.monotonic() - started
+    _warn_about_license_age(engine, spec, base, reporter)
     result = compute_key(spec, base, spec.platform or engine.platform())
     ref = naming.snapshot_ref(spec.name, result.key)
 
@@ -181,6 +181,18 @@ def ensure_snapshot(
     snapshot.timings = {"pull": pulled, **snapshot.timings}
     snapshot.reasons = reasons
     return snapshot
+
+
+def _warn_about_license_age(
+    engine: DockerEngine, spec: EnvSpec, base: BaseImage, reporter: Reporter
+) -> None:
+    """Community images stop working ~13 months after their build, and so do their snapshots."""
+    if spec.is_enterprise:
+        return
+    info = engine.inspect_image(base.image_id or spec.image)
+    warning = community_license_warning(spec.image, info.created if info else "")
+    if warning:
+        reporter.line(f"warning: {warning}")
 
 
 def _cache_hit(spec: EnvSpec, ref: str, key: str, info: ImageInfo, reporter: Reporter) -> Snapshot:
@@ -319,6 +331,8 @@ class _BuildRun:
             self.image_id = engine.commit(
                 container_id,
                 labels=_snapshot_labels(spec, key, inputs, base),
+                # The build container ran the entrypoint under a keep-alive shell: restore it.
+                changes=restore_config_changes(self._base_info(base)),
                 message=f"iris-envs snapshot of {spec.name}",
             )
         engine.remove_container(container_id)
@@ -333,18 +347,22 @@ class _BuildRun:
         engine.tag(self.image_id, naming.snapshot_ref(spec.name, key))
         self.succeeded = True
 
+    def _base_info(self, base: BaseImage) -> ImageInfo:
+        info = self.engine.inspect_image(base.image_id or base.ref)
+        if info is None:
+            raise BuildFailed(f"base image {base.ref} disappeared during the build")
+        return info
+
     def _start(self, base: BaseImage) -> str:
         spec, engine = self.spec, self.engine
-        environment = {"ISC_CPF_MERGE_FILE": CPF_MERGE_TARGET} if spec.cpf_merge else {}
+        entrypoint, command = keep_alive_entrypoint(
+            self._base_info(base), CPF_MERGE_TARGET if spec.cpf_merge else None
+        )
+        container_spec = iris_container_spec(
+            base.image_id or spec.image, spec, role="build", owner=self.owner, name=self.name
+        )
         container_id = engine.create_container(
-            iris_container_spec(
-                base.image_id or spec.image,
-                spec,
-                role="build",
-                owner=self.owner,
-                name=self.name,
-                environment=environment,
-            )
+            dataclasses.replace(container_spec, entrypoint=entrypoint, command=command)
         )
         self.container_id = container_id
         if spec.cpf_merge is not None:
@@ -361,7 +379,21 @@ class _BuildRun:
             wait_until_ready(
                 engine, container_id, timeout=spec.ready_timeout, on_progress=handle.update
             )
+        if spec.cpf_merge is not None:
+            self._check_cpf_merge(container_id, spec.cpf_merge)
         return container_id
+
+    def _check_cpf_merge(self, container_id: str, merge_file: Path) -> None:
+        """The merge's settings must be in iris.cpf: the log line says success regardless."""
+        cpf = self.engine.read_file(container_id, IRIS_CPF).decode("utf-8", errors="replace")
+        missing = unmerged_settings(merge_file.read_text(encoding="utf-8"), cpf)
+        if missing:
+            raise BuildFailed(
+                f"the CPF merge file {merge_file} did not take effect: iris.cpf lacks "
+                + ", ".join(missing),
+                hint="check the section and setting names (a misspelt section is ignored "
+                "silently by IRIS, which still logs 'IRIS Merge completed successfully')",
+            )
 
     def _session(
         self,
@@ -407,9 +439,7 @@ class _BuildRun:
         entrypoint, command and user, which the maintenance container overrode.
         """
         engine = self.engine
-        base_info = engine.inspect_image(base.image_id or base.ref)
-        if base_info is None:
-            raise BuildFailed(f"base image {base.ref} disappeared during the build")
+        changes = restore_config_changes(self._base_info(base))
         container_id = engine.create_container(
             ContainerSpec(
                 image=image_id,
@@ -423,11 +453,6 @@ class _BuildRun:
         engine.start(container_id)
         if engine.wait(container_id, timeout=120) != 0:
             raise BuildFailed(f"could not remove the mount point {LICENSE_TARGET}")
-        changes = [
-            f"ENTRYPOINT {json.dumps(list(base_info.entrypoint or ()))}",
-            f"CMD {json.dumps(list(base_info.cmd or ()))}",
-            f"USER {base_info.user or 'root'}",
-        ]
         # Re-apply the snapshot's labels: the maintenance container's own (role=build, owner
         # pid) were merged over them and would otherwise end up on the snapshot.
         labels = engine.inspect_image(image_id)
@@ -443,16 +468,10 @@ class _BuildRun:
         return stripped
 
     def _stop_cleanly(self, container_id: str) -> None:
-        self._session(container_id, quiet_for_snapshot(), "quiet hostname warnings")
-        self.engine.stop(container_id, timeout=STOP_TIMEOUT)
-        state = self.engine.inspect_container(container_id)
-        if state is None or state.exit_code != 0:
-            code = "unknown" if state is None else state.exit_code
-            raise BuildFailed(
-                f"IRIS did not shut down cleanly (exit code {code}); a snapshot of it would "
-                "start with crash recovery, so none was committed"
-            )
-        _empty_messages_log(self.engine, container_id)
+        # No SYS.Container.Prevent*Message calls: every container has the same fixed hostname
+        # (containers.HOSTNAME), and on error those methods end the session with exit 1, which
+        # no Try/Catch contains (class reference; iris-facts.md).
+        stop_iris_cleanly(self.engine, container_id)
 
     def _verify(self, image_id: str) -> None:
         """Start the committed image once: it must come up cleanly and accept the test user."""
@@ -495,23 +514,6 @@ class _BuildRun:
             return
         with suppress(IrisEnvsError):
             self.engine.remove_container(self.container_id)
-
-
-def _empty_messages_log(engine: DockerEngine, container_id: str) -> None:
-    """Empty (never delete: iris-main treats a missing one as fatal) messages.log, as
-    InterSystems' own image builds do, so a snapshot's log starts with its own run."""
-    with tempfile.TemporaryDirectory() as folder:
-        empty = Path(folder) / "messages.log"
-        empty.touch()
-        engine.copy_in(
-            container_id,
-            "/usr/irissys/mgr",
-            [FileToCopy(empty, "messages.log")],
-            uid=IRIS_OWNER_UID,
-            gid=IRIS_OWNER_UID,
-            file_mode=0o664,
-            create=False,
-        )
 
 
 def _snapshot_labels(

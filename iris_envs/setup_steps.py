@@ -16,7 +16,7 @@ from iris_envs.objectscript import (
     run_session,
     throw_on_error,
 )
-from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_FLAGS, ENV_PATH
+from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_FLAGS, ENV_LOG, ENV_PATH
 
 # Step files land here, owned by irisowner; the folder stays in the snapshot so a test can see
 # exactly what was loaded (it holds fixtures, never secrets).
@@ -24,6 +24,10 @@ SETUP_DIR = PurePosixPath("/home/irisowner/iris-envs-setup")
 MGR_DIR = PurePosixPath("/usr/irissys/mgr")
 STEP_TIMEOUT = 3600.0
 DEFAULT_LOAD_FLAGS = "ck"
+# Shown in the error when ImportDDL's errors log is not empty (the first lines are enough to act).
+SQL_LOG_LINES = 20
+# The IPM step raises this ZTRAP code when neither %IPM.Main nor %ZPM.PackageManager exists.
+NO_IPM_TRAP = "NOIPM"
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,14 @@ def _body_for(step: SetupStep) -> list[str]:
         )
         return [path, _getenv("flags", ENV_FLAGS), f"{call} {throw_on_error('sc')}"]
     if step.kind is StepKind.SQL:
-        # ImportDDL writes <file>_Errors.log next to the file; its status reports failure.
+        # ImportDDL has no return value (class reference 2024.1: in a Set it is <COMMAND>), and a
+        # statement it cannot run is skipped and written to the errors log (SQL guide, "Importing
+        # SQL Code"): run_step judges the step by that log, which is created even when empty.
         return [
             path,
             _getenv("dialect", ENV_FLAGS),
-            f"Set sc=$SYSTEM.SQL.Schema.ImportDDL(path,,dialect) {throw_on_error('sc')}",
+            _getenv("log", ENV_LOG),
+            "Do $SYSTEM.SQL.Schema.ImportDDL(path,log,dialect)",
         ]
     if step.kind is StepKind.GLOBALS:
         # 7 = %GOF block format, the format of a Global export file.
@@ -86,12 +93,17 @@ def _body_for(step: SetupStep) -> list[str]:
         ]
     if step.kind is StepKind.IPM:
         # IPM >= 0.9 is %IPM.Main; older ZPM is %ZPM.PackageManager. Both Shell() return a status.
+        # Since 0.9 IPM is not mapped across namespaces, and containers.intersystems.com images
+        # ship none (intersystems/ipm README; iris-facts.md): check before calling, so a missing
+        # IPM is reported as such instead of as <CLASS DOES NOT EXIST>.
+        exists = "##class(%Dictionary.CompiledClass).%ExistsId"
         return [
             _getenv("cmd", ENV_ARGUMENT),
             'Set cmd="install "_cmd',
-            'Set sc=$SELECT(##class(%Dictionary.CompiledClass).%ExistsId("%IPM.Main")'
-            ":##class(%IPM.Main).Shell(cmd),1:##class(%ZPM.PackageManager).Shell(cmd)) "
-            f"{throw_on_error('sc')}",
+            f'Set ipm={exists}("%IPM.Main"),zpm={exists}("%ZPM.PackageManager")',
+            f"If 'ipm,'zpm ZTRAP \"{NO_IPM_TRAP}\"",
+            f"If ipm Set sc=##class(%IPM.Main).Shell(cmd) {throw_on_error('sc')}",
+            f"If 'ipm Set sc=##class(%ZPM.PackageManager).Shell(cmd) {throw_on_error('sc')}",
         ]
     if step.kind is StepKind.OBJECTSCRIPT:
         return _objectscript_body(step)
@@ -101,6 +113,35 @@ def _body_for(step: SetupStep) -> list[str]:
 def _dat_directory(step: SetupStep) -> PurePosixPath:
     assert step.path is not None
     return MGR_DIR / (step.option("database") or step.path.name).lower()
+
+
+def sql_errors_log(step: SetupStep) -> str:
+    """Where ImportDDL writes a ``sql`` step's errors: beside the copied file."""
+    assert step.path is not None
+    return str(SETUP_DIR / f"step-{step.index}" / f"{step.path.stem}_Errors.log")
+
+
+def _check_sql_errors_log(engine: DockerEngine, container_id: str, step: SetupStep) -> None:
+    """Fail the step when ImportDDL reported statements it could not run."""
+    log = sql_errors_log(step)
+    try:
+        text = engine.read_file(container_id, log).decode("utf-8", errors="replace")
+    except DockerOperationFailed:
+        raise BuildFailed(
+            f"{step.describe()} (file {step.path}) failed: ImportDDL wrote no errors log at {log}",
+            hint="the file may not be readable by irisowner; the build log shows IRIS's output",
+        ) from None
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    if lines:
+        shown = "\n    ".join(lines[:SQL_LOG_LINES])
+        hidden = len(lines) - SQL_LOG_LINES
+        more = f"\n    ... {hidden} more lines" if hidden > 0 else ""
+        raise BuildFailed(
+            f"{step.describe()} (file {step.path}) failed: ImportDDL skipped statements it could "
+            f"not run; its errors log {log} says:\n    {shown}{more}",
+            hint="fix the statements; in the IRIS dialect each statement starts on a new line and "
+            "is followed by a line holding only GO",
+        )
 
 
 def run_step(
@@ -148,17 +189,9 @@ def run_step(
                     f"{result.exit_code}: {tail}"
                 )
             return StepOutcome(step, result.output, copied)
-        if step.kind is StepKind.LOAD:
-            environment[ENV_FLAGS] = step.option("flags", DEFAULT_LOAD_FLAGS) or ""
-        if step.kind is StepKind.SQL:
-            environment[ENV_FLAGS] = step.option("dialect") or "IRIS"
+        environment.update(_session_environment(step))
         if step.kind is StepKind.DAT:
-            assert step.path is not None
-            environment[ENV_DATABASE] = (step.option("database") or step.path.name).upper()
             namespace = "%SYS"
-        if step.kind is StepKind.IPM:
-            version = step.option("version")
-            environment[ENV_ARGUMENT] = f"{step.source} {version}" if version else step.source
         session = run_session(
             engine,
             container_id,
@@ -168,12 +201,45 @@ def run_step(
             timeout=STEP_TIMEOUT,
             what=step.describe(),
         )
+        if step.kind is StepKind.SQL:
+            _check_sql_errors_log(engine, container_id, step)
         return StepOutcome(step, session.output, copied)
     except ScriptFailed as failure:
-        file_note = f" (file {step.path})" if step.path is not None else ""
-        raise BuildFailed(
-            f"{step.describe()}{file_note} failed: {failure.error_text}",
-            hint="the full IRIS output is in the build log named below",
-        ) from failure
+        raise _step_failed(step, namespace, failure) from failure
     except DockerOperationFailed as failure:
         raise BuildFailed(f"{step.describe()} failed: {failure}") from failure
+
+
+def _session_environment(step: SetupStep) -> dict[str, str]:
+    """The exec variables a step's ObjectScript reads (besides the copied file's path)."""
+    if step.kind is StepKind.LOAD:
+        return {ENV_FLAGS: step.option("flags", DEFAULT_LOAD_FLAGS) or ""}
+    if step.kind is StepKind.SQL:
+        return {ENV_FLAGS: step.option("dialect") or "IRIS", ENV_LOG: sql_errors_log(step)}
+    if step.kind is StepKind.DAT:
+        assert step.path is not None
+        return {ENV_DATABASE: (step.option("database") or step.path.name).upper()}
+    if step.kind is StepKind.IPM:
+        version = step.option("version")
+        return {ENV_ARGUMENT: f"{step.source} {version}" if version else step.source}
+    return {}
+
+
+def _step_failed(step: SetupStep, namespace: str, failure: ScriptFailed) -> BuildFailed:
+    """The error a failed step session becomes: IRIS's own error text, or what to do about it."""
+    if step.kind is StepKind.IPM and f"<Z{NO_IPM_TRAP}>" in failure.error_text:
+        return BuildFailed(
+            f"{step.describe()} failed: IPM is not installed in namespace {namespace} "
+            "(no %IPM.Main or %ZPM.PackageManager class there)",
+            hint="IPM 0.9+ is only in the namespace it was installed in, and "
+            "containers.intersystems.com images have none. Use an intersystemsdc/* image and "
+            "map IPM everywhere with a step before this one: "
+            '{ objectscript = "map-ipm.script", namespace = "USER" } holding the line '
+            '`zpm "enable -map -globally"`; or install IPM into this namespace with a `load` '
+            "step of the IPM release XML (see docs/configuration.md, ipm steps)",
+        )
+    file_note = f" (file {step.path})" if step.path is not None else ""
+    return BuildFailed(
+        f"{step.describe()}{file_note} failed: {failure.error_text}",
+        hint="the full IRIS output is in the build log named below",
+    )

@@ -13,12 +13,15 @@ from iris_envs.objectscript import IRIS_OWNER, ScriptFailed, run_session
 
 LOG_TAIL_LINES = 25
 
-# Lines that mean waiting longer is pointless (ADOCK; iris-facts.md "Readiness").
+# Lines that mean waiting longer is pointless (ADOCK; iris-facts.md "Readiness"). The license
+# failure makes IRIS shut down and the container exit, so they are looked for after an exit too.
 FATAL_LOG_LINES: dict[str, str] = {
     "Invalid Community Edition license": (
-        "the Community Edition refused to start: its license is limited to 20 cores and expires "
-        "13 months after the image was built. Use a newer community image, run on a machine "
-        "(or with --cpuset-cpus) under 20 cores, or use an enterprise image with a license key"
+        "the Community Edition refused to start its license. The usual cause is an image more "
+        "than about 13 months old: the community license expires that long after the image was "
+        "built, and every snapshot of the image with it; pull a newer tag. Less often it is the "
+        "20-core limit: run on a machine (or with --cpuset-cpus) with fewer cores, or use an "
+        "enterprise image with a license key"
     ),
     "exceeded core limit": (
         "the license's core limit is exceeded: run on fewer cores or use a larger license"
@@ -98,16 +101,17 @@ def wait_until_ready(
     pending = list(checks)
     while pending:
         state = engine.inspect_container(container_id)
-        if state is None or not state.running:
-            code = "gone" if state is None else f"exited with code {state.exit_code}"
-            raise NotReady(
-                f"the container {code} before it became ready"
-                + _log_tail(engine, container_id, state is not None)
-            )
+        if state is None:
+            raise NotReady("the container disappeared before it became ready")
         logs = engine.logs(container_id, tail=200)
         for needle, explanation in FATAL_LOG_LINES.items():
             if needle in logs:
                 raise NotReady(explanation + _log_tail(engine, container_id, True))
+        if not state.running:
+            raise NotReady(
+                f"the container exited with code {state.exit_code} before it became ready"
+                + _log_tail(engine, container_id, True)
+            )
         try:
             while pending and pending[0].passed(engine, container_id):
                 if on_progress is not None:

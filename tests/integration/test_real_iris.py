@@ -21,10 +21,11 @@ def real_project(tmp_path: Path, docker_engine_available: bool) -> Iterator[tupl
     env = f"real-{uuid.uuid4().hex[:8]}"
     image = os.environ["IRIS_ENVS_TEST_IMAGE"]
     (tmp_path / "sql").mkdir()
+    # ImportDDL's IRIS dialect: each statement followed by a line holding only GO (SQL guide).
     (tmp_path / "sql" / "schema.sql").write_text(
-        "CREATE TABLE Demo.Item (Name VARCHAR(50))\n"
-        "INSERT INTO Demo.Item (Name) VALUES ('a')\n"
-        "INSERT INTO Demo.Item (Name) VALUES ('b')\n"
+        "CREATE TABLE Demo.Item (Name VARCHAR(50))\nGO\n"
+        "INSERT INTO Demo.Item (Name) VALUES ('a')\nGO\n"
+        "INSERT INTO Demo.Item (Name) VALUES ('b')\nGO\n"
     )
     (tmp_path / "iris-envs.toml").write_text(
         textwrap.dedent(
@@ -97,3 +98,58 @@ def test_snapshot_of_a_real_image_serves_sql_fixtures_over_dbapi(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
     assert "Real-Test-pw1" not in done.stdout + done.stderr
+
+
+def _build_on_real_iris(tmp_path: Path, setup: str, files: dict[str, str]) -> tuple[str, str]:
+    """Build a one-environment project on the real image; return (env, stderr) after cleanup."""
+    env = f"real-{uuid.uuid4().hex[:8]}"
+    image = os.environ["IRIS_ENVS_TEST_IMAGE"]
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    (tmp_path / "iris-envs.toml").write_text(
+        f'[env.{env}]\nimage = "{image}"\nnamespace = "APP"\nready_timeout = 600\n'
+        f"setup = [{setup}]\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "iris_envs", "build", "-e", env],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+    finally:
+        subprocess.run(
+            f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
+            shell=True,
+            check=False,
+            capture_output=True,
+        )
+    assert "Traceback" not in done.stderr
+    return str(done.returncode), done.stderr
+
+
+def test_sql_step_errors_fail_the_build_on_real_iris(
+    tmp_path: Path, docker_engine_available: bool
+) -> None:
+    # A statement ImportDDL cannot run is only reported in its errors log (SQL guide).
+    code, stderr = _build_on_real_iris(
+        tmp_path,
+        '{ sql = "bad.sql" }',
+        {"bad.sql": "CREATE TABLE Demo.Ok (Name VARCHAR(5))\nGO\nTHIS IS NOT SQL\nGO\n"},
+    )
+    assert code == "5", stderr
+    assert "errors log" in stderr
+
+
+def test_ipm_step_without_ipm_is_explained_on_real_iris(
+    tmp_path: Path, docker_engine_available: bool
+) -> None:
+    # containers.intersystems.com images ship no IPM, and IPM 0.9+ is never in a new namespace.
+    if "intersystemsdc/" in os.environ["IRIS_ENVS_TEST_IMAGE"]:
+        pytest.skip("intersystemsdc images may map an older ZPM into every namespace")
+    code, stderr = _build_on_real_iris(tmp_path, '{ ipm = "sslclient" }', {})
+    assert code == "5", stderr
+    assert "IPM is not installed in namespace APP" in stderr

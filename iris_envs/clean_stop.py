@@ -20,6 +20,7 @@ again (iris-facts.md, "iris-main options").
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 
@@ -42,8 +43,14 @@ _KEEP_ALIVE = (
 # After a clean stop, as InterSystems' image builds do: the WIJ is recreated at the next start,
 # journal files of a cleanly stopped instance are not needed for recovery, and messages.log is
 # emptied, never deleted (iris-main treats a missing one as fatal). iris-facts.md.
-# (A glob that matches nothing stays literal, and rm -f ignores it.)
-_TIDY = f"rm -f {MGR_DIR}/IRIS.WIJ {MGR_DIR}/journal/* && : > {MGR_DIR}/messages.log"
+# It prints the bytes it removes (`stat -c %s` exists in coreutils and busybox); a glob that
+# matches nothing stays literal, which `[ -f ]` skips and `rm -f` ignores.
+_TIDY = (
+    f"total=0; for f in {MGR_DIR}/IRIS.WIJ {MGR_DIR}/journal/*; do "
+    '[ -f "$f" ] && total=$((total + $(stat -c %s "$f"))); done; '
+    f"rm -f {MGR_DIR}/IRIS.WIJ {MGR_DIR}/journal/* && : > {MGR_DIR}/messages.log && "
+    'echo "removed $total"'
+)
 
 
 def keep_alive_entrypoint(
@@ -73,9 +80,12 @@ def restore_config_changes(base: ImageInfo) -> list[str]:
     ]
 
 
-def stop_iris_cleanly(engine: DockerEngine, container_id: str) -> None:
+def stop_iris_cleanly(engine: DockerEngine, container_id: str) -> int:
     """``iris stop IRIS quietly`` as irisowner (its exit code is the verdict), wait until
-    ``iris qlist`` says down, tidy the instance's files, then stop the container."""
+    ``iris qlist`` says down, tidy the instance's files, then stop the container.
+
+    Returns the bytes of WIJ and journal files removed (kept out of the snapshot's layer).
+    """
     result = engine.exec(
         container_id,
         ["iris", "stop", INSTANCE, "quietly"],
@@ -97,6 +107,8 @@ def stop_iris_cleanly(engine: DockerEngine, container_id: str) -> None:
         )
     # IRIS is down: only the keep-alive shell is left, so the container's exit code is moot.
     engine.stop(container_id, timeout=10)
+    removed = re.search(r"removed (\d+)", tidy.output)
+    return int(removed.group(1)) if removed else 0
 
 
 def _wait_until_down(engine: DockerEngine, container_id: str) -> None:

@@ -67,6 +67,7 @@ class Snapshot:
     timings: dict[str, float] = field(default_factory=dict)
     layer_bytes: int = 0
     fixture_bytes: int = 0
+    tidied_bytes: int = 0  # WIJ and journal files removed before the commit
     reasons: list[str] = field(default_factory=list)
     log_path: Path | None = None
 
@@ -284,6 +285,7 @@ def _build(
         timings=build.timings,
         layer_bytes=layer_bytes,
         fixture_bytes=build.fixture_bytes,
+        tidied_bytes=build.tidied_bytes,
         log_path=log_path,
     )
 
@@ -310,6 +312,7 @@ class _BuildRun:
         self.image_id: str | None = None
         self.succeeded = False
         self.fixture_bytes = 0
+        self.tidied_bytes = 0
         self.timings: dict[str, float] = {}
 
     @contextmanager
@@ -325,8 +328,9 @@ class _BuildRun:
             container_id = self._start(base)
         with self._phase("setup"):
             self._prepare_and_setup(container_id)
-        with self._phase("stop"), self.reporter.step("stop IRIS cleanly"):
-            self._stop_cleanly(container_id)
+        with self._phase("stop"), self.reporter.step("stop IRIS cleanly") as handle:
+            self.tidied_bytes = self._stop_cleanly(container_id)
+            handle.detail = f"{human_bytes(self.tidied_bytes)} of WIJ/journal files removed"
         with self._phase("commit"), self.reporter.step("commit snapshot"):
             self.image_id = engine.commit(
                 container_id,
@@ -467,11 +471,11 @@ class _BuildRun:
         # The first commit is now an untagged parent layer of the snapshot: nothing to remove.
         return stripped
 
-    def _stop_cleanly(self, container_id: str) -> None:
+    def _stop_cleanly(self, container_id: str) -> int:
         # No SYS.Container.Prevent*Message calls: every container has the same fixed hostname
         # (containers.HOSTNAME), and on error those methods end the session with exit 1, which
         # no Try/Catch contains (class reference; iris-facts.md).
-        stop_iris_cleanly(self.engine, container_id)
+        return stop_iris_cleanly(self.engine, container_id)
 
     def _verify(self, image_id: str) -> None:
         """Start the committed image once: it must come up cleanly and accept the test user."""

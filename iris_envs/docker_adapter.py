@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import socket
@@ -390,8 +391,13 @@ class DockerEngine:
         gid: int,
         file_mode: int | None = None,
         create: bool = True,
+        digests: dict[str, str] | None = None,
     ) -> int:
         """Copy host files/directories into ``destination``, owned by uid:gid; return bytes sent.
+
+        With ``digests``, each regular file in ``files`` is hashed while it streams into the
+        archive and ``digests[name]`` gets its ``sha256:<hex>``: what was sent, not what the file
+        holds by now (a caller compares it with the hash its cache key used).
 
         With ``create`` the parent of ``destination`` must exist and ``destination`` is created
         owned by uid:gid; without it ``destination`` must exist and keeps its owner and mode.
@@ -407,6 +413,7 @@ class DockerEngine:
                 uid=uid,
                 gid=gid,
                 file_mode=file_mode,
+                digests=digests,
             )
             archive.seek(0)
             parent = str(PurePosixPath(destination).parent) if create else destination
@@ -519,6 +526,7 @@ def _write_tar(
     uid: int,
     gid: int,
     file_mode: int | None,
+    digests: dict[str, str] | None = None,
 ) -> int:
     """Write a tar of ``files`` under ``root`` (relative) with every entry owned by uid:gid."""
     total = 0
@@ -546,12 +554,57 @@ def _write_tar(
         for item in files:
             arcname = root / item.name
             folder(arcname.parent)
+            if digests is not None and item.source.is_file():
+                total += _add_hashed(
+                    tar,
+                    item.source,
+                    arcname=str(arcname),
+                    owned=owned,
+                    digests=digests,
+                    name=item.name,
+                )
+                continue
             tar.add(str(item.source), arcname=str(arcname), recursive=True, filter=owned)
             if item.source.is_dir():
                 total += sum(p.stat().st_size for p in item.source.rglob("*") if p.is_file())
             else:
                 total += item.source.stat().st_size
     return total
+
+
+class _HashingReader:
+    """A read-only file wrapper that feeds everything read through sha256."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _add_hashed(
+    tar: tarfile.TarFile,
+    source: Path,
+    *,
+    arcname: str,
+    owned: Callable[[tarfile.TarInfo], tarfile.TarInfo],
+    digests: dict[str, str],
+    name: str,
+) -> int:
+    """Add one regular file (its content, never a link) and record the hash of what was sent."""
+    with source.open("rb") as handle:
+        # fstat of the open file: the size in the header and the bytes sent belong together.
+        info = tar.gettarinfo(arcname=arcname, fileobj=handle)
+        reader = _HashingReader(handle)
+        try:
+            tar.addfile(owned(info), reader)
+        except OSError as error:  # tarfile: "unexpected end of data" when the file shrank
+            raise DockerOperationFailed(f"{source} changed while it was copied: {error}") from None
+    digests[name] = "sha256:" + reader.digest.hexdigest()
+    return info.size
 
 
 def interactive_exec_argv(container_id: str, command: Sequence[str], *, user: str) -> list[str]:

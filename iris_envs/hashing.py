@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -26,6 +25,65 @@ RACY_WINDOW_NS = 2_000_000_000
 # in hashlib, so threads scale with cores.
 PARALLEL_MIN_BYTES = 8 * CHUNK_SIZE
 MAX_WORKERS = 8
+
+
+class UnsafeLink(ValueError):
+    """A symlink in an input directory that leaves the project or points nowhere."""
+
+    def __init__(self, link: Path, target: str, reason: str) -> None:
+        super().__init__(f"{link} -> {target}: {reason}")
+        self.link = link
+        self.target = target
+        self.reason = reason
+
+
+def walk_files(root: Path, boundary: Path | None = None) -> list[tuple[str, Path]]:
+    """Every regular file under ``root`` as (relative posix path, path), sorted by the former.
+
+    Symlinks (to files and to directories) are followed, because their target's content is what
+    the snapshot must hold; one whose target lies outside ``boundary`` (the project root), or
+    that points nowhere, raises UnsafeLink. A directory reached twice through links (a cycle) is
+    walked once.
+    """
+    boundary_real = boundary.resolve() if boundary is not None else None
+    found: list[tuple[str, Path]] = []
+    seen_dirs: set[Path] = set()
+
+    def check(path: Path) -> Path:
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # missing target, or a loop of links
+            raise UnsafeLink(path, str(path.readlink()), "the target does not exist") from None
+        if boundary_real is not None and not real.is_relative_to(boundary_real):
+            raise UnsafeLink(path, str(real), f"the target is outside the project {boundary_real}")
+        return real
+
+    def walk(directory: Path, relative: str) -> None:
+        real_dir = directory.resolve()
+        if real_dir in seen_dirs:
+            return
+        seen_dirs.add(real_dir)
+        for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+            name = f"{relative}{entry.name}"
+            if entry.is_symlink():
+                check(entry)
+            if entry.is_dir():
+                walk(entry, name + "/")
+            elif entry.is_file():
+                found.append((name, entry))
+
+    walk(root, "")
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def tree_digest(hashes: Iterable[tuple[str, str]]) -> str:
+    """The digest of a tree from (relative path, file hash) pairs: sha256 over sorted
+    ``relative/path\0filehash\n`` lines (the copy check recomputes it from what was sent)."""
+    outer = hashlib.sha256()
+    for rel, digest in sorted(hashes):
+        outer.update(rel.encode("utf-8", "surrogateescape") + b"\0" + digest.encode() + b"\n")
+    return "sha256:" + outer.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -137,29 +195,14 @@ class HashCache:
                 work(i)
         return [r for r in results if r is not None]
 
-    def tree_hash(self, root: Path) -> TreeHash:
-        """Hash a directory: every regular file (symlinks followed), by sorted relative path.
-
-        Empty directories do not count; the hash changes when any file's name or content does.
-        """
-        found: list[tuple[str, Path, os.stat_result]] = []
-        for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
-            base = Path(dirpath)
-            for name in filenames:
-                full = base / name
-                try:
-                    st = full.stat()
-                except FileNotFoundError:
-                    continue  # a dangling symlink carries no content to copy in
-                if stat.S_ISREG(st.st_mode):
-                    found.append((full.relative_to(root).as_posix(), full, st))
-        found.sort(key=lambda item: item[0])
+    def tree_hash(self, root: Path, boundary: Path | None = None) -> TreeHash:
+        """Hash a directory: every regular file by sorted relative path (``walk_files``: links
+        followed, those leaving ``boundary`` rejected). Empty directories do not count."""
+        found = [(rel, path, path.stat()) for rel, path in walk_files(root, boundary)]
         hashes = self._hash_stated([(path, st) for _, path, st in found])
-        outer = hashlib.sha256()
-        for (rel, _path, _st), digest in zip(found, hashes, strict=True):
-            outer.update(rel.encode("utf-8", "surrogateescape") + b"\0" + digest.encode() + b"\n")
         total = sum(st.st_size for _, _, st in found)
-        return TreeHash("sha256:" + outer.hexdigest(), len(found), total)
+        digest = tree_digest((rel, h) for (rel, _p, _s), h in zip(found, hashes, strict=True))
+        return TreeHash(digest, len(found), total)
 
     def save(self) -> None:
         """Persist the cache atomically if anything changed; failures only cost a re-hash."""

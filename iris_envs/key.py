@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iris_envs.errors import ConfigError
-from iris_envs.hashing import HashCache, default_cache
+from iris_envs.hashing import HashCache, UnsafeLink, default_cache
 from iris_envs.manifest import EnvSpec, SetupStep
 
 if TYPE_CHECKING:
@@ -100,19 +100,26 @@ def _relative(spec: EnvSpec, path: Path) -> str:
         return path.as_posix()
 
 
-def _content(path: Path, cache: HashCache) -> dict[str, Any]:
+def _content(path: Path, cache: HashCache, project_root: Path) -> dict[str, Any]:
     try:
         if path.is_dir():
-            tree = cache.tree_hash(path)
+            tree = cache.tree_hash(path, boundary=project_root)
             return {"type": "dir", "sha256": tree.digest, "files": tree.files}
         return {"type": "file", "sha256": cache.file_hash(path)}
+    except UnsafeLink as link:
+        # The build copies a link's target, never the link: one that leaves the project would
+        # put outside files into the snapshot, one that points nowhere would load nothing.
+        raise ConfigError(
+            f"symlink {link.link} (in {path}) -> {link.target}: {link.reason}",
+            hint="replace the link with the file, or point it at a file inside the project",
+        ) from None
     except OSError as error:
         raise ConfigError(
             f"cannot read {path} to compute the cache key: {error.strerror or error}"
         ) from None
 
 
-def _step_inputs(step: SetupStep, cache: HashCache) -> dict[str, Any]:
+def _step_inputs(step: SetupStep, cache: HashCache, project_root: Path) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "kind": step.kind.value,
         "source": step.source,
@@ -120,7 +127,7 @@ def _step_inputs(step: SetupStep, cache: HashCache) -> dict[str, Any]:
         "options": dict(step.options),
     }
     if step.path is not None:
-        entry["content"] = _content(step.path, cache)
+        entry["content"] = _content(step.path, cache, project_root)
     return entry
 
 
@@ -144,13 +151,13 @@ def key_inputs(
         "namespace": spec.namespace,
         "username": spec.username,
         "password": password_hash(spec.password),
-        "setup": [_step_inputs(step, cache) for step in spec.setup],
+        "setup": [_step_inputs(step, cache, spec.project_root) for step in spec.setup],
         "cpf_merge": None,
     }
     if spec.cpf_merge is not None:
         inputs["cpf_merge"] = {
             "source": _relative(spec, spec.cpf_merge),
-            "content": _content(spec.cpf_merge, cache),
+            "content": _content(spec.cpf_merge, cache, spec.project_root),
         }
     return inputs
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from iris_envs.docker_adapter import DockerEngine, FileToCopy
 from iris_envs.errors import BuildFailed, DockerOperationFailed
+from iris_envs.hashing import UnsafeLink, tree_digest, walk_files
 from iris_envs.manifest import EnvSpec, SetupStep, StepKind
 from iris_envs.objectscript import (
     IRIS_OWNER,
@@ -43,16 +46,18 @@ def _getenv(variable: str, name: str) -> str:
     return f'Set {variable}=$system.Util.GetEnviron("{name}")'
 
 
-def _objectscript_body(step: SetupStep) -> list[str]:
+def _objectscript_body(step: SetupStep, expected: Mapping[str, Any] | None) -> list[str]:
     assert step.path is not None
-    lines = step.path.read_text(encoding="utf-8").splitlines()
+    data = step.path.read_bytes()
+    _check_unchanged(step, "sha256:" + hashlib.sha256(data).hexdigest(), expected)
+    lines = data.decode("utf-8").splitlines()
     # A trailing Halt would end the session before the success marker is written.
     while lines and lines[-1].strip().lower() in ("", "halt", "h"):
         lines.pop()
     return [line for line in lines if line.strip()]
 
 
-def _body_for(step: SetupStep) -> list[str]:
+def _body_for(step: SetupStep, expected: Mapping[str, Any] | None) -> list[str]:
     """The ObjectScript lines of a step (its inputs arrive as environment variables)."""
     path = _getenv("path", ENV_PATH)
     if step.kind is StepKind.LOAD:
@@ -106,7 +111,7 @@ def _body_for(step: SetupStep) -> list[str]:
             f"If 'ipm Set sc=##class(%ZPM.PackageManager).Shell(cmd) {throw_on_error('sc')}",
         ]
     if step.kind is StepKind.OBJECTSCRIPT:
-        return _objectscript_body(step)
+        return _objectscript_body(step, expected)
     raise AssertionError(f"no ObjectScript for {step.kind}")
 
 
@@ -144,6 +149,58 @@ def _check_sql_errors_log(engine: DockerEngine, container_id: str, step: SetupSt
         )
 
 
+def _check_unchanged(step: SetupStep, sent: str, expected: Mapping[str, Any] | None) -> None:
+    """What went into the container must be what the cache key hashed, or the snapshot would be
+    committed under the key of content it does not hold."""
+    if expected is not None and expected.get("sha256") != sent:
+        raise BuildFailed(
+            f"{step.describe()}: {step.path} changed during the build (its content no longer "
+            "matches the cache key computed when the build started); nothing was committed",
+            hint="run the build again once the files are no longer being edited",
+        )
+
+
+def _copy_step_files(
+    engine: DockerEngine,
+    container_id: str,
+    spec: EnvSpec,
+    step: SetupStep,
+    expected: Mapping[str, Any] | None,
+) -> tuple[int, str]:
+    """Copy a step's file or directory to ``step-N/`` (link targets, never links); return the
+    bytes sent and the target path. Checks what was sent against the key's hash."""
+    assert step.path is not None
+    # /home/irisowner exists in every IRIS image; step-N/ keeps steps apart.
+    relative = f"step-{step.index}/{step.path.name}"
+    try:
+        entries = walk_files(step.path, spec.project_root) if step.path.is_dir() else []
+    except UnsafeLink as link:
+        raise BuildFailed(
+            f"{step.describe()}: symlink {link.link} -> {link.target}: {link.reason}"
+        ) from None
+    if step.path.is_dir():
+        files = [FileToCopy(path.resolve(), f"{relative}/{rel}") for rel, path in entries]
+        files = files or [FileToCopy(step.path, relative)]  # an empty folder still arrives
+    else:
+        files = [FileToCopy(step.path.resolve(), relative)]
+    digests: dict[str, str] = {}
+    copied = engine.copy_in(
+        container_id,
+        str(SETUP_DIR),
+        files,
+        uid=IRIS_OWNER_UID,
+        gid=IRIS_OWNER_UID,
+        digests=digests,
+    )
+    if step.path.is_dir():
+        prefix = len(relative) + 1
+        sent = tree_digest((name[prefix:], digest) for name, digest in digests.items())
+    else:
+        sent = digests.get(relative, "")
+    _check_unchanged(step, sent, expected)
+    return copied, str(SETUP_DIR / relative)
+
+
 def run_step(
     engine: DockerEngine,
     container_id: str,
@@ -151,8 +208,13 @@ def run_step(
     step: SetupStep,
     *,
     on_progress: Callable[[str], None] | None = None,
+    expected: Mapping[str, Any] | None = None,
 ) -> StepOutcome:
-    """Execute one step; raise BuildFailed naming the step, its file and IRIS's error text."""
+    """Execute one step; raise BuildFailed naming the step, its file and IRIS's error text.
+
+    ``expected`` is the step's ``content`` entry of the cache key's inputs: files are checked
+    against it as they are copied in.
+    """
     namespace = step.namespace or spec.namespace
     environment: dict[str, str] = {}
     copied = 0
@@ -162,15 +224,11 @@ def run_step(
                 destination = _dat_directory(step)
                 files = [FileToCopy(p, p.name) for p in sorted(step.path.iterdir())]
                 target = str(destination)
+                copied = engine.copy_in(
+                    container_id, str(destination), files, uid=IRIS_OWNER_UID, gid=IRIS_OWNER_UID
+                )
             else:
-                # /home/irisowner exists in every IRIS image; step-N/ keeps steps apart.
-                destination = SETUP_DIR
-                relative = f"step-{step.index}/{step.path.name}"
-                files = [FileToCopy(step.path, relative)]
-                target = str(destination / relative)
-            copied = engine.copy_in(
-                container_id, str(destination), files, uid=IRIS_OWNER_UID, gid=IRIS_OWNER_UID
-            )
+                copied, target = _copy_step_files(engine, container_id, spec, step, expected)
             if on_progress is not None:
                 on_progress(f"copied {copied:,} bytes")
             environment[ENV_PATH] = target
@@ -195,7 +253,7 @@ def run_step(
         session = run_session(
             engine,
             container_id,
-            _body_for(step),
+            _body_for(step, expected),
             namespace=namespace,
             environment=environment,
             timeout=STEP_TIMEOUT,

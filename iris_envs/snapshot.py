@@ -325,9 +325,9 @@ class _BuildRun:
         """Build, commit, verify and finally tag the snapshot."""
         spec, engine = self.spec, self.engine
         with self._phase("start"):
-            container_id = self._start(base)
+            container_id = self._start(base, inputs)
         with self._phase("setup"):
-            self._prepare_and_setup(container_id)
+            self._prepare_and_setup(container_id, inputs)
         with self._phase("stop"), self.reporter.step("stop IRIS cleanly") as handle:
             self.tidied_bytes = self._stop_cleanly(container_id)
             handle.detail = f"{human_bytes(self.tidied_bytes)} of WIJ/journal files removed"
@@ -357,7 +357,7 @@ class _BuildRun:
             raise BuildFailed(f"base image {base.ref} disappeared during the build")
         return info
 
-    def _start(self, base: BaseImage) -> str:
+    def _start(self, base: BaseImage, inputs: dict[str, Any]) -> str:
         spec, engine = self.spec, self.engine
         entrypoint, command = keep_alive_entrypoint(
             self._base_info(base), CPF_MERGE_TARGET if spec.cpf_merge else None
@@ -371,13 +371,22 @@ class _BuildRun:
         self.container_id = container_id
         if spec.cpf_merge is not None:
             # Copied in, not mounted: iris-main merges it at start, and the snapshot keeps it.
+            # What was sent must be what the key hashed (the file may be edited meanwhile).
+            sent: dict[str, str] = {}
             engine.copy_in(
                 container_id,
                 str(SETUP_DIR),
                 [FileToCopy(spec.cpf_merge, "merge.cpf")],
                 uid=IRIS_OWNER_UID,
                 gid=IRIS_OWNER_UID,
+                digests=sent,
             )
+            if sent.get("merge.cpf") != inputs["cpf_merge"]["content"]["sha256"]:
+                raise BuildFailed(
+                    f"the CPF merge file {spec.cpf_merge} changed during the build; "
+                    "nothing was committed",
+                    hint="run the build again once the file is no longer being edited",
+                )
         with self.reporter.step("start build container") as handle:
             engine.start(container_id)
             wait_until_ready(
@@ -389,8 +398,10 @@ class _BuildRun:
 
     def _check_cpf_merge(self, container_id: str, merge_file: Path) -> None:
         """The merge's settings must be in iris.cpf: the log line says success regardless."""
-        cpf = self.engine.read_file(container_id, IRIS_CPF).decode("utf-8", errors="replace")
-        missing = unmerged_settings(merge_file.read_text(encoding="utf-8"), cpf)
+        engine = self.engine
+        cpf = engine.read_file(container_id, IRIS_CPF).decode("utf-8", errors="replace")
+        merged = engine.read_file(container_id, CPF_MERGE_TARGET).decode("utf-8", errors="replace")
+        missing = unmerged_settings(merged, cpf)
         if missing:
             raise BuildFailed(
                 f"the CPF merge file {merge_file} did not take effect: iris.cpf lacks "
@@ -414,8 +425,13 @@ class _BuildRun:
         )
         self.log.write(result.output + "\n")
 
-    def _prepare_and_setup(self, container_id: str) -> None:
-        """Users, namespace, then the user's steps in order (counting fixture bytes copied)."""
+    def _prepare_and_setup(self, container_id: str, inputs: dict[str, Any]) -> None:
+        """Users, namespace, then the user's steps in order (counting fixture bytes copied).
+
+        Each step's files are checked against the hashes in the key's ``inputs`` as they are
+        copied: a file edited during the build fails it instead of being committed under a key
+        that describes its old content.
+        """
         spec = self.spec
         with self.reporter.step("prepare users"):
             self._session(container_id, prepare_users(), "prepare users")
@@ -425,10 +441,17 @@ class _BuildRun:
                 self._session(
                     container_id, create_namespace(), what, extra={ENV_NAMESPACE: spec.namespace}
                 )
-        for step in spec.setup:
+        for step, step_inputs in zip(spec.setup, inputs["setup"], strict=True):
             with self.reporter.step(step.describe()) as handle:
                 self.log.write(f"--- {step.describe()}\n")
-                outcome = run_step(self.engine, container_id, spec, step, on_progress=handle.update)
+                outcome = run_step(
+                    self.engine,
+                    container_id,
+                    spec,
+                    step,
+                    on_progress=handle.update,
+                    expected=step_inputs.get("content"),
+                )
                 self.log.write(outcome.output + "\n")
                 self.fixture_bytes += outcome.bytes_copied
                 if outcome.bytes_copied:

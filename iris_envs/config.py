@@ -54,6 +54,8 @@ ENV_FIELDS: dict[str, str] = {
     "labels": "a table of string values",
     "platform": "an OS/architecture such as 'linux/amd64' or 'linux/arm64'",
     "ready_timeout": "a positive number of seconds",
+    "spares": "a whole number of warm spare containers to keep, 0 to 8",
+    "spare_max_age": "a positive number of hours after which an unused spare is removed",
 }
 
 # Setup step kinds, each with its options and their defaults (None: no default, may be omitted).
@@ -550,6 +552,24 @@ def _timeout_field(ctx: _Context, name: str, f: _Field, out: dict[str, Any]) -> 
     out["ready_timeout"] = float(value)
 
 
+MAX_SPARES = 8  # each spare is a running IRIS instance: memory, and community core limits
+
+
+def _spares_field(ctx: _Context, name: str, f: _Field, out: dict[str, Any]) -> None:
+    value = f.value
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SPARES:
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["spares"])
+    out["spares"] = value
+
+
+def _spare_age_field(ctx: _Context, name: str, f: _Field, out: dict[str, Any]) -> None:
+    value = f.value
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if not valid or not 0 < value < float("inf"):
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["spare_max_age"])
+    out["spare_max_age"] = float(value) * 3600
+
+
 _FIELD_HANDLERS: dict[str, _Handler] = {
     "image": _simple("image", _IMAGE),
     "edition": _edition,
@@ -564,6 +584,8 @@ _FIELD_HANDLERS: dict[str, _Handler] = {
     "labels": _labels_field,
     "platform": _simple("platform", _PLATFORM),
     "ready_timeout": _timeout_field,
+    "spares": _spares_field,
+    "spare_max_age": _spare_age_field,
 }
 assert set(_FIELD_HANDLERS) == set(ENV_FIELDS)
 

@@ -263,6 +263,15 @@ class DockerEngine:
         with self._translate(f"stop container {container_id[:12]}"):
             self._api.stop(container_id, timeout=int(timeout))
 
+    def rename(self, current_name: str, new_name: str) -> None:
+        """Rename a container found by its CURRENT NAME; NotFoundInEngine if no container has it.
+
+        The engine serialises renames, so of several processes renaming one name exactly one
+        succeeds: the others find the name gone. That makes it a claim without a lock file.
+        """
+        with self._translate(f"rename container {current_name}"):
+            self._api.rename(current_name, new_name)
+
     def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
         """Send a signal to the container's main process."""
         with self._translate(f"kill container {container_id[:12]}"):

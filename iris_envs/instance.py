@@ -12,7 +12,7 @@ from iris_envs.containers import Owner, container_name, iris_container_spec
 from iris_envs.docker_adapter import ContainerInfo, DockerEngine
 from iris_envs.errors import DockerOperationFailed, IrisEnvsError
 from iris_envs.manifest import EnvSpec
-from iris_envs.readiness import wait_until_ready
+from iris_envs.readiness import WARM_CHECKS, wait_until_ready
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,13 @@ def start_instance(
     )
     try:
         engine.start(container_id)
-        wait_until_ready(engine, container_id, timeout=spec.ready_timeout, on_progress=on_progress)
+        wait_until_ready(
+            engine,
+            container_id,
+            timeout=spec.ready_timeout,
+            checks=WARM_CHECKS,  # snapshots are verified at build time
+            on_progress=on_progress,
+        )
         info = engine.inspect_container(container_id)
         if info is None:
             raise DockerOperationFailed(f"container {container_id[:12]} vanished after start")

@@ -136,7 +136,7 @@ def key_inputs(
 ) -> dict[str, Any]:
     """Everything that changes what is inside the snapshot, and nothing that does not.
 
-    Run-only fields (description, tags, labels, ready_timeout) and the license (mounted at
+    Run-only fields (description, tags, labels, ready_timeout, spares) and the license (mounted at
     run time, never committed) are deliberately absent.
     """
     cache = cache or default_cache()

@@ -11,12 +11,13 @@ LABEL_INPUTS = LABEL_PREFIX + "inputs"  # canonical JSON of the key inputs, for 
 LABEL_BASE_IMAGE = LABEL_PREFIX + "base-image"  # base image ID the snapshot was built from
 LABEL_VERSION = LABEL_PREFIX + "version"  # iris-envs version that built it
 LABEL_CREATED = LABEL_PREFIX + "created"  # ISO-8601 UTC build time
-LABEL_ROLE = LABEL_PREFIX + "role"  # containers: "build" | "verify" | "run" | "up"
+LABEL_ROLE = LABEL_PREFIX + "role"  # containers: "build" | "verify" | "run" | "up" | "spare"
 LABEL_OWNER_PID = LABEL_PREFIX + "owner-pid"  # containers: PID of the iris-envs process
 LABEL_OWNER_HOST = LABEL_PREFIX + "owner-host"  # containers: hostname of that process
 LABEL_RUN_ID = LABEL_PREFIX + "run-id"  # containers: one id per iris-envs invocation
 LABEL_PROJECT = LABEL_PREFIX + "project"  # containers: project root the env came from
 LABEL_MANAGED = LABEL_PREFIX + "managed"  # "true" on everything iris-envs creates
+LABEL_SPARE_SINCE = LABEL_PREFIX + "spare-since"  # spares: epoch seconds they were started
 
 SNAPSHOT_REPO_PREFIX = "iris-envs/"
 KEY_TAG_LENGTH = 12

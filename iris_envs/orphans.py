@@ -6,7 +6,7 @@ import os
 import socket
 from contextlib import suppress
 
-from iris_envs import naming
+from iris_envs import naming, spares
 from iris_envs.docker_adapter import ContainerInfo, DockerEngine
 from iris_envs.errors import IrisEnvsError
 
@@ -33,6 +33,11 @@ def is_orphan(container: ContainerInfo, host: str | None = None) -> bool:
         return False
     if labels.get(naming.LABEL_OWNER_HOST) != (host or socket.gethostname()):
         return False  # another machine's process (shared engine via DOCKER_HOST): not ours to judge
+    if labels.get(naming.LABEL_ROLE) == spares.SPARE_ROLE:
+        # An available spare outlives the run that started it (gc's age rule removes it); a
+        # claimed one belongs to the process whose pid its name carries.
+        claimant = spares.claimant_pid(container)
+        return claimant is not None and claimant != os.getpid() and not _process_alive(claimant)
     try:
         pid = int(labels.get(naming.LABEL_OWNER_PID, ""))
     except ValueError:

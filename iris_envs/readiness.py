@@ -84,6 +84,11 @@ class SessionProbe:
 
 
 DEFAULT_CHECKS: tuple[ReadinessCheck, ...] = (LogMessage(), QlistRunning(), SessionProbe())
+# A container of a VERIFIED snapshot (run, up, spares): `iris qlist` is redundant there, because
+# `iris session` only answers while the instance runs, so the session probe proves it (one exec
+# fewer per start). The log line stays: it is cheap, and it keeps the probe from exec'ing into an
+# instance that is still recovering. Build containers keep all three: their base image is unknown.
+WARM_CHECKS: tuple[ReadinessCheck, ...] = (LogMessage(), SessionProbe())
 
 
 def wait_until_ready(

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 
-from iris_envs import naming
+from iris_envs import naming, spares
 from iris_envs.containers import Owner
 from iris_envs.docker_adapter import DockerEngine
 from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
@@ -22,7 +22,7 @@ from iris_envs.exit_codes import ExitCode
 from iris_envs.instance import Instance, start_instance
 from iris_envs.manifest import EnvSpec
 from iris_envs.progress import Reporter, use_live_output
-from iris_envs.snapshot import ensure_snapshot
+from iris_envs.snapshot import Snapshot, ensure_snapshot
 
 # After Ctrl-C the command gets this long to finish on its own (it usually got the same SIGINT
 # from the terminal), then SIGINT, SIGTERM and finally SIGKILL, as tox escalates.
@@ -40,6 +40,7 @@ class RunOptions:
     allow_build: bool = True
     reuse: bool = False
     rebuild: bool = False
+    spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
 
 
 @dataclass
@@ -149,6 +150,7 @@ def _run_one(
 ) -> None:
     reporter = Reporter(spec.name, live=stream)
     instance: Instance | None = None
+    snapshot: Snapshot | None = None
     reused = False
     mark = result.started = time.monotonic()
     result.phase = "snapshot"
@@ -171,7 +173,7 @@ def _run_one(
         instance, reused = _acquire_instance(
             engine,
             spec,
-            snapshot_ref=snapshot.ref,
+            snapshot=snapshot,
             options=options,
             owner=owner,
             reporter=reporter,
@@ -209,25 +211,62 @@ def _run_one(
             else:
                 with suppress(IrisEnvsError):
                     engine.remove_container(instance.container.id)
+        if snapshot is not None and result.status != "interrupted":
+            _replenish_spares(
+                engine, spec, snapshot, options=options, owner=owner, reporter=reporter
+            )
+
+
+def _replenish_spares(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    snapshot: Snapshot,
+    *,
+    options: RunOptions,
+    owner: Owner,
+    reporter: Reporter,
+) -> None:
+    """Start the spares the next run will claim; detached, so this run does not wait."""
+    count = spares.wanted_spares(spec, options.spares)
+    if count <= 0:
+        return
+    try:
+        started = spares.replenish(
+            engine, spec, snapshot.ref, snapshot.key, count=count, owner=owner
+        )
+    except IrisEnvsError as error:  # the run itself is done: a missing spare only costs time
+        reporter.line(f"warning: could not start a warm spare: {error}")
+        return
+    if started:
+        reporter.line(f"started {len(started)} warm spare(s) for the next run")
 
 
 def _acquire_instance(
     engine: DockerEngine,
     spec: EnvSpec,
     *,
-    snapshot_ref: str,
+    snapshot: Snapshot,
     options: RunOptions,
     owner: Owner,
     reporter: Reporter,
 ) -> tuple[Instance, bool]:
-    """The `up` container with --reuse (True: not ours to remove), else a new one."""
+    """The `up` container with --reuse (True: not ours to remove), else a warm spare of this
+    snapshot's key, else a new container."""
     if options.reuse:
         instance = find_up_instance(engine, spec)
         if instance is not None:
             return instance, True
         reporter.line("no `iris-envs up` container to reuse: starting a new one")
+    spares.discard_stale(engine, spec, snapshot.key, on_removed=reporter.line)
+    with reporter.step("claim a warm spare") as handle:
+        claimed = spares.claim(
+            engine, spec, snapshot.ref, snapshot.key, owner=owner, on_progress=handle.update
+        )
+        handle.detail = claimed.container.name if claimed else "none available"
+    if claimed is not None:
+        return claimed, False
     with reporter.step("start container") as handle:
-        started = start_instance(engine, spec, snapshot_ref, owner=owner, on_progress=handle.update)
+        started = start_instance(engine, spec, snapshot.ref, owner=owner, on_progress=handle.update)
     return started, False
 
 

@@ -67,6 +67,8 @@ def _env_properties() -> dict[str, Any]:
         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
         "platform": {"type": "string", "pattern": "^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$"},
         "ready_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 300},
+        "spares": {"type": "integer", "minimum": 0, "maximum": 8, "default": 0},
+        "spare_max_age": {"type": "number", "exclusiveMinimum": 0, "default": 24},
     }
     for name, allowed in ENV_FIELDS.items():
         props[name]["description"] = allowed
@@ -85,7 +87,17 @@ def config_schema() -> dict[str, Any]:
     matrix_props: dict[str, Any] = {
         name: (
             schema
-            if name in ("setup", "tags", "labels", "description", "password", "ready_timeout")
+            if name
+            in (
+                "setup",
+                "tags",
+                "labels",
+                "description",
+                "password",
+                "ready_timeout",
+                "spares",
+                "spare_max_age",
+            )
             else {"anyOf": [schema, factor]}
         )
         for name, schema in env_props.items()

@@ -108,6 +108,8 @@ def redacted_manifest(spec: EnvSpec) -> dict[str, Any]:
         "labels": dict(spec.labels),
         "platform": spec.platform,
         "ready_timeout": spec.ready_timeout,
+        "spares": spec.spares,
+        "spare_max_age_hours": spec.spare_max_age / 3600,
         "project_root": str(spec.project_root),
         "config_file": None if spec.config_file is None else str(spec.config_file),
     }

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-HELP = "remove the long-lived containers started by `iris-envs up` (all, or those of -e ENV)"
+if TYPE_CHECKING:
+    from iris_envs.docker_adapter import DockerEngine
+
+HELP = (
+    "remove the long-lived containers started by `iris-envs up` (all, or those of -e ENV); "
+    "--spares removes this project's warm spare containers instead"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``down``."""
     parser.add_argument(
         "-e", "--env", action="append", metavar="NAME", help="only these environments"
+    )
+    parser.add_argument(
+        "--spares",
+        action="store_true",
+        help="remove the unclaimed warm spares of this project's environments (all, or -e)",
     )
 
 
@@ -21,6 +33,8 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.selection import split_names
 
     engine = DockerEngine()
+    if args.spares:
+        return _down_spares(engine, args)
     wanted = set(split_names(args.env))
     removed = 0
     for container in engine.containers_by_label(
@@ -33,4 +47,20 @@ def execute(args: argparse.Namespace) -> int:
         print(f"removed {container.name}")
     if not removed:
         print("no `iris-envs up` containers to remove")
+    return 0
+
+
+def _down_spares(engine: DockerEngine, args: argparse.Namespace) -> int:
+    """Remove the project's available spares (of -e ENV, or of every environment)."""
+    from iris_envs.commands._common import load_selected
+    from iris_envs.spares import remove_spares
+
+    project, envs = load_selected(args)
+    if not args.env:
+        envs = list(project.envs.values())
+    names = [name for spec in envs for name in remove_spares(engine, spec)]
+    for name in names:
+        print(f"removed {name}")
+    if not names:
+        print("no spare containers to remove")
     return 0

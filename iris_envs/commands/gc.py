@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "remove containers whose iris-envs process is gone (killed runs, crashed builds)"
+HELP = (
+    "remove containers whose iris-envs process is gone (killed runs, crashed builds) and warm "
+    "spares that are too old or whose snapshot is gone"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -15,10 +18,15 @@ def execute(args: argparse.Namespace) -> int:
     """Remove orphans and list them."""
     from iris_envs.docker_adapter import DockerEngine
     from iris_envs.orphans import collect_orphans
+    from iris_envs.spares import collect_stale_spares
 
-    removed = collect_orphans(DockerEngine())
+    engine = DockerEngine()
+    removed = collect_orphans(engine)
     for container in removed:
         print(f"removed {container.name} (owner process gone)")
-    if not removed:
+    stale = collect_stale_spares(engine)
+    for container in stale:
+        print(f"removed {container.name} (spare too old, or its snapshot is gone)")
+    if not removed and not stale:
         print("no orphaned containers")
     return 0

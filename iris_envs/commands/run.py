@@ -43,6 +43,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run against the container of `iris-envs up ENV` instead of starting one",
     )
     parser.add_argument(
+        "--spares",
+        type=int,
+        default=None,
+        metavar="N",
+        help="after the run, keep N warm spare containers per environment for the next run "
+        "(default: $IRIS_ENVS_SPARES, else the environment's `spares`, else 0)",
+    )
+    parser.add_argument(
         "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
     )
     parser.add_argument("run_command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -50,6 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Prepare snapshots, run the command in each environment, summarise, return the exit code."""
+    from iris_envs.config import MAX_SPARES
     from iris_envs.containers import Owner
     from iris_envs.docker_adapter import DockerEngine
     from iris_envs.errors import ConfigError
@@ -57,13 +66,18 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.progress import Reporter
     from iris_envs.report import print_summary, report_data, write_report
     from iris_envs.runner import RunOptions, overall_exit_code, run_environments
+    from iris_envs.spares import wanted_spares
 
     command = list(args.run_command)
     if command and command[0] == "--":
         command = command[1:]
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
+    if args.spares is not None and not 0 <= args.spares <= MAX_SPARES:
+        raise ConfigError(f"--spares must be between 0 and {MAX_SPARES}, got {args.spares}")
     _project, envs = load_selected(args)
+    for spec in envs:
+        wanted_spares(spec, args.spares)  # a bad $IRIS_ENVS_SPARES fails now, not after the run
     options = RunOptions(
         command=tuple(command) or DEFAULT_COMMAND,
         parallel=args.parallel,
@@ -72,6 +86,7 @@ def execute(args: argparse.Namespace) -> int:
         allow_build=not args.no_build,
         reuse=args.reuse,
         rebuild=args.rebuild,
+        spares=args.spares,
     )
     engine = DockerEngine()
     removed = collect_orphans(engine)

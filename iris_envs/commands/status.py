@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from iris_envs.docker_adapter import ContainerInfo
 
 HELP = "list the containers iris-envs manages (up, run, build), their state and ports"
 
@@ -23,7 +27,7 @@ def execute(args: argparse.Namespace) -> int:
     rows = [
         {
             "env": c.labels.get(naming.LABEL_ENV, ""),
-            "role": c.labels.get(naming.LABEL_ROLE, ""),
+            "role": _role(c),
             "name": c.name,
             "state": c.status + (f" ({c.health})" if c.health else ""),
             "superserver": c.ports.get(1972),
@@ -54,3 +58,13 @@ def execute(args: argparse.Namespace) -> int:
         )
     Console(highlight=False).print(table)
     return 0
+
+
+def _role(container: ContainerInfo) -> str:
+    """The role label, except that a claimed spare is shown as the run it now serves."""
+    from iris_envs import naming
+    from iris_envs.spares import claimant_pid
+
+    if claimant_pid(container) is not None:
+        return "run (claimed spare)"
+    return container.labels.get(naming.LABEL_ROLE, "")

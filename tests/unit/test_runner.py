@@ -184,6 +184,9 @@ class FakeEngine:
     def remove_container(self, container_id: str) -> None:
         self.removed.append(container_id)
 
+    def containers_by_label(self, labels: dict[str, str | None]) -> list[ContainerInfo]:
+        return []  # no warm spares: every run starts its own container
+
 
 @pytest.fixture
 def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:

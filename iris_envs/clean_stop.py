@@ -25,7 +25,7 @@ import shlex
 import time
 
 from iris_envs.docker_adapter import DockerEngine, ImageInfo
-from iris_envs.errors import BuildFailed
+from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.objectscript import INSTANCE, IRIS_OWNER
 
 MGR_DIR = "/usr/irissys/mgr"
@@ -85,7 +85,18 @@ def stop_iris_cleanly(engine: DockerEngine, container_id: str) -> int:
     ``iris qlist`` says down, tidy the instance's files, then stop the container.
 
     Returns the bytes of WIJ and journal files removed (kept out of the snapshot's layer).
+    An engine error on the way (a stop that outlasts STOP_TIMEOUT) fails the build (exit 5).
     """
+    try:
+        return _stop_and_tidy(engine, container_id)
+    except DockerOperationFailed as error:
+        raise BuildFailed(
+            f"stopping IRIS cleanly failed: {error}; nothing was committed",
+            hint="a large instance may need longer to shut down; the build log shows the steps",
+        ) from None
+
+
+def _stop_and_tidy(engine: DockerEngine, container_id: str) -> int:
     result = engine.exec(
         container_id,
         ["iris", "stop", INSTANCE, "quietly"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import uuid
@@ -80,6 +81,14 @@ def iris_container_spec(
         mounts=tuple(license_mounts(spec)),
         platform=spec.platform,
     )
+
+
+def up_container_name(spec: EnvSpec) -> str:
+    """``iris-envs-up-<env>-<project8>``: one `up` container per project AND environment, so two
+    projects with an environment of the same name (every zero-config one is ``default``) never
+    share a database."""
+    project = hashlib.sha256(str(spec.project_root).encode("utf-8")).hexdigest()[:8]
+    return f"{container_name('up', spec.name)}-{project}"
 
 
 def container_name(role: str, env_name: str, owner: Owner | None = None) -> str:

@@ -255,6 +255,13 @@ def _acquire_instance(
     if options.reuse:
         instance = find_up_instance(engine, spec)
         if instance is not None:
+            stale = stale_up_reason(instance, snapshot.key)
+            if stale:
+                raise ConfigError(
+                    stale,
+                    hint=f"restart it with `iris-envs up -e {spec.name}` (it is replaced), or run "
+                    "without --reuse",
+                )
             return instance, True
         reporter.line("no `iris-envs up` container to reuse: starting a new one")
     spares.discard_stale(engine, spec, snapshot.key, on_removed=reporter.line)
@@ -290,13 +297,35 @@ def status_board(results: Sequence[EnvResult]) -> AbstractContextManager[object]
 
 
 def find_up_instance(engine: DockerEngine, spec: EnvSpec) -> Instance | None:
-    """The running container ``iris-envs up`` started for this environment, if any."""
+    """The running container ``iris-envs up`` started for this project's environment, if any."""
     for container in engine.containers_by_label(
-        {naming.LABEL_ROLE: "up", naming.LABEL_ENV: spec.name, naming.LABEL_MANAGED: "true"}
+        {
+            naming.LABEL_ROLE: "up",
+            naming.LABEL_ENV: spec.name,
+            naming.LABEL_PROJECT: str(spec.project_root),
+            naming.LABEL_MANAGED: "true",
+        }
     ):
         if container.running:
             return Instance(spec, container, container.image, 0.0)
     return None
+
+
+def stale_up_reason(instance: Instance, key: str) -> str:
+    """Why an `up` container no longer matches the environment ('' when it does).
+
+    Its snapshot's key label (inherited by the container) covers everything the snapshot holds,
+    the test user's password hash included: a changed configuration, input file or regenerated
+    password all change it.
+    """
+    running = instance.container.labels.get(naming.LABEL_KEY, "")
+    if running == key:
+        return ""
+    return (
+        f"the `up` container {instance.container.name} runs snapshot {running[:12] or '?'}, but "
+        f"the environment's snapshot is now {key[:12]} (its configuration, an input file or the "
+        "password changed), so its database and credentials no longer match"
+    )
 
 
 def run_command(

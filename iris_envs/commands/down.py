@@ -9,8 +9,8 @@ if TYPE_CHECKING:
     from iris_envs.docker_adapter import DockerEngine
 
 HELP = (
-    "remove the long-lived containers started by `iris-envs up` (all, or those of -e ENV); "
-    "--spares removes this project's warm spare containers instead"
+    "remove this project's containers started by `iris-envs up` (all, or those of -e ENV); "
+    "--spares removes its warm spare containers instead"
 )
 
 
@@ -18,6 +18,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``down``."""
     parser.add_argument(
         "-e", "--env", action="append", metavar="NAME", help="only these environments"
+    )
+    parser.add_argument(
+        "--all-projects",
+        action="store_true",
+        help="remove the `up` containers of every project on this engine, not only this one's",
     )
     parser.add_argument(
         "--spares",
@@ -29,6 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Remove matching `up` containers and say which."""
     from iris_envs import naming
+    from iris_envs.commands._common import load_project_from_args
     from iris_envs.docker_adapter import DockerEngine
     from iris_envs.selection import split_names
 
@@ -36,10 +42,12 @@ def execute(args: argparse.Namespace) -> int:
     if args.spares:
         return _down_spares(engine, args)
     wanted = set(split_names(args.env))
+    labels: dict[str, str | None] = {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "up"}
+    if not args.all_projects:
+        # Another project's `up` container is its developer's database: never ours to remove.
+        labels[naming.LABEL_PROJECT] = str(load_project_from_args(args).root)
     removed = 0
-    for container in engine.containers_by_label(
-        {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "up"}
-    ):
+    for container in engine.containers_by_label(labels):
         if wanted and container.labels.get(naming.LABEL_ENV) not in wanted:
             continue
         engine.remove_container(container.id)

@@ -21,11 +21,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Start (or find) the `up` container of each selected environment."""
     from iris_envs.connection import redacted
-    from iris_envs.containers import Owner, container_name
+    from iris_envs.containers import Owner, up_container_name
     from iris_envs.docker_adapter import DockerEngine
     from iris_envs.instance import start_instance
     from iris_envs.progress import Reporter
-    from iris_envs.runner import find_up_instance
+    from iris_envs.runner import find_up_instance, stale_up_reason
     from iris_envs.snapshot import ensure_snapshot
 
     _project, envs = load_selected(args)
@@ -33,10 +33,15 @@ def execute(args: argparse.Namespace) -> int:
     owner = Owner(pid=0, host="")  # `up` containers outlive this process: no owner to outlive
     for spec in envs:
         reporter = Reporter(spec.name)
+        snapshot = ensure_snapshot(engine, spec, owner=owner, reporter=reporter)
         instance = find_up_instance(engine, spec)
+        stale = stale_up_reason(instance, snapshot.key) if instance is not None else ""
+        if instance is not None and stale:
+            reporter.line(f"replacing it: {stale}")
+            engine.remove_container(instance.container.id)
+            instance = None
         if instance is None:
-            snapshot = ensure_snapshot(engine, spec, owner=owner, reporter=reporter)
-            name = container_name("up", spec.name)
+            name = up_container_name(spec)
             with reporter.step("start container") as handle:
                 instance = start_instance(
                     engine,

@@ -1,0 +1,98 @@
+"""`up`, `run --reuse` and `down` are scoped by project and refuse stale containers (issue 14,
+defects 1 and 2), on a real engine."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iris_envs.exit_codes import ExitCode
+from tests.integration.conftest import (
+    MakeProject,
+    docker,
+    remove_env_artifacts,
+    run_cli,
+    unique_env,
+)
+
+pytestmark = pytest.mark.docker
+
+VERSION = "2025.1"
+
+
+def up_container(result: subprocess.CompletedProcess[str]) -> str:
+    """The IRIS_ENVS_CONTAINER line `up` printed."""
+    for line in result.stdout.splitlines():
+        if line.startswith("IRIS_ENVS_CONTAINER="):
+            return line.split("=", 1)[1]
+    raise AssertionError(result.stdout + result.stderr)
+
+
+def reused_container(root: Path, env: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        ["run", "--reuse", "-e", env, "--", "sh", "-c", 'echo "C=$IRIS_ENVS_CONTAINER"'], root
+    )
+
+
+@pytest.fixture
+def shared_env() -> Iterator[str]:
+    env = unique_env("scope")
+    yield env
+    remove_env_artifacts(env)
+
+
+def project(make_project: MakeProject, image: str, env: str, name: str, password: str) -> Path:
+    return make_project(f'[env."{env}"]\nimage = "{image}"\npassword = "{password}"\n', name=name)
+
+
+def test_two_projects_with_the_same_env_name_never_share_an_up_container(
+    make_project: MakeProject, standin_images: dict[str, str], shared_env: str
+) -> None:
+    image = standin_images[VERSION]
+    a = project(make_project, image, shared_env, "a", f"Pa{uuid.uuid4().hex}")
+    b = project(make_project, image, shared_env, "b", f"Pb{uuid.uuid4().hex}")
+    up_a = run_cli(["up", "-e", shared_env], a, timeout=180)
+    up_b = run_cli(["up", "-e", shared_env], b, timeout=180)
+    assert up_a.returncode == 0 and up_b.returncode == 0, up_a.stderr + up_b.stderr
+    container_a, container_b = up_container(up_a), up_container(up_b)
+    assert container_a != container_b
+    # Each project's --reuse gets its own container (and so its own database and password).
+    assert f"C={container_b}" in reused_container(b, shared_env).stdout
+    assert f"C={container_a}" in reused_container(a, shared_env).stdout
+    # `down` in B removes only B's container.
+    down = run_cli(["down"], b)
+    assert down.returncode == 0, down.stderr
+    assert docker("inspect", container_b, check=False).returncode != 0
+    assert docker("inspect", "-f", "{{.State.Running}}", container_a).stdout.strip() == "true"
+    assert run_cli(["down", "--all-projects", "-e", shared_env], b).returncode == 0
+    assert docker("inspect", container_a, check=False).returncode != 0
+
+
+def test_reuse_refuses_an_up_container_of_an_old_snapshot_and_up_replaces_it(
+    make_project: MakeProject, standin_images: dict[str, str], shared_env: str
+) -> None:
+    root = project(make_project, standin_images[VERSION], shared_env, "p", "First-pw-1")
+    first = run_cli(["up", "-e", shared_env], root, timeout=180)
+    assert first.returncode == 0, first.stderr
+    old = up_container(first)
+    # A new password: the container's test user no longer has the password the test would get.
+    toml = root / "iris-envs.toml"
+    toml.write_text(toml.read_text().replace("First-pw-1", "Second-pw-2"))
+    refused = reused_container(root, shared_env)
+    assert refused.returncode == int(ExitCode.CONFIG_ERROR), refused.stdout + refused.stderr
+    assert (
+        "password changed" in refused.stderr and f"iris-envs up -e {shared_env}" in refused.stderr
+    )
+    assert "Traceback" not in refused.stderr and "Second-pw-2" not in refused.stderr
+    # `up` replaces the stale container; --reuse then uses the new one.
+    second = run_cli(["up", "-e", shared_env], root, timeout=180)
+    assert second.returncode == 0, second.stderr
+    assert "replacing it" in second.stderr
+    new = up_container(second)
+    assert new != old and docker("inspect", old, check=False).returncode != 0
+    assert f"C={new}" in reused_container(root, shared_env).stdout
+    assert run_cli(["down", "-e", shared_env], root).returncode == 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from iris_envs import naming
 from iris_envs.errors import ConfigError
 from iris_envs.manifest import (
     DEFAULT_ENV_NAME,
@@ -74,6 +75,9 @@ STEP_COMMON_KEYS = ("namespace",)
 MATRIX_RESERVED = ("exclude",)
 
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Docker allows 128 characters in a tag and the names built from an env name add up to ~40 more
+# (`iris-envs-build-<env>-<run id>`); 64 leaves room and is plenty for a name a person types.
+MAX_ENV_NAME = 64
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 _NAMESPACE = re.compile(r"^%?[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -257,10 +261,20 @@ def parse_project(table: Mapping[str, Any], ctx: _Context) -> Project:
     raw_envs: dict[str, _RawEnv] = {}
     for key in table:  # document order decides whether matrix or env entries come first
         if key == "matrix":
-            for raw in _expand_matrices(table["matrix"], ctx):
+            generated = _expand_matrices(table["matrix"], ctx)
+            if not generated and table["matrix"]:
+                # Silently falling back to the zero-config `default` env would run the tests
+                # against an image nobody asked for.
+                ctx.fail(
+                    ("matrix",),
+                    "every combination is excluded: the matrix generates no environment",
+                    allowed="remove an `exclude` entry or add a factor value",
+                )
+            for raw in generated:
                 raw_envs[raw.name] = raw
         elif key == "env":
             _collect_envs(table["env"], ctx, raw_envs)
+    _check_distinct_repositories(ctx, raw_envs)
     if not raw_envs:
         # Only shared defaults (or nothing): the zero-config environment, customised.
         raw_envs[DEFAULT_ENV_NAME] = _RawEnv(DEFAULT_ENV_NAME)
@@ -300,13 +314,32 @@ def _parse_default(
 
 
 def _check_env_name(ctx: _Context, path: Path_, name: str) -> None:
-    if not _ENV_NAME.match(name):
+    if not _ENV_NAME.match(name) or len(name) > MAX_ENV_NAME:
         ctx.fail(
             path,
             "invalid environment name",
             value=name,
-            allowed="a letter or digit, then letters, digits, '.', '_' or '-' (no commas)",
+            allowed="a letter or digit, then letters, digits, '.', '_' or '-' (no commas), "
+            f"at most {MAX_ENV_NAME} characters",
         )
+
+
+def _check_distinct_repositories(ctx: _Context, envs: Mapping[str, _RawEnv]) -> None:
+    """Names that differ only in case (or in characters Docker does not allow) would share
+    one snapshot repository, and so each other's snapshots and containers."""
+    seen: dict[str, str] = {}
+    for name in envs:
+        _check_env_name(ctx, ("env", name), name)  # matrix-generated names included
+        repository = naming.snapshot_repository(name)
+        if repository in seen:
+            ctx.fail(
+                ("env", name),
+                f"clashes with environment {seen[repository]!r}: both would use the Docker "
+                f"repository {repository} (Docker names are lower-case)",
+                value=name,
+                allowed="names that differ in more than letter case",
+            )
+        seen[repository] = name
 
 
 def _collect_envs(envs: Any, ctx: _Context, out: dict[str, _RawEnv]) -> None:

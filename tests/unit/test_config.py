@@ -236,3 +236,27 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_unquoted_dotted_env_name_gets_a_hint(tmp_path: Path) -> None:
     message = error_of(tmp_path, '[env.iris-2025.1]\nimage = "a:1"\n')
     assert "must be quoted" in message and '[env."iris-2025.1"]' in message
+
+
+def test_env_names_that_differ_only_in_case_would_share_a_repository(tmp_path: Path) -> None:
+    error = error_of(tmp_path, '[env.App]\nimage = "x"\n[env.app]\nimage = "x"\n')
+    assert "env.app" in error and "clashes with environment 'App'" in error
+    assert "iris-envs/app" in error
+
+
+def test_env_names_longer_than_docker_allows_are_rejected(tmp_path: Path) -> None:
+    long_name = "a" * 65
+    error = error_of(tmp_path, f'[env.{long_name}]\nimage = "x"\n')
+    assert "at most 64 characters" in error
+    generated = error_of(tmp_path, f'[matrix.{"m" * 60}]\nversion = ["2024.1"]\nimage = "x"\n')
+    assert "at most 64 characters" in generated
+
+
+def test_a_matrix_that_excludes_everything_is_an_error_not_the_default_env(
+    tmp_path: Path,
+) -> None:
+    body = (
+        '[matrix.m]\nversion = ["1", "2"]\nimage = "img:{version}"\n'
+        'exclude = [{ version = "1" }, { version = "2" }]\n'
+    )
+    assert "every combination is excluded" in error_of(tmp_path, body)

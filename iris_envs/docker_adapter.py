@@ -313,6 +313,12 @@ class DockerEngine:
             return None
         return _container_info(data)
 
+    def image_ids_in_use(self) -> set[str]:
+        """Ids of the images every container on the engine (any state, any owner) was made from."""
+        with self._translate("list containers"):
+            summaries = self._api.containers(all=True)
+        return {str(summary.get("ImageID", "")) for summary in summaries}
+
     def containers_by_label(self, labels: Mapping[str, str | None]) -> list[ContainerInfo]:
         """All containers (running or not) carrying every label (value None = any value)."""
         with self._translate("list containers"):

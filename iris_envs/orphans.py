@@ -7,7 +7,7 @@ import socket
 from contextlib import suppress
 
 from iris_envs import naming, spares
-from iris_envs.docker_adapter import ContainerInfo, DockerEngine
+from iris_envs.docker_adapter import ContainerInfo, DockerEngine, ImageInfo
 from iris_envs.errors import IrisEnvsError
 
 # `up` containers outlive their process on purpose; `iris-envs down` removes them.
@@ -53,4 +53,23 @@ def collect_orphans(engine: DockerEngine) -> list[ContainerInfo]:
             with suppress(IrisEnvsError):
                 engine.remove_container(container.id)
                 removed.append(container)
+    return removed
+
+
+def collect_untagged_snapshots(engine: DockerEngine) -> list[ImageInfo]:
+    """Remove iris-envs snapshot images that have no tag and that no container uses.
+
+    A build killed between commit and tag, ``build --rebuild`` (the old snapshot loses its tags)
+    and concurrent builds of one key leave such images; nothing else would ever remove them.
+    """
+    in_use = engine.image_ids_in_use()
+    removed = []
+    for image in engine.images_by_label(
+        {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "snapshot"}
+    ):
+        if image.tags or image.id in in_use:
+            continue
+        with suppress(IrisEnvsError):  # e.g. the parent of another image: it stays
+            engine.remove_image(image.id)
+            removed.append(image)
     return removed

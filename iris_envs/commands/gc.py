@@ -6,7 +6,8 @@ import argparse
 
 HELP = (
     "remove containers whose iris-envs process is gone (killed runs, crashed builds) and warm "
-    "spares that are too old or whose snapshot is gone"
+    "spares that are too old or whose snapshot is gone, and untagged snapshot images no "
+    "container uses"
 )
 
 
@@ -17,7 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Remove orphans and list them."""
     from iris_envs.docker_adapter import DockerEngine
-    from iris_envs.orphans import collect_orphans
+    from iris_envs.orphans import collect_orphans, collect_untagged_snapshots
+    from iris_envs.progress import human_bytes
     from iris_envs.spares import collect_stale_spares
 
     engine = DockerEngine()
@@ -27,6 +29,9 @@ def execute(args: argparse.Namespace) -> int:
     stale = collect_stale_spares(engine)
     for container in stale:
         print(f"removed {container.name} (spare too old, or its snapshot is gone)")
-    if not removed and not stale:
-        print("no orphaned containers")
+    images = collect_untagged_snapshots(engine)
+    for image in images:
+        print(f"removed untagged snapshot image {image.id[7:19]} ({human_bytes(image.size)})")
+    if not removed and not stale and not images:
+        print("no orphaned containers or images")
     return 0

@@ -96,3 +96,31 @@ def test_reuse_refuses_an_up_container_of_an_old_snapshot_and_up_replaces_it(
     assert new != old and docker("inspect", old, check=False).returncode != 0
     assert f"C={new}" in reused_container(root, shared_env).stdout
     assert run_cli(["down", "-e", shared_env], root).returncode == 0
+
+
+def test_gc_removes_untagged_snapshot_images_that_no_container_uses(
+    make_project: MakeProject, standin_images: dict[str, str], shared_env: str
+) -> None:
+    # `build --rebuild` leaves the previous snapshot untagged (issue 14, defect 9).
+    root = project(make_project, standin_images[VERSION], shared_env, "p", "Gc-pw-1")
+    assert run_cli(["build", "-e", shared_env], root, timeout=180).returncode == 0
+    assert run_cli(["build", "-e", shared_env, "--rebuild"], root, timeout=180).returncode == 0
+
+    def images(*flags: str) -> set[str]:
+        return set(
+            docker(
+                "images",
+                "-q",
+                "--no-trunc",
+                *flags,
+                "--filter",
+                f"label=org.iris-envs.env={shared_env}",
+            ).stdout.split()
+        )
+
+    untagged = images("--filter", "dangling=true")
+    assert len(untagged) == 1, untagged
+    tagged = images() - untagged
+    gc = run_cli(["gc"], root)
+    assert gc.returncode == 0 and "removed untagged snapshot image" in gc.stdout, gc.stdout
+    assert images() == tagged  # the current snapshot stays

@@ -12,6 +12,9 @@ from iris_envs.errors import IrisEnvsError
 
 # `up` containers outlive their process on purpose; `iris-envs down` removes them.
 LONG_LIVED_ROLES = frozenset({"up"})
+# A container kept on request (--keep, --keep-on-failure, --keep-failed) is renamed with this
+# prefix (labels cannot change after creation): it stays until `down` or `docker rm`.
+KEPT_PREFIX = "iris-envs-kept-"
 
 
 def _process_alive(pid: int) -> bool:
@@ -29,7 +32,7 @@ def is_orphan(container: ContainerInfo, host: str | None = None) -> bool:
     labels = container.labels
     if labels.get(naming.LABEL_MANAGED) != "true":
         return False
-    if labels.get(naming.LABEL_ROLE) in LONG_LIVED_ROLES:
+    if labels.get(naming.LABEL_ROLE) in LONG_LIVED_ROLES or container.name.startswith(KEPT_PREFIX):
         return False
     if labels.get(naming.LABEL_OWNER_HOST) != (host or socket.gethostname()):
         return False  # another machine's process (shared engine via DOCKER_HOST): not ours to judge
@@ -73,3 +76,22 @@ def collect_untagged_snapshots(engine: DockerEngine) -> list[ImageInfo]:
             engine.remove_image(image.id)
             removed.append(image)
     return removed
+
+
+def keep_container(engine: DockerEngine, container_id: str, name: str) -> str:
+    """Mark a container as kept by renaming it; return the name to tell the user."""
+    kept = KEPT_PREFIX + name.removeprefix("iris-envs-")
+    try:
+        engine.rename(name, kept)
+    except IrisEnvsError:
+        return name  # still there under its old name: better kept unmarked than removed
+    return kept
+
+
+def inspect_hint(engine: DockerEngine, container_id: str, name: str) -> str:
+    """How to get into a kept container, depending on whether it still runs."""
+    info = engine.inspect_container(container_id)
+    session = f"docker exec -it {name} iris session IRIS"
+    if info is not None and info.running:
+        return session
+    return f"docker start {name} && {session}"

@@ -21,6 +21,7 @@ from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance import Instance, start_instance
 from iris_envs.manifest import EnvSpec
+from iris_envs.orphans import inspect_hint, keep_container
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.snapshot import Snapshot, ensure_snapshot
 
@@ -207,7 +208,11 @@ def _run_one(
             failed = result.status != "passed"
             if options.keep or (options.keep_on_failure and failed):
                 result.container_kept = True
-                reporter.line(f"kept container {instance.container.name}")
+                name = keep_container(engine, instance.container.id, instance.container.name)
+                reporter.line(
+                    f"kept container {name} (until `iris-envs down` or `docker rm -f {name}`): "
+                    + inspect_hint(engine, instance.container.id, name)
+                )
             else:
                 with suppress(IrisEnvsError):
                     engine.remove_container(instance.container.id)

@@ -38,6 +38,7 @@ from iris_envs.image_age import community_license_warning
 from iris_envs.key import BaseImage, compute_key
 from iris_envs.manifest import EnvSpec
 from iris_envs.objectscript import IRIS_OWNER_UID, ScriptFailed, run_session
+from iris_envs.orphans import inspect_hint, keep_container
 from iris_envs.progress import Reporter, human_bytes
 from iris_envs.readiness import wait_until_ready
 from iris_envs.recipes import (
@@ -534,9 +535,10 @@ class _BuildRun:
         if self.container_id is None:
             return
         if keep_failed:
+            name = keep_container(self.engine, self.container_id, self.name)
             self.reporter.line(
-                f"kept the failed build container {self.name} for inspection: "
-                f"docker start {self.name} && docker exec -it {self.name} iris session IRIS"
+                f"kept the failed build container {name} for inspection (until `iris-envs down` "
+                f"or `docker rm -f {name}`): {inspect_hint(self.engine, self.container_id, name)}"
             )
             return
         with suppress(IrisEnvsError):

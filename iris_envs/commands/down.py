@@ -9,8 +9,8 @@ if TYPE_CHECKING:
     from iris_envs.docker_adapter import DockerEngine
 
 HELP = (
-    "remove this project's containers started by `iris-envs up` (all, or those of -e ENV); "
-    "--spares removes its warm spare containers instead"
+    "remove this project's containers started by `iris-envs up` and those kept by --keep or "
+    "--keep-failed (all, or those of -e ENV); --spares removes its warm spares instead"
 )
 
 
@@ -36,6 +36,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs import naming
     from iris_envs.commands._common import load_project_from_args
     from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.orphans import KEPT_PREFIX
     from iris_envs.selection import split_names
 
     engine = DockerEngine()
@@ -47,14 +48,19 @@ def execute(args: argparse.Namespace) -> int:
         # Another project's `up` container is its developer's database: never ours to remove.
         labels[naming.LABEL_PROJECT] = str(load_project_from_args(args).root)
     removed = 0
-    for container in engine.containers_by_label(labels):
+    # Kept containers (--keep, --keep-failed) of this project stay until now.
+    kept = {k: v for k, v in labels.items() if k != naming.LABEL_ROLE}
+    candidates = engine.containers_by_label(labels) + [
+        c for c in engine.containers_by_label(kept) if c.name.startswith(KEPT_PREFIX)
+    ]
+    for container in candidates:
         if wanted and container.labels.get(naming.LABEL_ENV) not in wanted:
             continue
         engine.remove_container(container.id)
         removed += 1
         print(f"removed {container.name}")
     if not removed:
-        print("no `iris-envs up` containers to remove")
+        print("no `iris-envs up` or kept containers to remove")
     return 0
 
 

@@ -65,6 +65,11 @@ def _role(container: ContainerInfo) -> str:
     from iris_envs import naming
     from iris_envs.spares import claimant_pid
 
+    from iris_envs.orphans import KEPT_PREFIX
+
+    role = container.labels.get(naming.LABEL_ROLE, "")
+    if container.name.startswith(KEPT_PREFIX):
+        return f"{role} (kept)"
     if claimant_pid(container) is not None:
         return "run (claimed spare)"
-    return container.labels.get(naming.LABEL_ROLE, "")
+    return role

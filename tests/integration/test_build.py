@@ -335,6 +335,14 @@ def test_keep_failed_keeps_the_build_container_and_names_it(
         assert f"org.iris-envs.env:{env}" in state
         assert env_containers(env) != []
         assert image_tags(env) == set()
+        # The build container still runs (the failure came before the stop): exec, not start.
+        assert docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+        assert f"docker exec -it {name} iris session IRIS" in done.stderr
+        assert f"docker start {name}" not in done.stderr
+        # gc does not take it (issue 14 #4); down does.
+        assert run_cli(["gc"], cwd=root).returncode == 0
+        assert docker("inspect", name, check=False).returncode == 0
+        assert name in run_cli(["down", "-e", env], cwd=root).stdout
     finally:
         docker("rm", "-f", name, check=False)
     assert env_containers(env) == []

@@ -342,7 +342,14 @@ def test_keep_keeps_the_container(run_project: Callable[..., Project]) -> None:
     assert entry["container"]["kept"] is True
     kept = containers_of(project.env, all_states=False)
     assert len(kept) == 1 and entry["container"]["id"].startswith(kept[0])
-    docker("rm", "-f", *kept)
+    assert "until `iris-envs down`" in done.stderr and "docker exec -it" in done.stderr
+    # Neither gc nor the next run (which collects orphans) takes a kept container (issue 14 #4).
+    for later in (("gc",), ("run", "-e", project.env, "--", "true")):
+        assert project.cli(*later).returncode == 0
+        assert containers_of(project.env, all_states=False) == kept
+    down = project.cli("down", "-e", project.env)
+    assert "iris-envs-kept-" in down.stdout, down.stdout
+    assert containers_of(project.env) == []
 
 
 def test_sigkilled_runner_leaves_one_container_that_the_next_invocation_removes(

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from iris_envs.errors import CacheFolderError
+
 CACHE_DIR_ENV = "IRIS_ENVS_CACHE_DIR"  # overrides the platformdirs location (tests, CI caches)
 
 # https://bford.info/cachedir/ : backup tools skip folders carrying this exact signature.
@@ -19,27 +21,58 @@ CACHEDIR_TAG = (
 )
 
 
-def cache_root() -> Path:
-    """Return the cache folder (``$IRIS_ENVS_CACHE_DIR`` or platformdirs), creating it if needed."""
+def cache_location() -> Path:
+    """Where the cache folder is (``$IRIS_ENVS_CACHE_DIR`` or platformdirs); creates nothing."""
     override = os.environ.get(CACHE_DIR_ENV)
     if override:
-        root = Path(override)
-    else:
-        import platformdirs  # imported here: the CLI's --version must not pay for it
+        return Path(override)
+    import platformdirs  # imported here: the CLI's --version must not pay for it
 
-        root = Path(platformdirs.user_cache_dir("iris-envs", appauthor=False))
-    root.mkdir(parents=True, exist_ok=True)
-    tag = root / "CACHEDIR.TAG"
-    if not tag.exists():
-        atomic_write_text(tag, CACHEDIR_TAG)
+    return Path(platformdirs.user_cache_dir("iris-envs", appauthor=False))
+
+
+def cache_root() -> Path:
+    """Return the cache folder, creating it (and CACHEDIR.TAG) if needed."""
+    root = cache_location()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tag = root / "CACHEDIR.TAG"
+        if not tag.exists():
+            atomic_write_text(tag, CACHEDIR_TAG)
+    except OSError as error:
+        raise cache_folder_error(error) from None
     return root
 
 
 def cache_subdir(name: str) -> Path:
     """Return (and create) a named folder inside the cache: ``logs``, ``locks``, ``hashes``, ..."""
     path = cache_root() / name
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise cache_folder_error(error) from None
     return path
+
+
+def cache_folder_error(error: OSError) -> CacheFolderError:
+    """A clear error for a cache folder that cannot be used: which folder, why, what to do."""
+    return CacheFolderError(
+        f"the cache folder {cache_location()} cannot be used: "
+        f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else ""),
+        hint=f"free disk space or fix its permissions, or point {CACHE_DIR_ENV} at a writable "
+        "folder (snapshots stay in the Docker engine; the cache only holds hashes, logs, locks "
+        "and generated passwords)",
+    )
+
+
+def is_in_cache(error: OSError) -> bool:
+    """Whether a failed file operation was about a path inside the cache folder."""
+    names = [n for n in (error.filename, getattr(error, "filename2", None)) if n]
+    try:
+        root = cache_location().resolve()
+    except OSError:
+        return False
+    return any(Path(os.fsdecode(n)).resolve().is_relative_to(root) for n in names)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

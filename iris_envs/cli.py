@@ -85,6 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.FAILED)
+    except OSError as error:
+        # A write into the cache folder that failed half-way (disk full, read-only): the
+        # writes are atomic, so nothing partial is left; say which folder and what to do.
+        from iris_envs.cache_dir import cache_folder_error, is_in_cache
+
+        if not is_in_cache(error):
+            raise
+        translated = cache_folder_error(error)
+        print(f"iris-envs: error: {translated}", file=sys.stderr)
+        return int(translated.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -25,6 +25,10 @@ class ConfigError(IrisEnvsError):
     exit_code = ExitCode.CONFIG_ERROR
 
 
+class CacheFolderError(ConfigError):
+    """The cache folder cannot be created or written (read-only, full, not a folder)."""
+
+
 class UnknownEnvironment(IrisEnvsError):
     """A selected environment name or tag matches nothing in the configuration."""
 

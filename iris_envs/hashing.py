@@ -229,10 +229,11 @@ _caches: dict[str, HashCache] = {}
 def default_cache() -> HashCache:
     """The process-wide cache in ``<cache>/hashes/``: its JSON is loaded once per process."""
     from iris_envs.cache_dir import cache_subdir
+    from iris_envs.errors import CacheFolderError
 
     try:
         path: Path | None = cache_subdir("hashes") / CACHE_FILE_NAME
-    except OSError:
+    except CacheFolderError:
         path = None  # read-only home: hash without caching rather than fail
     key = str(path)
     # Keyed by location so tests that point IRIS_ENVS_CACHE_DIR elsewhere get a fresh cache.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, TextIO
 
 from iris_envs import __version__
 from iris_envs.cache_dir import atomic_write_json
+from iris_envs.errors import ConfigError
 from iris_envs.runner import EnvResult
 
 _LABELS = {"passed": "OK", "failed": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
@@ -70,6 +72,32 @@ def report_data(
     }
 
 
-def write_report(path: Path, data: dict[str, Any]) -> None:
-    """Write the report atomically (a reader never sees half a file)."""
-    atomic_write_json(path, data)
+def check_report_path(path: Path) -> None:
+    """Refuse a --report path that cannot be written BEFORE anything runs, so a long test run
+    never ends without its report (or, worse, without its exit code)."""
+    if path.is_dir():
+        raise ConfigError(
+            f"--report {path} is a directory", hint="give a file name, e.g. --report report.json"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--report {path}: the folder {folder} does not exist", hint="create it first"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(
+            f"--report {path} cannot be written (permission denied)",
+            hint="choose a writable location",
+        )
+
+
+def write_report(path: Path, data: dict[str, Any]) -> str:
+    """Write the report atomically (a reader never sees half a file); return '' or the error.
+
+    A failure (disk full meanwhile) is returned, not raised: the run's exit code matters more.
+    """
+    try:
+        atomic_write_json(path, data)
+    except OSError as error:
+        return f"could not write the report {path}: {error.strerror or error}"
+    return ""

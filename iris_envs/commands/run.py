@@ -64,7 +64,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.errors import ConfigError
     from iris_envs.orphans import collect_orphans
     from iris_envs.progress import Reporter
-    from iris_envs.report import print_summary, report_data, write_report
+    from iris_envs.report import check_report_path, print_summary, report_data, write_report
     from iris_envs.runner import RunOptions, overall_exit_code, run_environments
     from iris_envs.spares import wanted_spares
 
@@ -75,6 +75,8 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
     if args.spares is not None and not 0 <= args.spares <= MAX_SPARES:
         raise ConfigError(f"--spares must be between 0 and {MAX_SPARES}, got {args.spares}")
+    if args.report is not None:
+        check_report_path(args.report)
     _project, envs = load_selected(args)
     for spec in envs:
         wanted_spares(spec, args.spares)  # a bad $IRIS_ENVS_SPARES fails now, not after the run
@@ -97,5 +99,7 @@ def execute(args: argparse.Namespace) -> int:
     exit_code = overall_exit_code(results)
     print_summary(results)
     if args.report is not None:
-        write_report(args.report, report_data(results, options.command, exit_code))
+        failure = write_report(args.report, report_data(results, options.command, exit_code))
+        if failure:
+            Reporter().line(f"error: {failure} (the exit code is the run's: {exit_code})")
     return exit_code

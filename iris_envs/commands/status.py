@@ -63,9 +63,8 @@ def execute(args: argparse.Namespace) -> int:
 def _role(container: ContainerInfo) -> str:
     """The role label, except that a claimed spare is shown as the run it now serves."""
     from iris_envs import naming
-    from iris_envs.spares import claimant_pid
-
     from iris_envs.orphans import KEPT_PREFIX
+    from iris_envs.spares import claimant_pid
 
     role = container.labels.get(naming.LABEL_ROLE, "")
     if container.name.startswith(KEPT_PREFIX):

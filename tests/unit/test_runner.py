@@ -180,9 +180,16 @@ def test_connection_environment_and_redaction() -> None:
 @dataclass
 class FakeEngine:
     removed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
 
     def remove_container(self, container_id: str) -> None:
         self.removed.append(container_id)
+
+    def rename(self, current_name: str, new_name: str) -> None:
+        self.renamed.append((current_name, new_name))
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        return container({})
 
     def containers_by_label(self, labels: dict[str, str | None]) -> list[ContainerInfo]:
         return []  # no warm spares: every run starts its own container
@@ -227,6 +234,8 @@ def test_failed_commands_remove_their_containers(fake_pipeline: FakeEngine, para
 def test_keep_on_failure_keeps(fake_pipeline: FakeEngine) -> None:
     [failed] = run(fake_pipeline, ["a"], 1, keep_on_failure=True)
     assert failed.container_kept and fake_pipeline.removed == []
+    # Marked as kept by its name, so no later gc or run takes it for an orphan.
+    assert fake_pipeline.renamed == [("iris-envs-run-x", "iris-envs-kept-run-x")]
     [passed] = run(fake_pipeline, ["a"], 0, keep_on_failure=True)
     assert not passed.container_kept and len(fake_pipeline.removed) == 1
 

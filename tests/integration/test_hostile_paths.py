@@ -1,0 +1,142 @@
+"""Hostile paths (issue 14 defects 7 and 8): an unusable cache folder and bad --report paths
+give a clear error with the documented exit code, no traceback, and lose no test result."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iris_envs.exit_codes import ExitCode
+from tests.integration.conftest import (
+    MakeProject,
+    docker,
+    remove_env_artifacts,
+    run_cli,
+    unique_env,
+)
+
+pytestmark = pytest.mark.docker
+
+VERSION = "2025.1"
+
+
+@pytest.fixture
+def env_project(make_project: MakeProject, standin_images: dict[str, str]) -> Iterator[Path]:
+    env = unique_env("hp")
+    # No password: the first run generates one and writes it into the cache folder.
+    root = make_project(f'[env."{env}"]\nimage = "{standin_images[VERSION]}"\n', name=env)
+    yield root
+    remove_env_artifacts(env)
+
+
+def env_of(root: Path) -> str:
+    return root.name
+
+
+def containers_created_since(env: str, since: float) -> str:
+    return docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{time.time():.3f}",
+        "--filter",
+        "type=container",
+        "--filter",
+        f"label=org.iris-envs.env={env}",
+    ).stdout.strip()
+
+
+@pytest.mark.parametrize("kind", ["directory", "missing-folder"])
+def test_a_bad_report_path_is_refused_before_anything_runs(
+    env_project: Path, tmp_path: Path, kind: str
+) -> None:
+    target = tmp_path if kind == "directory" else tmp_path / "nope" / "r.json"
+    since = time.time()
+    done = run_cli(
+        ["run", "-e", env_of(env_project), "--report", str(target), "--", "true"], env_project
+    )
+    assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
+    assert "--report" in done.stderr and "Traceback" not in done.stderr
+    assert containers_created_since(env_of(env_project), since) == ""
+
+
+def test_a_report_that_cannot_be_written_at_the_end_keeps_the_commands_exit_code(
+    env_project: Path,
+) -> None:
+    reports = env_project / "reports"
+    reports.mkdir()
+    # The command puts a directory where the report goes: writing it fails after the run.
+    done = run_cli(
+        [
+            "run",
+            "-e",
+            env_of(env_project),
+            "--report",
+            "reports/r.json",
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p reports/r.json; exit 3",
+        ],
+        env_project,
+        timeout=180,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "could not write the report" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_cache_folder_that_is_a_file_is_a_clear_error(env_project: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("not a folder\n")
+    done = run_cli(["key", env_of(env_project)], env_project, {"IRIS_ENVS_CACHE_DIR": str(blocker)})
+    assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
+    assert f"the cache folder {blocker} cannot be used" in done.stderr
+    assert "IRIS_ENVS_CACHE_DIR" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (needs root, as CI has)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI must run as root to test a full or read-only cache folder")
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_a_full_or_read_only_cache_folder_is_a_clear_error_and_leaves_no_partial_file(
+    env_project: Path, tiny_tmpfs: Path, fault: str
+) -> None:
+    cache = tiny_tmpfs / "cache"
+    cache.mkdir()
+    if fault == "full":
+        filler = tiny_tmpfs / "filler"
+        with filler.open("wb") as handle, pytest.raises(OSError):
+            handle.write(os.urandom(1 << 20))  # ENOSPC once the 64 KiB are used
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
+    before = sorted(p.name for p in cache.rglob("*"))
+    done = run_cli(
+        ["build", "-e", env_of(env_project)],
+        env_project,
+        {"IRIS_ENVS_CACHE_DIR": str(cache)},
+        timeout=180,
+    )
+    assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stdout + done.stderr
+    assert f"the cache folder {cache} cannot be used" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    # Atomic writes: no temp file, no half-written secrets file remains.
+    after = sorted(p.name for p in cache.rglob("*"))
+    assert not [name for name in after if name.endswith(".tmp")], after
+    assert not [name for name in set(after) - set(before) if name.endswith(".json")], after

@@ -78,13 +78,19 @@ class _Cancellation:
         with self._lock:
             self._processes.discard(process)
 
-    def cancel(self) -> None:
+    def cancel(self) -> list[threading.Thread]:
+        """Stop every running command with the same escalation as a sequential run's Ctrl-C
+        (grace, SIGINT, SIGTERM, SIGKILL), all at once; return the threads doing it."""
         self.event.set()
         with self._lock:
             processes = list(self._processes)
-        for process in processes:
-            with suppress(ProcessLookupError):
-                process.send_signal(signal.SIGINT)
+        threads = [
+            threading.Thread(target=stop_process, args=(p,), kwargs={"group": True}, daemon=True)
+            for p in processes
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
 
     def check(self) -> None:
         if self.event.is_set():
@@ -129,7 +135,13 @@ def run_environments(
                 while not future.done():
                     time.sleep(0.1)  # short sleeps keep the main thread responsive to Ctrl-C
         except KeyboardInterrupt:
-            cancellation.cancel()
+            stopping = cancellation.cancel()
+            # Builds and starts run in the workers, out of reach of the KeyboardInterrupt:
+            # removing this run's containers makes their next engine call fail at once, and
+            # their own cleanup (untagged images, the lock) runs as on any failure.
+            _remove_run_containers(engine, owner)
+            for thread in stopping:
+                thread.join()
             for future in futures:
                 with suppress(Exception):
                     future.result()
@@ -137,6 +149,25 @@ def run_environments(
                 if result.status == "pending":
                     result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
     return results
+
+
+def _remove_run_containers(engine: DockerEngine, owner: Owner) -> None:
+    """Remove every container this invocation created (build, verify, run) or claimed (a spare
+    carries the run id of the run that started it, and its claimant's pid in its name)."""
+    with suppress(IrisEnvsError):
+        ours = engine.containers_by_label(
+            {naming.LABEL_MANAGED: "true", naming.LABEL_RUN_ID: owner.run_id}
+        )
+        claimed = [
+            c
+            for c in engine.containers_by_label(
+                {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: spares.SPARE_ROLE}
+            )
+            if spares.claimant_pid(c) == owner.pid
+        ]
+        for container in ours + claimed:
+            with suppress(IrisEnvsError):
+                engine.remove_container(container.id)
 
 
 def _run_one(
@@ -200,26 +231,42 @@ def _run_one(
         if stream:
             raise
     except IrisEnvsError as error:
-        result.status, result.exit_code, result.error = "error", int(error.exit_code), str(error)
-        reporter.line(f"error: {error}")
+        if cancellation.event.is_set():  # failed because Ctrl-C removed its containers
+            result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
+        else:
+            result.status, result.exit_code = "error", int(error.exit_code)
+            result.error = str(error)
+            reporter.line(f"error: {error}")
     finally:
         result.phase = result.status
         if instance is not None and not reused:
-            failed = result.status != "passed"
-            if options.keep or (options.keep_on_failure and failed):
-                result.container_kept = True
-                name = keep_container(engine, instance.container.id, instance.container.name)
-                reporter.line(
-                    f"kept container {name} (until `iris-envs down` or `docker rm -f {name}`): "
-                    + inspect_hint(engine, instance.container.id, name)
-                )
-            else:
-                with suppress(IrisEnvsError):
-                    engine.remove_container(instance.container.id)
+            _release(engine, instance, options=options, result=result, reporter=reporter)
         if snapshot is not None and result.status != "interrupted":
             _replenish_spares(
                 engine, spec, snapshot, options=options, owner=owner, reporter=reporter
             )
+
+
+def _release(
+    engine: DockerEngine,
+    instance: Instance,
+    *,
+    options: RunOptions,
+    result: EnvResult,
+    reporter: Reporter,
+) -> None:
+    """Remove the run's container, or keep it (renamed, so no gc takes it) when asked."""
+    failed = result.status != "passed"
+    if options.keep or (options.keep_on_failure and failed):
+        result.container_kept = True
+        name = keep_container(engine, instance.container.id, instance.container.name)
+        reporter.line(
+            f"kept container {name} (until `iris-envs down` or `docker rm -f {name}`): "
+            + inspect_hint(engine, instance.container.id, name)
+        )
+    else:
+        with suppress(IrisEnvsError):
+            engine.remove_container(instance.container.id)
 
 
 def _replenish_spares(
@@ -347,6 +394,9 @@ def run_command(
             env=environment,
             stdout=None if stream else subprocess.PIPE,
             stderr=None if stream else subprocess.STDOUT,
+            # Captured (-p) commands get a process group of their own, signalled as a whole on
+            # Ctrl-C: a child left behind would hold the output pipe open and the run with it.
+            start_new_session=not stream,
         )
     except FileNotFoundError:
         raise ConfigError(
@@ -374,23 +424,43 @@ def shell_exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Let an interrupted command finish, escalating SIGINT -> SIGTERM -> SIGKILL."""
+def stop_process(process: subprocess.Popen[bytes], *, group: bool = False) -> None:
+    """Let an interrupted command finish, escalating SIGINT -> SIGTERM -> SIGKILL.
+
+    A command in the terminal's process group got the terminal's SIGINT already, so it first
+    gets a grace period; one in a group of its own (``group``) did not, so it gets SIGINT at
+    once, and every signal goes to its whole group.
+    """
     grace, after_int, after_term = INTERRUPT_GRACE
-    for signum, wait in ((None, grace), (signal.SIGINT, after_int), (signal.SIGTERM, after_term)):
-        if signum is not None:
-            with suppress(ProcessLookupError):
+
+    def send(signum: int) -> None:
+        with suppress(ProcessLookupError, PermissionError):
+            if group:
+                os.killpg(process.pid, signum)
+            else:
                 process.send_signal(signum)
+
+    steps: list[tuple[int | None, float]] = [
+        (signal.SIGINT, after_int),
+        (signal.SIGTERM, after_term),
+    ]
+    if not group:
+        steps.insert(0, (None, grace))
+    for signum, wait in steps:
+        if signum is not None:
+            send(signum)
         try:
             process.wait(timeout=wait)
-            return
+            break
         except subprocess.TimeoutExpired:
             continue
         except KeyboardInterrupt:
             continue  # a second Ctrl-C moves on to the next signal at once
-    with suppress(ProcessLookupError):
-        process.kill()
-    process.wait()
+    else:
+        send(signal.SIGKILL)
+        process.wait()
+    if group:
+        send(signal.SIGKILL)  # what the command left behind in its group (it holds the pipe)
 
 
 def overall_exit_code(results: Sequence[EnvResult]) -> int:

@@ -423,3 +423,57 @@ def test_no_build_on_a_missing_snapshot_exits_5_with_a_hint(
     assert_no_secret(project.password, text)
     [entry] = json.loads(text)["environments"]
     assert (entry["status"], entry["exit_code"]) == ("error", 5)
+
+
+def test_sigint_with_p_escalates_against_commands_that_ignore_int_and_term(
+    run_project: Callable[..., Project],
+) -> None:
+    # Issue 14 defect 3: in parallel mode the escalation used to stop at one SIGINT, so
+    # commands trapping INT and TERM kept the run alive for their whole duration.
+    project = run_project("2024.1", "2025.1")
+    tag = uuid.uuid4().hex[:6]
+    script = f"trap '' INT TERM; touch stubborn-{tag}-$IRIS_ENVS_ENV; sleep 300"
+    process = project.popen(
+        "run", "-e", ",".join(project.envs), "-p", "2", "--", "sh", "-c", script
+    )
+    wait_for(
+        lambda: (
+            all((project.root / f"stubborn-{tag}-{env}").exists() for env in project.envs)
+            or process.poll() is not None
+        ),
+        90,
+        "the commands",
+    )
+    os.kill(process.pid, signal.SIGINT)
+    stdout, stderr = finish(process, timeout=45)  # grace 2 + SIGINT 10 + SIGTERM 5, then KILL
+    assert process.returncode == 130, stdout + stderr
+    for env in project.envs:
+        assert containers_of(env) == []
+
+
+def test_sigint_with_p_interrupts_builds_and_tags_nothing(
+    run_project: Callable[..., Project], standin_images: dict[str, str]
+) -> None:
+    from tests.standin.build import build_slow_variant
+
+    project = run_project("2024.1", "2025.1")
+    config = project.root / "iris-envs.toml"
+    text = config.read_text()
+    for version in ("2024.1", "2025.1"):
+        # Different images, so two keys and two concurrent builds; each waits 60 s to be ready.
+        slow = build_slow_variant(version, 60)
+        text = text.replace(f'image = "{standin_images[version]}"', f'image = "{slow}"')
+    config.write_text(text)
+    process = project.popen("run", "-e", ",".join(project.envs), "-p", "2", "--", "true")
+    wait_for(
+        lambda: len([c for env in project.envs for c in containers_of(env, all_states=False)]) == 2,
+        60,
+        "both build containers",
+    )
+    os.kill(process.pid, signal.SIGINT)
+    stdout, stderr = finish(process, timeout=30)  # not the 60 s the builds would still take
+    assert process.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    for env in project.envs:
+        assert containers_of(env) == []
+        assert docker("images", "-q", f"iris-envs/{env}").strip() == ""

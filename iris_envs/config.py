@@ -79,7 +79,16 @@ _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # (`iris-envs-build-<env>-<run id>`); 64 leaves room and is plenty for a name a person types.
 MAX_ENV_NAME = 64
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+# Docker's reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest], path
+# components lower-case alphanumerics separated by ".", "_", "__" or dashes; tags of at most
+# 128 word characters, "." and "-". An image Docker would reject fails here with exit 2.
+_IMAGE = re.compile(
+    # a registry host: has a dot or a port, or is localhost (else it is a lower-case path)
+    r"^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+    r"(?::[0-9]+)?|localhost(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+)/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
 _NAMESPACE = re.compile(r"^%?[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@%-]{1,160}$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
@@ -300,6 +309,13 @@ def _parse_default(
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         ctx.fail(("default",), "must be an array of environment names", value=value)
+    if not value:
+        ctx.fail(
+            ("default",),
+            "is empty; it would select nothing",
+            value=value,
+            allowed="at least one environment name (omit `default` to select all)",
+        )
     for i, name in enumerate(value, 1):
         if name not in envs:
             close = difflib.get_close_matches(name, list(envs), n=1)

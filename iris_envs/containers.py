@@ -52,6 +52,12 @@ def license_mounts(spec: EnvSpec) -> list[Mount]:
     if spec.license is None:
         return []
     path = spec.license.path
+    if path.is_dir():
+        raise ConfigError(
+            f"environment {spec.name}: license key {path} (from {spec.license.source!r}) is a "
+            "directory, not a key file",
+            hint="point `license` at the iris.key file itself",
+        )
     if not path.is_file():
         raise ConfigError(
             f"environment {spec.name}: license key {path} (from {spec.license.source!r}) "

@@ -36,6 +36,13 @@ def select_envs(
     """
     wanted = split_names(names)
     wanted_tags = split_names(tags)
+    if (names and not wanted) or (tags and not wanted_tags):
+        # `-e ""` (an unset shell variable, typically) must not silently select everything.
+        raise UnknownEnvironment(
+            "an empty name was given to -e/-m",
+            hint="name environments (`iris-envs list` shows them), or drop the option to use "
+            "the project's default selection",
+        )
     for name in wanted:
         if name not in project.envs:
             raise _unknown("environment", name, list(project.envs))

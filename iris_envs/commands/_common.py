@@ -57,6 +57,23 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     add_offline_option(parser)
 
 
+def add_env_positional(parser: argparse.ArgumentParser) -> None:
+    """``ENV ...`` as positional arguments, the same as ``-e ENV`` (``up app``, ``down app``)."""
+    parser.add_argument(
+        "positional_envs",
+        nargs="*",
+        metavar="ENV",
+        help="environment(s), the same as -e ENV",
+    )
+
+
+def merge_env_positional(args: argparse.Namespace) -> None:
+    """Fold positional ENV arguments into ``args.env``."""
+    extra = list(getattr(args, "positional_envs", None) or ())
+    if extra:
+        args.env = [*(args.env or []), *extra]
+
+
 def load_project_from_args(args: argparse.Namespace) -> Project:
     """Load the project named by ``-c`` (or discovered from the current directory)."""
     from iris_envs.config import load_project

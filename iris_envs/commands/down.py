@@ -16,9 +16,13 @@ HELP = (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``down``."""
+    from iris_envs.commands._common import add_config_option, add_env_positional
+
+    add_config_option(parser)
     parser.add_argument(
         "-e", "--env", action="append", metavar="NAME", help="only these environments"
     )
+    add_env_positional(parser)
     parser.add_argument(
         "--all-projects",
         action="store_true",
@@ -34,11 +38,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Remove matching `up` containers and say which."""
     from iris_envs import naming
-    from iris_envs.commands._common import load_project_from_args
+    from iris_envs.commands._common import load_project_from_args, merge_env_positional
     from iris_envs.docker_adapter import DockerEngine
     from iris_envs.orphans import KEPT_PREFIX
     from iris_envs.selection import split_names
 
+    merge_env_positional(args)
     engine = DockerEngine()
     if args.spares:
         return _down_spares(engine, args)

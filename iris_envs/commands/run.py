@@ -77,6 +77,7 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(f"--spares must be between 0 and {MAX_SPARES}, got {args.spares}")
     if args.report is not None:
         check_report_path(args.report)
+    _check_command_exists(tuple(command) or DEFAULT_COMMAND)
     _project, envs = load_selected(args)
     for spec in envs:
         wanted_spares(spec, args.spares)  # a bad $IRIS_ENVS_SPARES fails now, not after the run
@@ -103,3 +104,23 @@ def execute(args: argparse.Namespace) -> int:
         if failure:
             Reporter().line(f"error: {failure} (the exit code is the run's: {exit_code})")
     return exit_code
+
+
+def _check_command_exists(command: tuple[str, ...]) -> None:
+    """A command that cannot be found fails before any snapshot is built or container started."""
+    import os
+    import shutil
+
+    from iris_envs.errors import ConfigError
+
+    program = command[0]
+    if os.sep in program:
+        found = os.path.isfile(program) and os.access(program, os.X_OK)  # noqa: PTH113
+    else:
+        found = shutil.which(program) is not None
+    if not found:
+        raise ConfigError(
+            f"command not found: {program!r}",
+            hint="install it in this environment (e.g. `pip install pytest`), or give its full "
+            "path after `--`",
+        )

@@ -56,7 +56,11 @@ def execute(args: argparse.Namespace) -> int:
             ports,
             str(row["image"]),
         )
-    Console(highlight=False).print(table)
+    import sys
+
+    # Piped or redirected output is not cut at rich's default 80 columns.
+    width = None if sys.stdout.isatty() else 1000
+    Console(highlight=False, width=width).print(table)
     return 0
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from iris_envs.commands._common import add_config_option, add_selection_options, load_selected
+from iris_envs.commands._common import (
+    add_config_option,
+    add_env_positional,
+    add_selection_options,
+    load_selected,
+    merge_env_positional,
+)
 
 HELP = "start a long-lived warm container of an environment and print its connection details"
 
@@ -13,6 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``up``."""
     add_config_option(parser)
     add_selection_options(parser)
+    add_env_positional(parser)
     parser.add_argument(
         "--show-password", action="store_true", help="print the password instead of ********"
     )
@@ -28,6 +35,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.runner import find_up_instance, stale_up_reason
     from iris_envs.snapshot import ensure_snapshot
 
+    merge_env_positional(args)
     _project, envs = load_selected(args)
     engine = DockerEngine()
     owner = Owner(pid=0, host="")  # `up` containers outlive this process: no owner to outlive

@@ -140,3 +140,29 @@ def test_a_full_or_read_only_cache_folder_is_a_clear_error_and_leaves_no_partial
     after = sorted(p.name for p in cache.rglob("*"))
     assert not [name for name in after if name.endswith(".tmp")], after
     assert not [name for name in set(after) - set(before) if name.endswith(".json")], after
+
+
+def test_a_command_that_does_not_exist_fails_before_any_container(env_project: Path) -> None:
+    since = time.time()
+    done = run_cli(["run", "-e", env_of(env_project), "--", "no-such-command-xyz"], env_project)
+    assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
+    assert "command not found: 'no-such-command-xyz'" in done.stderr
+    assert containers_created_since(env_of(env_project), since) == ""
+
+
+def test_readme_spellings_up_env_and_down_env_and_unclipped_status(env_project: Path) -> None:
+    # Issue 14 defects 12 and 13: `up ENV` / `down ENV` as the README writes them, and a
+    # piped `status` that shows whole names instead of cutting them at 80 columns.
+    env = env_of(env_project)
+    up = run_cli(["up", env], env_project, timeout=180)
+    assert up.returncode == 0, up.stderr
+    status = run_cli(["status"], env_project)
+    name = next(
+        line.split("=", 1)[1]
+        for line in up.stdout.splitlines()
+        if line.startswith("# ") is False and line.startswith("IRIS_ENVS_CONTAINER=")
+    )
+    container_name = docker("inspect", "-f", "{{.Name}}", name).stdout.strip().lstrip("/")
+    assert container_name in status.stdout, status.stdout
+    down = run_cli(["down", env], env_project)
+    assert down.returncode == 0 and container_name in down.stdout, down.stdout

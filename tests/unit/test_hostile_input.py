@@ -1,0 +1,61 @@
+"""Unit tests of hostile or mistaken input found by the hostile test run (issue 14, defect 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iris_envs.config import load_project
+from iris_envs.containers import license_mounts
+from iris_envs.errors import ConfigError, UnknownEnvironment
+from iris_envs.selection import select_envs
+from tests.unit import write
+
+
+def load(tmp_path: Path, body: str) -> object:
+    write(tmp_path / "iris-envs.toml", body)
+    return load_project(tmp_path / "iris-envs.toml")
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["Intersystems/IRIS:1", "iris::1", "iris:", "a/-b", "x:" + "t" * 129, "a b"],
+)
+def test_image_references_docker_would_reject_are_config_errors(tmp_path: Path, image: str) -> None:
+    with pytest.raises(ConfigError, match="image"):
+        load(tmp_path, f'[env.app]\nimage = "{image}"\n')
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "intersystemsdc/iris-community:latest-em",
+        "containers.intersystems.com/intersystems/iris-community:2025.1",
+        "localhost:5000/team/iris:2024.1",
+        "registry.example.com:443/a/b@sha256:" + "0" * 64,
+    ],
+)
+def test_valid_image_references_pass(tmp_path: Path, image: str) -> None:
+    load(tmp_path, f'[env.app]\nimage = "{image}"\n')
+
+
+def test_an_empty_default_list_is_an_error_not_everything(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"default.*is empty"):
+        load(tmp_path, 'default = []\n[env.a]\nimage = "x"\n[env.b]\nimage = "x"\n')
+
+
+def test_an_empty_env_name_is_an_error_not_everything(tmp_path: Path) -> None:
+    project = load(tmp_path, '[env.a]\nimage = "x"\n[env.b]\nimage = "x"\n')
+    with pytest.raises(UnknownEnvironment, match="empty name"):
+        select_envs(project, [""], None)  # type: ignore[arg-type]
+    with pytest.raises(UnknownEnvironment, match="empty name"):
+        select_envs(project, None, [" , "])  # type: ignore[arg-type]
+
+
+def test_a_license_path_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    project = load(tmp_path, '[env.ent]\nimage = "x"\nedition = "enterprise"\nlicense = "keys"\n')
+    spec = project.envs["ent"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="is a directory, not a key file"):
+        license_mounts(spec)

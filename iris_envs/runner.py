@@ -265,8 +265,13 @@ def _release(
             + inspect_hint(engine, instance.container.id, name)
         )
     else:
-        with suppress(IrisEnvsError):
+        try:
             engine.remove_container(instance.container.id)
+        except IrisEnvsError as error:
+            reporter.line(
+                f"warning: could not remove container {instance.container.name}: {error}; "
+                "the next `iris-envs run` or `iris-envs gc` removes it"
+            )
 
 
 def _replenish_spares(

@@ -264,6 +264,15 @@ def _build(
                 f"{failure.message}",
                 hint=f"build log: {log_path}",
             ) from None
+        except DockerOperationFailed as failure:
+            # The engine refused something mid-build (a commit on a full disk, ...): a build
+            # failure (exit 5), with what the engine said. An engine that stopped answering
+            # altogether is DockerUnavailable (exit 4) and passes through.
+            raise BuildFailed(
+                f"environment {spec.name}: the Docker engine failed during the build: {failure}",
+                hint="check the engine's free disk space (`docker system df`) and its log; "
+                f"build log: {log_path}",
+            ) from None
         finally:
             if not build.succeeded:
                 build.clean_up(keep_failed=keep_failed)

@@ -185,13 +185,16 @@ documents = st.dictionaries(
 
 
 def check_cli_on(text: str | bytes, capsys: pytest.CaptureFixture[str]) -> None:
-    root = Path(tempfile.mkdtemp(prefix="fuzz-"))
-    path = write(root / "iris-envs.toml", text)
-    for argv in (["list", "--offline", "-c", str(path)], ["config", "-c", str(path), "--json"]):
-        code, _, err = run(capsys, *argv)
-        assert code in (0, 2, 3), err
-        if code:
-            assert err.startswith("iris-envs: error: ") and "Traceback" not in err
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as folder:
+        path = write(Path(folder) / "iris-envs.toml", text)
+        for argv in (
+            ["list", "--offline", "-c", str(path)],
+            ["config", "-c", str(path), "--json"],
+        ):
+            code, _, err = run(capsys, *argv)
+            assert code in (0, 2, 3), err
+            if code:
+                assert err.startswith("iris-envs: error: ") and "Traceback" not in err
 
 
 @FUZZ

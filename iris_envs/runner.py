@@ -22,6 +22,7 @@ from iris_envs.exit_codes import ExitCode
 from iris_envs.instance import Instance, start_instance
 from iris_envs.manifest import EnvSpec
 from iris_envs.progress import Reporter, use_live_output
+from iris_envs.registry import RemoteCache
 from iris_envs.snapshot import ensure_snapshot
 
 # After Ctrl-C the command gets this long to finish on its own (it usually got the same SIGINT
@@ -40,6 +41,7 @@ class RunOptions:
     allow_build: bool = True
     reuse: bool = False
     rebuild: bool = False
+    remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
 
 
 @dataclass
@@ -160,6 +162,7 @@ def _run_one(
             reporter=reporter,
             rebuild=options.rebuild,
             allow_build=options.allow_build,
+            remote=options.remote,
         )
         result.snapshot_state = snapshot.state
         result.snapshot_ref = snapshot.ref

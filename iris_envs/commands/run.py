@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iris_envs.commands._common import add_config_option, add_selection_options, load_selected
+from iris_envs.commands._common import (
+    add_config_option,
+    add_registry_options,
+    add_selection_options,
+    load_selected,
+    prune_past_max_size,
+    remote_cache,
+)
 
 HELP = "run a command (default: pytest) against warm containers of the selected environments"
 DEFAULT_COMMAND = ("pytest",)
@@ -45,6 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
     )
+    add_registry_options(parser)
     parser.add_argument("run_command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
@@ -63,7 +71,7 @@ def execute(args: argparse.Namespace) -> int:
         command = command[1:]
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
-    _project, envs = load_selected(args)
+    project, envs = load_selected(args)
     options = RunOptions(
         command=tuple(command) or DEFAULT_COMMAND,
         parallel=args.parallel,
@@ -72,6 +80,7 @@ def execute(args: argparse.Namespace) -> int:
         allow_build=not args.no_build,
         reuse=args.reuse,
         rebuild=args.rebuild,
+        remote=remote_cache(args, project),
     )
     engine = DockerEngine()
     removed = collect_orphans(engine)
@@ -81,6 +90,7 @@ def execute(args: argparse.Namespace) -> int:
     results = run_environments(engine, envs, options, Owner())
     exit_code = overall_exit_code(results)
     print_summary(results)
+    prune_past_max_size(project, engine)
     if args.report is not None:
         write_report(args.report, report_data(results, options.command, exit_code))
     return exit_code

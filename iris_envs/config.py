@@ -19,6 +19,7 @@ from iris_envs.manifest import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
     DEFAULT_USERNAME,
+    CacheSettings,
     Edition,
     EnvSpec,
     LicenseRef,
@@ -38,7 +39,7 @@ PYPROJECT_NAME = "pyproject.toml"
 TOOL_TABLE = "iris-envs"  # [tool.iris-envs] in pyproject.toml
 
 # Top-level keys of the iris-envs table.
-TOP_LEVEL_KEYS = ("default", "defaults", "env", "matrix")
+TOP_LEVEL_KEYS = ("default", "defaults", "env", "matrix", "cache")
 
 # Every per-environment field, with what is allowed (used in error messages and the schema).
 ENV_FIELDS: dict[str, str] = {
@@ -220,14 +221,14 @@ def load_project(config_file: Path | None = None, cwd: Path | None = None) -> Pr
 
 def zero_config_project(root: Path) -> Project:
     """The project used when no configuration exists: one community environment ``default``."""
-    from iris_envs.secrets import generated_password  # touches the cache folder
+    from iris_envs.secrets import default_password
 
     spec = EnvSpec(
         name=DEFAULT_ENV_NAME,
         image=DEFAULT_IMAGE,
         namespace=DEFAULT_NAMESPACE,
         username=DEFAULT_USERNAME,
-        password=generated_password(root, DEFAULT_ENV_NAME),
+        password=default_password(),
         password_generated=True,
         project_root=root,
         config_file=None,
@@ -296,7 +297,34 @@ def parse_project(table: Mapping[str, Any], ctx: _Context) -> Project:
         envs[name] = _resolve_env(name, merged, env_ctx)
 
     default = _parse_default(table, ctx, envs)
-    return Project(root=ctx.root, config_file=ctx.file, envs=envs, default=default)
+    cache = _parse_cache(table.get("cache", {}), ctx)
+    return Project(root=ctx.root, config_file=ctx.file, envs=envs, default=default, cache=cache)
+
+
+CACHE_KEYS = ("registry", "max-size")
+
+
+def _parse_cache(value: Any, ctx: _Context) -> CacheSettings:
+    """``[cache]``: ``registry = "host[:port][/path]"``, ``max-size = "20GB"`` (no credentials)."""
+    from iris_envs.prune import parse_size
+    from iris_envs.registry import check_registry
+
+    if not isinstance(value, dict):
+        ctx.fail(("cache",), "must be a table", value=value)
+    for key in value:
+        if key not in CACHE_KEYS:
+            ctx.unknown_key(("cache",), key, CACHE_KEYS)
+    settings: dict[str, Any] = {}
+    for key, parse in (("registry", check_registry), ("max-size", parse_size)):
+        if key in value:
+            raw = value[key]
+            try:
+                if not isinstance(raw, str):
+                    raise ConfigError("not a string")
+                settings[key.replace("-", "_")] = parse(raw, key)
+            except ConfigError as error:
+                ctx.fail(("cache", key), f"invalid value ({error.message})", value=raw)
+    return CacheSettings(**settings)
 
 
 def _parse_default(
@@ -514,7 +542,7 @@ def _string(ctx: _Context, f: _Field, name: str, pattern: re.Pattern[str] | None
 
 
 def _resolve_env(name: str, fields: dict[str, _Field], ctx: _Context) -> EnvSpec:
-    from iris_envs.secrets import generated_password  # touches the cache folder: import late
+    from iris_envs.secrets import default_password
 
     kwargs: dict[str, Any] = {"edition": Edition.COMMUNITY, "namespace": DEFAULT_NAMESPACE}
     # ENV_FIELDS lists edition before license, which depends on it.
@@ -522,7 +550,7 @@ def _resolve_env(name: str, fields: dict[str, _Field], ctx: _Context) -> EnvSpec
         if key in fields:
             _FIELD_HANDLERS[key](ctx, name, fields[key], kwargs)
     if "password" not in fields:
-        kwargs["password"] = generated_password(ctx.root, name)
+        kwargs["password"] = default_password()
         kwargs["password_generated"] = True
     return EnvSpec(name=name, project_root=ctx.root, config_file=ctx.file, **kwargs)
 

@@ -10,7 +10,7 @@ import socket
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -223,6 +223,46 @@ class DockerEngine:
         """Remove an image or tag; a missing one is not an error."""
         with contextlib.suppress(NotFoundInEngine), self._translate(f"remove image {ref}"):
             self._api.remove_image(ref, force=force)
+
+    def push(self, ref: str, on_progress: PullProgress | None = None) -> str:
+        """Push ``ref`` with the engine's own registry login (``docker login``); return its digest.
+
+        Credentials are never passed in: the SDK reads the same ``~/.docker/config.json`` (and
+        credential helpers) as the docker CLI.
+        """
+        repository, tag = _split_ref(ref)
+        digest = ""
+        with self._translate(f"push {ref}"):
+            for message in self._api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in message:
+                    raise DockerOperationFailed(f"push {ref}: {message['error']}")
+                digest = (message.get("aux") or {}).get("Digest", digest)
+                if on_progress is not None:
+                    on_progress(message)
+        return str(digest)
+
+    def save(self, ref: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """Stream ``docker save REF``: an uncompressed tar with the image, its tag and labels."""
+        with self._translate(f"save {ref}"):
+            yield from self._api.get_image(ref, chunk_size=chunk_size)
+
+    def load(self, chunks: Iterable[bytes]) -> list[str]:
+        """``docker load`` from a stream of tar chunks; return what the engine says it loaded."""
+        loaded: list[str] = []
+        with self._translate("load image archive"):
+            for message in self._api.load_image(chunks):
+                if "error" in message:
+                    raise DockerOperationFailed(f"load image archive: {message['error']}")
+                stream = str(message.get("stream") or "")
+                if ":" in stream:  # "Loaded image: REF" or "Loaded image ID: sha256:..."
+                    loaded.append(stream.split(":", 1)[1].strip())
+        return loaded
+
+    def containers_of_image(self, image_id: str) -> list[str]:
+        """Ids of every container (any state) created from ``image_id``."""
+        with self._translate("list containers"):
+            summaries = self._api.containers(all=True)
+        return [str(s["Id"]) for s in summaries if s.get("ImageID") == image_id]
 
     # -- containers ------------------------------------------------------------------------
 

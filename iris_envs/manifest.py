@@ -70,7 +70,7 @@ class EnvSpec:
     namespace: str = DEFAULT_NAMESPACE
     username: str = DEFAULT_USERNAME
     password: str = field(default="", repr=False)  # secret: never print, never put in an image
-    password_generated: bool = False  # True when iris-envs generated and stored the password
+    password_generated: bool = False  # True when omitted: the documented default password
     setup: tuple[SetupStep, ...] = ()
     cpf_merge: Path | None = None
     description: str = ""
@@ -90,6 +90,14 @@ class EnvSpec:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """The ``[cache]`` table: where snapshots are shared, and when run/build prune."""
+
+    registry: str | None = None  # host[:port][/path]; credentials only from `docker login`
+    max_size: int | None = None  # bytes; run/build prune least recently used snapshots past it
+
+
+@dataclass(frozen=True)
 class Project:
     """All environments a configuration declares, in declaration order."""
 
@@ -97,3 +105,4 @@ class Project:
     config_file: Path | None
     envs: dict[str, EnvSpec]
     default: tuple[str, ...]  # names selected when neither -e nor -m is given
+    cache: CacheSettings = field(default_factory=CacheSettings)

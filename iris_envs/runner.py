@@ -23,6 +23,7 @@ from iris_envs.instance import Instance, start_instance
 from iris_envs.manifest import EnvSpec
 from iris_envs.orphans import inspect_hint, keep_container
 from iris_envs.progress import Reporter, use_live_output
+from iris_envs.registry import RemoteCache
 from iris_envs.snapshot import Snapshot, ensure_snapshot
 
 # After Ctrl-C the command gets this long to finish on its own (it usually got the same SIGINT
@@ -42,6 +43,7 @@ class RunOptions:
     reuse: bool = False
     rebuild: bool = False
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
+    remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
 
 
 @dataclass
@@ -194,6 +196,7 @@ def _run_one(
             reporter=reporter,
             rebuild=options.rebuild,
             allow_build=options.allow_build,
+            remote=options.remote,
         )
         result.snapshot_state = snapshot.state
         result.snapshot_ref = snapshot.ref

@@ -126,6 +126,23 @@ def config_schema() -> dict[str, Any]:
                 "propertyNames": {"pattern": _NAME},
                 "additionalProperties": {"$ref": "#/$defs/env"},
             },
+            "cache": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "snapshot cache settings (credentials only from `docker login`)",
+                "properties": {
+                    "registry": {
+                        "type": "string",
+                        "description": "host[:port][/path] of an OCI registry used as a remote "
+                        "snapshot cache by run/build (IRIS_ENVS_REGISTRY and --registry win)",
+                    },
+                    "max-size": {
+                        "type": "string",
+                        "description": "run/build prune least recently used snapshots past "
+                        "this total size, e.g. 20GB",
+                    },
+                },
+            },
             "matrix": {
                 "type": "object",
                 "propertyNames": {"pattern": _NAME},

@@ -1,67 +1,34 @@
-"""Generated test-user passwords (stored 0600 in the cache folder) and redaction of secrets."""
+"""The default test-user password (a fixed value so keys travel) and redaction of secrets."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets as _stdlib_secrets
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from iris_envs.manifest import EnvSpec
 
 REDACTED = "********"
-GENERATED = "<generated>"
-SECRETS_SUBDIR = "secrets"
-PASSWORD_BYTES = 18  # 24 URL-safe characters: safe inside IRIS_SQLALCHEMY_URL without quoting
+DEFAULT_SHOWN = "<default>"
+# 14 letters and "-": valid under IRIS's password patterns (default 3.32ANP, "locked down"
+# 8.32ANP; IRIS docs, "System-Wide Security Parameters") and safe in IRIS_SQLALCHEMY_URL.
+DEFAULT_PASSWORD = "iris-envs-test"
 
 
-def _project_file(project_root: Path) -> Path:
-    from iris_envs.cache_dir import cache_subdir
+def default_password() -> str:
+    """The password of the test user when the configuration gives none (the same everywhere).
 
-    folder = cache_subdir(SECRETS_SUBDIR)
-    # Only the owner may list or read generated passwords (other users share /tmp caches in CI).
-    folder.chmod(0o700)
-    digest = hashlib.sha256(str(project_root.resolve()).encode("utf-8", "surrogateescape"))
-    return folder / f"{digest.hexdigest()[:24]}.json"
+    Keys must travel: two clones of one project, on two machines, must compute the same key,
+    or no CI runner ever reuses another runner's snapshot from a registry or an exported
+    archive. A password generated per machine or per checkout enters the key (as a salted
+    hash) and breaks that, so the zero-config password is a fixed, documented value instead.
+    The trade-off (docs/cache-key.md): anyone who can reach the published port knows the
+    password, which is why ports are bound to 127.0.0.1; a project that needs a private one
+    sets ``password = "$MY_VAR"`` (and then every runner needs the same value to share keys).
 
-
-def _read_passwords(path: Path) -> dict[str, str]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # missing or corrupt: regenerate (costs one snapshot rebuild, never a crash)
-    passwords = raw.get("passwords") if isinstance(raw, dict) else None
-    if not isinstance(passwords, dict):
-        return {}
-    return {k: v for k, v in passwords.items() if isinstance(k, str) and isinstance(v, str) and v}
-
-
-def generated_password(project_root: Path, env_name: str) -> str:
-    """Return the password generated for this project and environment, creating it once.
-
-    It is stored in ``<cache>/secrets/<project-hash>.json`` with mode 0600, so the same
-    password (and therefore the same snapshot key) is used on every run on this machine.
+    Nothing is read from or written to the cache folder: earlier versions stored generated
+    passwords in ``<cache>/secrets/``; such files are left untouched for the user to inspect.
     """
-    path = _project_file(project_root)
-    known = _read_passwords(path).get(env_name)
-    if known:
-        return known
-    from filelock import FileLock
-
-    from iris_envs.cache_dir import atomic_write_text
-
-    # Two parallel first runs must agree on one password, so re-read under a lock.
-    with FileLock(str(path) + ".lock"):
-        passwords = _read_passwords(path)
-        if env_name not in passwords:
-            passwords[env_name] = _stdlib_secrets.token_urlsafe(PASSWORD_BYTES)
-            payload = {"project": str(project_root.resolve()), "passwords": passwords}
-            # atomic_write_text creates its temp file with mkstemp, i.e. mode 0600 already.
-            atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
-            path.chmod(0o600)
-        return passwords[env_name]
+    return DEFAULT_PASSWORD
 
 
 def redact(text: str, secret_values: Iterable[str]) -> str:
@@ -74,7 +41,7 @@ def redact(text: str, secret_values: Iterable[str]) -> str:
 
 def password_display(spec: EnvSpec) -> str:
     """How a password is shown anywhere: never its value."""
-    return GENERATED if spec.password_generated else REDACTED
+    return DEFAULT_SHOWN if spec.password_generated else REDACTED
 
 
 def redacted_manifest(spec: EnvSpec) -> dict[str, Any]:

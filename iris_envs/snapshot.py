@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
-from iris_envs import __version__, naming, snapshot_index
+from iris_envs import __version__, naming, registry, snapshot_index
 from iris_envs.cache_dir import cache_subdir
 from iris_envs.clean_stop import keep_alive_entrypoint, restore_config_changes, stop_iris_cleanly
 from iris_envs.containers import (
@@ -50,6 +50,7 @@ from iris_envs.recipes import (
     prepare_users,
     verify_login,
 )
+from iris_envs.registry import RemoteCache
 from iris_envs.setup_steps import SETUP_DIR, run_step
 
 CPF_MERGE_TARGET = f"{SETUP_DIR}/merge.cpf"
@@ -71,10 +72,13 @@ class Snapshot:
     tidied_bytes: int = 0  # WIJ and journal files removed before the commit
     reasons: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    pulled: bool = False  # came from the registry (--registry): cached, but not built here
 
     @property
     def state(self) -> str:
-        """``cached`` or ``built``, as progress, the summary and the report name it."""
+        """``cached``, ``pulled`` or ``built``, as progress, the summary and the report name it."""
+        if self.pulled:
+            return "pulled"
         return "cached" if self.cached else "built"
 
 
@@ -135,8 +139,13 @@ def ensure_snapshot(
     rebuild: bool = False,
     keep_failed: bool = False,
     allow_build: bool = True,
+    remote: RemoteCache | None = None,
 ) -> Snapshot:
-    """Return the environment's snapshot, building it once (one build per key across processes)."""
+    """Return the environment's snapshot, building it once (one build per key across processes).
+
+    With ``remote`` a local miss first tries the registry for the exact key (registry.py), and
+    ``remote.push`` publishes a snapshot built here.
+    """
     started = time.monotonic()
     base = ensure_base_image(engine, spec, reporter)
     pulled = time.monotonic() - started
@@ -147,6 +156,10 @@ def ensure_snapshot(
     cached = None if rebuild else find_cached(engine, ref, result.key)
     if cached is not None:
         return _cache_hit(spec, ref, result.key, cached, reporter)
+    if remote is not None and not rebuild:  # remote cache (registry.py): exact key, pre-build
+        image = registry.pull_snapshot(engine, remote.registry, spec.name, result.key, reporter)
+        if image is not None:
+            return Snapshot(spec.name, ref, image.id, result.key, cached=True, pulled=True)
     reasons = _why_rebuild(engine, spec.name, result.inputs, rebuild)
     if not allow_build:
         raise BuildFailed(
@@ -180,6 +193,8 @@ def ensure_snapshot(
         )
     finally:
         lock.release()
+    if remote is not None and remote.push and not snapshot.cached:  # remote cache: publish
+        registry.push_snapshot(engine, remote.registry, spec.name, result.key, reporter)
     snapshot.timings = {"pull": pulled, **snapshot.timings}
     snapshot.reasons = reasons
     return snapshot

@@ -11,6 +11,7 @@ from iris_envs.errors import ConfigError
 if TYPE_CHECKING:
     from iris_envs.docker_adapter import DockerEngine
     from iris_envs.manifest import EnvSpec, Project
+    from iris_envs.registry import RemoteCache
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -112,3 +113,46 @@ def require_engine(args: argparse.Namespace, command: str) -> DockerEngine:
     if engine is None:
         raise ConfigError(f"'{command}' reads snapshots from the Docker engine: drop --offline")
     return engine
+
+
+def add_registry_options(parser: argparse.ArgumentParser) -> None:
+    """``--registry REG`` and ``--push``: an OCI registry as a remote snapshot cache."""
+    parser.add_argument(
+        "--registry",
+        metavar="REG",
+        default=None,
+        help="pull the snapshot of the EXACT key from REG (host[:port][/path]) before building "
+        "(default: $IRIS_ENVS_REGISTRY, then [cache] registry; credentials: `docker login`)",
+    )
+    parser.add_argument(
+        "--push", action="store_true", help="push snapshots built here to the registry"
+    )
+
+
+def remote_cache(args: argparse.Namespace, project: Project) -> RemoteCache | None:
+    """The registry to use from ``--registry``, ``$IRIS_ENVS_REGISTRY`` or the configuration."""
+    from iris_envs.registry import RemoteCache, resolve_registry
+
+    registry = resolve_registry(args.registry, project.cache.registry)
+    if registry is None:
+        if args.push:
+            raise ConfigError(
+                "--push needs a registry",
+                hint="give --registry REG, set IRIS_ENVS_REGISTRY, or [cache] registry",
+            )
+        return None
+    return RemoteCache(registry, push=args.push)
+
+
+def prune_past_max_size(project: Project, engine: DockerEngine) -> None:
+    """``[cache] max-size``: after run/build, prune least recently used snapshots past it."""
+    if project.cache.max_size is None:
+        return
+    from iris_envs.commands.cache import prune_snapshots
+    from iris_envs.errors import IrisEnvsError
+    from iris_envs.progress import Reporter
+
+    try:
+        prune_snapshots(engine, max_size=project.cache.max_size)
+    except IrisEnvsError as error:  # housekeeping must never change the command's own result
+        Reporter().line(f"warning: automatic prune failed: {error}")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from iris_envs.commands._common import add_config_option, add_selection_options, load_selected
+from iris_envs.commands._common import (
+    add_config_option,
+    add_registry_options,
+    add_selection_options,
+    load_selected,
+    prune_past_max_size,
+    remote_cache,
+)
 
 HELP = "build (or reuse from the cache) the snapshot image of each selected environment"
 
@@ -21,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep the build container of a failed build for inspection (its name is printed)",
     )
+    add_registry_options(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -30,7 +38,8 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.progress import Reporter
     from iris_envs.snapshot import ensure_snapshot
 
-    _project, envs = load_selected(args)
+    project, envs = load_selected(args)
+    remote = remote_cache(args, project)
     engine = DockerEngine()
     owner = Owner()
     for spec in envs:
@@ -42,6 +51,8 @@ def execute(args: argparse.Namespace) -> int:
             reporter=reporter,
             rebuild=args.rebuild,
             keep_failed=args.keep_failed,
+            remote=remote,
         )
         print(f"{spec.name}: {snapshot.ref} ({snapshot.state})")
+    prune_past_max_size(project, engine)
     return 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iris_envs.commands._common import add_config_option, add_selection_options, load_selected
+from iris_envs.commands._common import (
+    add_config_option,
+    add_registry_options,
+    add_selection_options,
+    load_selected,
+    prune_past_max_size,
+    remote_cache,
+)
 
 HELP = "run a command (default: pytest) against warm containers of the selected environments"
 DEFAULT_COMMAND = ("pytest",)
@@ -53,6 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
     )
+    add_registry_options(parser)
     parser.add_argument("run_command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
@@ -78,7 +86,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.report is not None:
         check_report_path(args.report)
     _check_command_exists(tuple(command) or DEFAULT_COMMAND)
-    _project, envs = load_selected(args)
+    project, envs = load_selected(args)
     for spec in envs:
         wanted_spares(spec, args.spares)  # a bad $IRIS_ENVS_SPARES fails now, not after the run
     options = RunOptions(
@@ -90,6 +98,7 @@ def execute(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         rebuild=args.rebuild,
         spares=args.spares,
+        remote=remote_cache(args, project),
     )
     engine = DockerEngine()
     removed = collect_orphans(engine)
@@ -99,6 +108,7 @@ def execute(args: argparse.Namespace) -> int:
     results = run_environments(engine, envs, options, Owner())
     exit_code = overall_exit_code(results)
     print_summary(results)
+    prune_past_max_size(project, engine)
     if args.report is not None:
         failure = write_report(args.report, report_data(results, options.command, exit_code))
         if failure:

@@ -89,7 +89,7 @@ def test_config_redacts(project: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "setup[1]" in out and "sql schema.sql" in out
     code, out, _ = run(capsys, "config", "other", "--json")
     data = json.loads(out)
-    assert code == 0 and data["password"] == "<generated>" and data["name"] == "other"
+    assert code == 0 and data["password"] == "<default>" and data["name"] == "other"
 
 
 def test_list(project: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from iris_envs.config import load_project
 from iris_envs.errors import ConfigError
 from iris_envs.manifest import DEFAULT_IMAGE, Edition, StepKind
+from iris_envs.secrets import DEFAULT_PASSWORD
 from tests.unit import write
 
 
@@ -33,17 +33,16 @@ def test_zero_config_gives_one_default_community_env(tmp_path: Path) -> None:
     assert loaded.root == tmp_path and loaded.config_file is None and loaded.default == ("default",)
 
 
-def test_generated_password_is_stable_and_private(tmp_path: Path, isolated_cache: Path) -> None:
-    first = load_project(cwd=tmp_path).envs["default"].password
-    assert load_project(cwd=tmp_path).envs["default"].password == first
-    files = list((isolated_cache / "secrets").glob("*.json"))
-    assert len(files) == 1
-    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
-    assert stat.S_IMODE((isolated_cache / "secrets").stat().st_mode) == 0o700
-    # Another project gets another password.
+def test_omitted_password_is_the_documented_default_in_every_folder(
+    tmp_path: Path, isolated_cache: Path
+) -> None:
+    first = load_project(cwd=tmp_path).envs["default"]
     other = tmp_path / "other"
     other.mkdir()
-    assert load_project(cwd=other).envs["default"].password != first
+    second = load_project(cwd=other).envs["default"]
+    # Keys travel: the same password (so the same key) in every checkout and on every machine.
+    assert first.password == second.password == DEFAULT_PASSWORD
+    assert not (isolated_cache / "secrets").exists()  # nothing stored, nothing to lose
 
 
 def test_discovery_walks_up_and_prefers_iris_envs_toml(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from urllib.parse import quote
 
 from iris_envs.containers import SUPERSERVER_PORT, WEB_PORT
 from iris_envs.docker_adapter import ContainerInfo
+from iris_envs.engine_host import engine_host
 from iris_envs.manifest import EnvSpec
 
-LOCALHOST = "127.0.0.1"
 SECRET_VARIABLES = frozenset({"IRIS_PASSWORD", "IRIS_SQLALCHEMY_URL"})
 
 
@@ -18,17 +18,18 @@ def connection_environment(
     """IRIS_* variables for a container of ``spec`` (see docs/running.md for each)."""
     port = container.ports.get(SUPERSERVER_PORT)
     web_port = container.ports.get(WEB_PORT)
+    host = engine_host()  # 127.0.0.1 for a local engine, DOCKER_HOST's host for a remote one
     variables = {
-        "IRIS_HOST": LOCALHOST,
+        "IRIS_HOST": host,
         "IRIS_PORT": str(port or ""),
         "IRIS_WEB_PORT": str(web_port or ""),
         "IRIS_NAMESPACE": spec.namespace,
         "IRIS_USERNAME": spec.username,
         "IRIS_PASSWORD": spec.password,
-        "IRIS_CONNECTION_STRING": f"{LOCALHOST}:{port}/{spec.namespace}",
+        "IRIS_CONNECTION_STRING": f"{host}:{port}/{spec.namespace}",
         "IRIS_SQLALCHEMY_URL": (
             f"iris://{quote(spec.username, safe='')}:{quote(spec.password, safe='')}"
-            f"@{LOCALHOST}:{port}/{spec.namespace}"
+            f"@{host}:{port}/{spec.namespace}"
         ),
         "IRIS_ENVS_ENV": spec.name,
         "IRIS_ENVS_CONTAINER": container.id,

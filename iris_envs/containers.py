@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from iris_envs import naming
 from iris_envs.docker_adapter import ContainerSpec, Mount
+from iris_envs.engine_host import publish_address
 from iris_envs.errors import ConfigError
 from iris_envs.manifest import EnvSpec
 
@@ -84,6 +85,7 @@ def iris_container_spec(
         labels=container_labels(role, spec, owner),
         environment=dict(environment or {}),
         ports=(SUPERSERVER_PORT, WEB_PORT),
+        publish_address=publish_address(),
         mounts=tuple(license_mounts(spec)),
         platform=spec.platform,
     )

@@ -75,7 +75,7 @@ class Mount:
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """Everything needed to create a container; ports are published on 127.0.0.1 only."""
+    """Everything needed to create a container; ports are published on 127.0.0.1 by default."""
 
     image: str
     name: str | None = None
@@ -83,7 +83,8 @@ class ContainerSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
     command: Sequence[str] | None = None
-    ports: Sequence[int] = ()  # container TCP ports to publish on a random 127.0.0.1 port
+    ports: Sequence[int] = ()  # container TCP ports to publish on a random host port
+    publish_address: str = "127.0.0.1"  # the host address they are published on
     mounts: Sequence[Mount] = ()
     user: str | None = None
     platform: str | None = None
@@ -271,8 +272,8 @@ class DockerEngine:
         api = self._api
         with self._translate(f"create container from {spec.image}"):
             host_config = api.create_host_config(
-                # 127.0.0.1 only: a test database must not be reachable from the network.
-                port_bindings={port: ("127.0.0.1", None) for port in spec.ports},
+                # 127.0.0.1 by default: a test database must not be reachable from the network.
+                port_bindings={port: (spec.publish_address, None) for port in spec.ports},
                 binds={
                     str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
                     for m in spec.mounts

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -27,6 +28,11 @@ class PrivateEngine:
         self.data_root = data_root
         self.socket = root / "d.sock"
         self.host = f"unix://{self.socket}"
+        # Also a TCP endpoint on another loopback address, as a "remote" engine for tests of
+        # DOCKER_HOST=tcp://... (127.0.0.0/8 is all this machine).
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+            self.tcp_host = f"tcp://127.0.0.2:{probe.getsockname()[1]}"
         tag = uuid.uuid4().hex[:4]
         self.bridge = f"br-iet{tag}"
         # 10.231.x.0/24 on a bridge of our own: only this machine's own test network.
@@ -46,6 +52,8 @@ class PrivateEngine:
                 str(self.root / "dockerd.pid"),
                 "-H",
                 self.host,
+                "-H",
+                self.tcp_host,
                 f"--bridge={self.bridge}",
                 "--iptables=false",
                 "--ip-masq=false",

@@ -1,0 +1,50 @@
+"""One warm instance for library callers (nox sessions, plugins): snapshot, start, remove.
+
+The same steps `iris-envs run` takes for one environment, as a context manager: the snapshot is
+built or reused (one build per key across processes), a warm spare is claimed or a container
+started, and the container is removed when the block ends, also on an exception or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from iris_envs import spares
+from iris_envs.containers import Owner
+from iris_envs.docker_adapter import DockerEngine
+from iris_envs.errors import IrisEnvsError
+from iris_envs.instance import Instance, start_instance
+from iris_envs.manifest import EnvSpec
+from iris_envs.progress import Reporter
+from iris_envs.snapshot import ensure_snapshot
+
+
+@contextmanager
+def warm_instance(
+    spec: EnvSpec,
+    *,
+    engine: DockerEngine | None = None,
+    owner: Owner | None = None,
+    reporter: Reporter | None = None,
+    allow_build: bool = True,
+) -> Iterator[Instance]:
+    """A ready container of ``spec``'s snapshot for the duration of the block."""
+    engine = engine or DockerEngine()
+    owner = owner or Owner()
+    reporter = reporter or Reporter(spec.name)
+    snapshot = ensure_snapshot(
+        engine, spec, owner=owner, reporter=reporter, allow_build=allow_build
+    )
+    spares.discard_stale(engine, spec, snapshot.key, on_removed=reporter.line)
+    instance = spares.claim(engine, spec, snapshot.ref, snapshot.key, owner=owner)
+    if instance is None:
+        with reporter.step("start container") as handle:
+            instance = start_instance(
+                engine, spec, snapshot.ref, owner=owner, on_progress=handle.update
+            )
+    try:
+        yield instance
+    finally:
+        with suppress(IrisEnvsError):
+            engine.remove_container(instance.container.id)

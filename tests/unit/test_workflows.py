@@ -1,0 +1,67 @@
+"""The project's GitHub workflows, the documented example and `iris-envs matrix` output are
+valid GitHub Actions (issue 11 item 8), checked with check-jsonschema's vendored schema."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iris_envs.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = Path(sys.executable).with_name("check-jsonschema")
+
+
+def validate(*files: Path) -> subprocess.CompletedProcess[str]:
+    if not CHECK.exists():
+        pytest.fail("check-jsonschema is missing: pip install -e '.[test]'")
+    return subprocess.run(
+        [str(CHECK), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_projects_workflows_are_valid() -> None:
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+    assert workflows
+    done = validate(*workflows)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_documented_example_workflow_is_valid(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    example = tmp_path / "example.yml"
+    example.write_text(block, encoding="utf-8")
+    done = validate(example)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_matrix_output_is_accepted_as_a_strategy_matrix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["matrix", "-c", str(ROOT / ".github" / "real-iris.toml"), "--offline"]) == 0
+    matrix = json.loads(capsys.readouterr().out)
+    assert [entry["env"] for entry in matrix["include"]] == ["iris-2024.1", "iris-2025.1"]
+    assert all(isinstance(v, str) for entry in matrix["include"] for v in entry.values())
+    workflow = {
+        "on": "push",
+        "jobs": {
+            "t": {
+                "runs-on": "ubuntu-latest",
+                "strategy": {"matrix": matrix},
+                "steps": [{"run": "echo ${{ matrix.env }} ${{ matrix.key }}"}],
+            }
+        },
+    }
+    path = tmp_path / "generated.json"
+    path.write_text(json.dumps(workflow), encoding="utf-8")
+    done = validate(path)
+    assert done.returncode == 0, done.stdout + done.stderr

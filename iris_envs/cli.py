@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "status": "iris_envs.commands.status",
     "shell": "iris_envs.commands.shell",
     "gc": "iris_envs.commands.gc",
+    "doctor": "iris_envs.commands.doctor",
     "matrix": "iris_envs.commands.matrix",
     "cache": "iris_envs.commands.cache",
 }

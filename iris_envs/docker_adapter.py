@@ -171,6 +171,11 @@ class DockerEngine:
         with self._translate("ping"):
             self._api.ping()
 
+    def info(self) -> dict[str, Any]:
+        """The engine's own description (`docker info`): version, storage driver, CPUs, root."""
+        with self._translate("info"):
+            return dict(self._api.info())
+
     def platform(self) -> str:
         """The engine's native platform, e.g. ``linux/amd64``."""
         with self._translate("version"):

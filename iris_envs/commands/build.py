@@ -35,12 +35,14 @@ def execute(args: argparse.Namespace) -> int:
     """Build each selected environment in turn; stop at the first failure (exit 5)."""
     from iris_envs.containers import Owner
     from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.doctor import preflight
     from iris_envs.progress import Reporter
     from iris_envs.snapshot import ensure_snapshot
 
     project, envs = load_selected(args)
     remote = remote_cache(args, project)
     engine = DockerEngine()
+    preflight(engine)  # the doctor's cheap checks: engine and cache folder, with their fixes
     owner = Owner()
     for spec in envs:
         reporter = Reporter(spec.name)

@@ -69,6 +69,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.config import MAX_SPARES
     from iris_envs.containers import Owner
     from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.doctor import preflight
     from iris_envs.errors import ConfigError
     from iris_envs.orphans import collect_orphans
     from iris_envs.progress import Reporter
@@ -101,6 +102,7 @@ def execute(args: argparse.Namespace) -> int:
         remote=remote_cache(args, project),
     )
     engine = DockerEngine()
+    preflight(engine)  # the doctor's cheap checks: engine and cache folder, with their fixes
     removed = collect_orphans(engine)
     if removed:
         names = ", ".join(c.name for c in removed)

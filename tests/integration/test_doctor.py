@@ -1,0 +1,60 @@
+"""`iris-envs doctor` (issue 13) on the real engine, a dead one and an unusable cache folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from iris_envs.exit_codes import ExitCode
+from tests.integration.conftest import MakeProject, run_cli
+
+pytestmark = pytest.mark.docker
+
+CHECKS = [
+    "engine",
+    "engine disk",
+    "cache folder",
+    "cache disk",
+    "configuration",
+    "cpu count",
+    "architecture",
+    "license",
+    "leftovers",
+]
+
+
+def test_a_healthy_engine_passes(make_project: MakeProject, docker_engine_available: bool) -> None:
+    root = make_project('[env.app]\nimage = "iris-envs-test/iris-community:2025.1"\n')
+    done = run_cli(["doctor", "--json"], root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = json.loads(done.stdout)
+    assert [c["check"] for c in checks] == CHECKS
+    assert all(c["status"] in ("pass", "warn") for c in checks), checks
+    assert checks[0]["status"] == "pass" and "storage driver" in checks[0]["detail"]
+
+
+def test_a_dead_engine_fails_that_check_with_its_fix(tmp_path: Path) -> None:
+    dead = {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = run_cli(["doctor"], tmp_path, dead)
+    assert done.returncode == int(ExitCode.FAILED), done.stdout + done.stderr
+    assert "FAIL  engine: no Docker engine answers" in done.stdout
+    assert "fix: start Docker Desktop or dockerd" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    # run and build stop at once with the same message (exit 4).
+    build = run_cli(["build"], tmp_path, dead)
+    assert build.returncode == int(ExitCode.DOCKER_UNAVAILABLE), build.stderr
+    assert "no Docker engine answers" in build.stderr and "DOCKER_HOST" in build.stderr
+
+
+def test_an_unusable_cache_folder_fails_that_check(
+    tmp_path: Path, docker_engine_available: bool
+) -> None:
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("a file, not a folder\n")
+    done = run_cli(["doctor", "--json"], tmp_path, {"IRIS_ENVS_CACHE_DIR": str(blocker)})
+    assert done.returncode == int(ExitCode.FAILED), done.stdout + done.stderr
+    by_name = {c["check"]: c for c in json.loads(done.stdout)}
+    assert by_name["cache folder"]["status"] == "fail"
+    assert "IRIS_ENVS_CACHE_DIR" in by_name["cache folder"]["fix"]

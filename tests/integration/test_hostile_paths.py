@@ -94,7 +94,10 @@ def test_a_report_that_cannot_be_written_at_the_end_keeps_the_commands_exit_code
 def test_a_cache_folder_that_is_a_file_is_a_clear_error(env_project: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "cache-is-a-file"
     blocker.write_text("not a folder\n")
-    done = run_cli(["key", env_of(env_project)], env_project, {"IRIS_ENVS_CACHE_DIR": str(blocker)})
+    # `build` needs the cache (locks, logs); `key` and `list` do not.
+    done = run_cli(
+        ["build", "-e", env_of(env_project)], env_project, {"IRIS_ENVS_CACHE_DIR": str(blocker)}
+    )
     assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
     assert f"the cache folder {blocker} cannot be used" in done.stderr
     assert "IRIS_ENVS_CACHE_DIR" in done.stderr and "Traceback" not in done.stderr

@@ -68,6 +68,20 @@ def create_namespace() -> list[str]:
     return [_getenv("ns", ENV_NAMESPACE), create]
 
 
+def clear_password_expiry() -> list[str]:
+    """Run in %SYS: clear first-login expiry for every account, and for the user in
+    $IRIS_ENVS_USERNAME set never-expire (what a connection refused with "password change
+    required" needs; iris-facts.md, "Passwords and users")."""
+    return [
+        'Do ##class(Security.Users).UnExpireUserPasswords("*")',
+        _getenv("user", ENV_USERNAME),
+        "Set ok=##class(Security.Users).Exists(user,.u,.sc) "
+        "Throw:'ok ##class(%Exception.StatusException).CreateFromStatus(sc)",
+        "Set u.ChangePassword=0,u.PasswordNeverExpires=1,u.AccountNeverExpires=1",
+        "Set sc=u.%Save() " + throw_on_error("sc"),
+    ]
+
+
 def verify_login() -> list[str]:
     """Run in %SYS in a container of the snapshot: the test user's credentials are accepted."""
     return [

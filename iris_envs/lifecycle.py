@@ -7,7 +7,7 @@ started, and the container is removed when the block ends, also on an exception 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from iris_envs import spares
@@ -16,6 +16,7 @@ from iris_envs.docker_adapter import DockerEngine
 from iris_envs.errors import IrisEnvsError
 from iris_envs.instance import Instance, start_instance
 from iris_envs.manifest import EnvSpec
+from iris_envs.orphans import inspect_hint, keep_container
 from iris_envs.progress import Reporter
 from iris_envs.snapshot import ensure_snapshot
 
@@ -28,8 +29,13 @@ def warm_instance(
     owner: Owner | None = None,
     reporter: Reporter | None = None,
     allow_build: bool = True,
+    keep: Callable[[], bool] | None = None,
 ) -> Iterator[Instance]:
-    """A ready container of ``spec``'s snapshot for the duration of the block."""
+    """A ready container of ``spec``'s snapshot for the duration of the block.
+
+    When ``keep`` says so at the end, the container is kept (renamed so no gc takes it) and the
+    way in is printed, as ``run --keep-on-failure`` does.
+    """
     engine = engine or DockerEngine()
     owner = owner or Owner()
     reporter = reporter or Reporter(spec.name)
@@ -46,5 +52,12 @@ def warm_instance(
     try:
         yield instance
     finally:
-        with suppress(IrisEnvsError):
-            engine.remove_container(instance.container.id)
+        if keep is not None and keep():
+            name = keep_container(engine, instance.container.id, instance.container.name)
+            reporter.line(
+                f"kept container {name} after a failure: "
+                + inspect_hint(engine, instance.container.id, name)
+            )
+        else:
+            with suppress(IrisEnvsError):
+                engine.remove_container(instance.container.id)

@@ -1,0 +1,186 @@
+"""The pytest plugin (issue 9) in real pytest subprocesses against the real engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import cli_env, docker, remove_env_artifacts, run_cli
+
+pytestmark = pytest.mark.docker
+
+SAMPLE_TEST = """\
+import json, os, pathlib, subprocess
+
+
+def record(iris_env, name):
+    out = pathlib.Path(os.environ["OUT_DIR"]) / f"{name}-{iris_env.env}.json"
+    out.write_text(json.dumps({
+        "env": iris_env.env, "host": iris_env.host, "namespace": iris_env.namespace,
+        "username": iris_env.username, "port": iris_env.port, "container": iris_env.container,
+        "connection_string": iris_env.connection_string.split(":")[0],
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+    }))
+
+
+def mark(iris_env, name):
+    # Write into this test's container, then read back everything written there.
+    subprocess.run(["docker", "exec", iris_env.container, "sh", "-c",
+                    f"echo {name} >> /tmp/marks"], check=True)
+    seen = subprocess.run(["docker", "exec", iris_env.container, "cat", "/tmp/marks"],
+                          check=True, capture_output=True, text=True).stdout.split()
+    out = pathlib.Path(os.environ["OUT_DIR"]) / f"marks-{name}.json"
+    out.write_text(json.dumps({"container": iris_env.container, "seen": seen,
+                               "worker": os.environ.get("PYTEST_XDIST_WORKER", "main")}))
+
+
+def test_values(iris_env):
+    record(iris_env, "values")
+
+
+def test_one(iris_env):
+    mark(iris_env, "one")
+
+
+def test_two(iris_env):
+    mark(iris_env, "two")
+
+
+def test_three(iris_env):
+    mark(iris_env, "three")
+
+
+def test_four(iris_env):
+    mark(iris_env, "four")
+"""
+
+
+@dataclass
+class Sample:
+    root: Path
+    out: Path
+    envs: tuple[str, str]
+
+    def pytest(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+            cwd=self.root,
+            env=cli_env({"OUT_DIR": str(self.out)}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def results(self, prefix: str) -> list[dict[str, object]]:
+        return [json.loads(p.read_text()) for p in sorted(self.out.glob(f"{prefix}*.json"))]
+
+    def containers(self) -> list[str]:
+        return [
+            c
+            for env in self.envs
+            for c in docker(
+                "ps", "-aq", "--filter", f"label=org.iris-envs.env={env}"
+            ).stdout.split()
+        ]
+
+
+@pytest.fixture
+def sample(tmp_path: Path, standin_images: dict[str, str]) -> Iterator[Sample]:
+    tag = uuid.uuid4().hex[:6]
+    envs = (f"pa-{tag}", f"pb-{tag}")
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    (root / "tests" / "test_sample.py").write_text(SAMPLE_TEST)
+    (root / "iris-envs.toml").write_text(
+        f'[env."{envs[0]}"]\nimage = "{standin_images["2024.1"]}"\npassword = "Pw-{tag}"\n'
+        f'[env."{envs[1]}"]\nimage = "{standin_images["2025.1"]}"\npassword = "Pw-{tag}"\n'
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    yield Sample(root, out, envs)
+    for env in envs:
+        remove_env_artifacts(env)
+
+
+def comparable(result: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in result.items() if k not in ("container", "port", "worker")}
+
+
+def test_the_same_file_sees_the_same_values_under_run_and_under_plain_pytest(
+    sample: Sample,
+) -> None:
+    env = sample.envs[0]
+    under_run = run_cli(
+        [
+            "run",
+            "-e",
+            env,
+            "--",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-k",
+            "values",
+        ],
+        sample.root,
+        {"OUT_DIR": str(sample.out)},
+        timeout=300,
+    )
+    assert under_run.returncode == 0, under_run.stdout + under_run.stderr
+    [via_run] = sample.results("values")
+    (sample.out / f"values-{env}.json").unlink()
+
+    plain = sample.pytest("--iris-env", env, "-k", "values")  # not -q: it hides the header
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert f"iris-envs: environment(s) {env}" in plain.stdout  # the report header
+    [via_plugin] = sample.results("values")
+    assert comparable(via_run) == comparable(via_plugin)
+    assert via_plugin["env"] == env and via_plugin["host"] == "127.0.0.1"
+    assert sample.containers() == []  # the plugin removed its container at the end
+
+
+def test_several_environments_run_every_test_once_each(sample: Sample) -> None:
+    done = sample.pytest("--iris-env", ",".join(sample.envs), "-v", "-k", "values")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for env in sample.envs:
+        assert f"test_values[{env}] PASSED" in done.stdout
+    assert sorted(r["env"] for r in sample.results("values")) == sorted(sample.envs)
+    assert sample.containers() == []
+
+
+def test_xdist_workers_get_their_own_containers_and_one_build(sample: Sample) -> None:
+    pytest.importorskip("xdist")
+    env = sample.envs[1]
+    done = sample.pytest("--iris-env", env, "-n", "2", "-q", "-k", "not values")
+    assert done.returncode == 0, done.stdout + done.stderr
+    marks = sample.results("marks-")
+    assert len(marks) == 4
+    by_worker: dict[object, set[object]] = {}
+    for m in marks:
+        by_worker.setdefault(m["worker"], set()).add(m["container"])
+    assert len(by_worker) == 2 and all(len(c) == 1 for c in by_worker.values()), by_worker
+    containers = [next(iter(c)) for c in by_worker.values()]
+    assert containers[0] != containers[1]  # workers never share an instance
+    for m in marks:  # each container saw only the marks of its own worker's tests
+        same_worker = {
+            name
+            for other in marks
+            if other["worker"] == m["worker"]
+            for name in other["seen"]  # type: ignore[attr-defined]
+        }
+        assert set(m["seen"]) <= same_worker  # type: ignore[arg-type]
+    tags = docker("images", "--format", "{{.Tag}}", f"iris-envs/{env}").stdout.split()
+    assert len(tags) == 2, tags  # exactly one snapshot (its key tag and latest)
+    assert sample.containers() == []

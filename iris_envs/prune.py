@@ -72,7 +72,9 @@ def list_snapshots(engine: DockerEngine) -> list[CachedSnapshot]:
         if base and base not in base_sizes:
             base_info = engine.inspect_image(base)
             base_sizes[base] = base_info.size if base_info else 0
-        created = _epoch(info.labels.get(naming.LABEL_CREATED) or info.created)
+        # The engine's Created (sub-second) first: the label has whole seconds, and snapshots
+        # built within one second must still be told apart for --keep N.
+        created = _epoch(info.created) or _epoch(info.labels.get(naming.LABEL_CREATED, ""))
         used = [
             float(entry["last_used"])
             for tag in tags

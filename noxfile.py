@@ -29,5 +29,6 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    session.install("-e", ".[test]", "mypy>=1.10")
+    # nox too: iris_envs.nox is typed against it.
+    session.install("-e", ".[test]", "mypy>=1.10", "nox>=2024.4")
     session.run("mypy")

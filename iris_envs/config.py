@@ -552,7 +552,34 @@ def _resolve_env(name: str, fields: dict[str, _Field], ctx: _Context) -> EnvSpec
     if "password" not in fields:
         kwargs["password"] = default_password()
         kwargs["password_generated"] = True
-    return EnvSpec(name=name, project_root=ctx.root, config_file=ctx.file, **kwargs)
+    spec = EnvSpec(name=name, project_root=ctx.root, config_file=ctx.file, **kwargs)
+    _check_dat_databases(ctx, name, spec)
+    return spec
+
+
+def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
+    """A `dat` database must not land in the directory of the namespace's own database.
+
+    iris-envs creates a namespace that is not USER or %SYS with a database of the same name in
+    mgr/<namespace>/ (recipes.create_namespace), and a `dat` step copies into
+    mgr/<database>/: the same directory would overwrite the mounted IRIS.DAT.
+    """
+    from iris_envs.recipes import BUILTIN_NAMESPACES
+
+    if spec.namespace.upper() in BUILTIN_NAMESPACES:
+        return
+    for step in spec.setup:
+        if step.kind is not StepKind.DAT or step.path is None:
+            continue
+        database = step.option("database") or step.path.name
+        if database.lower() == spec.namespace.lower():
+            ctx.fail(
+                ("env", name, "setup", step.index),
+                f"the dat database {database!r} would overwrite the database iris-envs creates "
+                f"for namespace {spec.namespace} (both in mgr/{database.lower()}/)",
+                value=database,
+                allowed="another `database` name for the dat step",
+            )
 
 
 _Handler = Callable[[_Context, str, _Field, dict[str, Any]], None]

@@ -59,3 +59,13 @@ def test_a_license_path_that_is_a_directory_says_so(tmp_path: Path) -> None:
     spec = project.envs["ent"]  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="is a directory, not a key file"):
         license_mounts(spec)
+
+
+def test_a_dat_database_named_like_the_created_namespace_is_refused(tmp_path: Path) -> None:
+    # It would be copied over the mounted IRIS.DAT of the namespace's own database (issue 8).
+    (tmp_path / "fixtures" / "app").mkdir(parents=True)
+    (tmp_path / "fixtures" / "app" / "IRIS.DAT").write_bytes(b"\0" * 16)
+    body = '[env.e]\nimage = "x"\nnamespace = "APP"\nsetup = [{ dat = "fixtures/app" }]\n'
+    with pytest.raises(ConfigError, match="would overwrite the database iris-envs creates"):
+        load(tmp_path, body)
+    load(tmp_path, body.replace('"fixtures/app" }', '"fixtures/app", database = "APPDATA" }'))

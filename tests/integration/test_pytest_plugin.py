@@ -184,3 +184,49 @@ def test_xdist_workers_get_their_own_containers_and_one_build(sample: Sample) ->
     tags = docker("images", "--format", "{{.Tag}}", f"iris-envs/{env}").stdout.split()
     assert len(tags) == 2, tags  # exactly one snapshot (its key tag and latest)
     assert sample.containers() == []
+
+
+def test_sigint_during_an_xdist_run_leaves_no_container(sample: Sample) -> None:
+    pytest.importorskip("xdist")
+    import os
+    import signal
+    import time
+
+    env = sample.envs[0]
+    (sample.root / "tests" / "test_slow.py").write_text(
+        "import pathlib, os, time\n\n"
+        "def test_slow_a(iris_env):\n"
+        "    (pathlib.Path(os.environ['OUT_DIR']) / f'up-{iris_env.container}').touch()\n"
+        "    time.sleep(120)\n\n"
+        "def test_slow_b(iris_env):\n"
+        "    (pathlib.Path(os.environ['OUT_DIR']) / f'up-{iris_env.container}').touch()\n"
+        "    time.sleep(120)\n"
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--iris-env",
+            env,
+            "-n",
+            "2",
+            "-q",
+            "-k",
+            "slow",
+        ],
+        cwd=sample.root,
+        env=cli_env({"OUT_DIR": str(sample.out)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    while len(list(sample.out.glob("up-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(list(sample.out.glob("up-*"))) == 2  # both workers have their container
+    os.kill(process.pid, signal.SIGINT)
+    process.communicate(timeout=120)
+    assert sample.containers() == []  # each worker removed its own on the way out

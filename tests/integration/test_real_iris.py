@@ -153,3 +153,40 @@ def test_ipm_step_without_ipm_is_explained_on_real_iris(
     code, stderr = _build_on_real_iris(tmp_path, '{ ipm = "sslclient" }', {})
     assert code == "5", stderr
     assert "IPM is not installed in namespace APP" in stderr
+
+
+def test_the_pytest_fixtures_connect_to_real_iris(
+    tmp_path: Path, docker_engine_available: bool
+) -> None:
+    # iris_connection goes through iris_envs.connect (DB-API, past first-login expiry).
+    env = f"real-{uuid.uuid4().hex[:8]}"
+    image = os.environ["IRIS_ENVS_TEST_IMAGE"]
+    (tmp_path / "iris-envs.toml").write_text(
+        f'[env.{env}]\nimage = "{image}"\nready_timeout = 600\n'
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_fixtures.py").write_text(
+        "def test_select(iris_cursor):\n"
+        "    iris_cursor.execute('SELECT 1+1')\n"
+        "    assert iris_cursor.fetchone()[0] == 2\n\n"
+        "def test_version(iris_env):\n"
+        "    assert iris_env.port > 0 and iris_env.namespace == 'USER'\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--iris-env", env],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "2 passed" in done.stdout
+    finally:
+        subprocess.run(
+            f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
+            shell=True,
+            check=False,
+            capture_output=True,
+        )

@@ -18,7 +18,23 @@ from iris_envs.instance import Instance, start_instance
 from iris_envs.manifest import EnvSpec
 from iris_envs.orphans import inspect_hint, keep_container
 from iris_envs.progress import Reporter
-from iris_envs.snapshot import ensure_snapshot
+from iris_envs.snapshot import Snapshot, ensure_snapshot
+
+
+def acquire(
+    engine: DockerEngine, spec: EnvSpec, snapshot: Snapshot, *, owner: Owner, reporter: Reporter
+) -> Instance:
+    """A warm spare of the snapshot's key (stale spares removed first), else a new container."""
+    spares.discard_stale(engine, spec, snapshot.key, on_removed=reporter.line)
+    with reporter.step("claim a warm spare") as handle:
+        claimed = spares.claim(
+            engine, spec, snapshot.ref, snapshot.key, owner=owner, on_progress=handle.update
+        )
+        handle.detail = claimed.container.name if claimed else "none available"
+    if claimed is not None:
+        return claimed
+    with reporter.step("start container") as handle:
+        return start_instance(engine, spec, snapshot.ref, owner=owner, on_progress=handle.update)
 
 
 @contextmanager
@@ -42,13 +58,7 @@ def warm_instance(
     snapshot = ensure_snapshot(
         engine, spec, owner=owner, reporter=reporter, allow_build=allow_build
     )
-    spares.discard_stale(engine, spec, snapshot.key, on_removed=reporter.line)
-    instance = spares.claim(engine, spec, snapshot.ref, snapshot.key, owner=owner)
-    if instance is None:
-        with reporter.step("start container") as handle:
-            instance = start_instance(
-                engine, spec, snapshot.ref, owner=owner, on_progress=handle.update
-            )
+    instance = acquire(engine, spec, snapshot, owner=owner, reporter=reporter)
     try:
         yield instance
     finally:

@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 
-from iris_envs import naming, spares
+from iris_envs import lifecycle, naming, spares
 from iris_envs.containers import Owner
 from iris_envs.docker_adapter import DockerEngine
 from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
-from iris_envs.instance import Instance, start_instance
+from iris_envs.instance import Instance
 from iris_envs.manifest import EnvSpec
 from iris_envs.orphans import inspect_hint, keep_container
 from iris_envs.progress import Reporter, use_live_output
@@ -324,17 +324,7 @@ def _acquire_instance(
                 )
             return instance, True
         reporter.line("no `iris-envs up` container to reuse: starting a new one")
-    spares.discard_stale(engine, spec, snapshot.key, on_removed=reporter.line)
-    with reporter.step("claim a warm spare") as handle:
-        claimed = spares.claim(
-            engine, spec, snapshot.ref, snapshot.key, owner=owner, on_progress=handle.update
-        )
-        handle.detail = claimed.container.name if claimed else "none available"
-    if claimed is not None:
-        return claimed, False
-    with reporter.step("start container") as handle:
-        started = start_instance(engine, spec, snapshot.ref, owner=owner, on_progress=handle.update)
-    return started, False
+    return lifecycle.acquire(engine, spec, snapshot, owner=owner, reporter=reporter), False
 
 
 def status_board(results: Sequence[EnvResult]) -> AbstractContextManager[object]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from iris_envs import naming, runner
+from iris_envs import lifecycle, naming, runner
 from iris_envs.connection import connection_environment, redacted
 from iris_envs.containers import Owner
 from iris_envs.docker_adapter import ContainerInfo
@@ -212,7 +212,7 @@ def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         return Instance(spec, container({}, ports={1972: 1}), ref, 0.0)
 
     monkeypatch.setattr(runner, "ensure_snapshot", ensure_snapshot)
-    monkeypatch.setattr(runner, "start_instance", start_instance)
+    monkeypatch.setattr(lifecycle, "start_instance", start_instance)
     monkeypatch.setenv("NO_COLOR", "1")
     return FakeEngine()
 

@@ -25,6 +25,23 @@ def docker(*args: str, check: bool = True, timeout: float = 60) -> subprocess.Co
     )
 
 
+def container_events_since(env_name: str, since: float) -> str:
+    """The engine's container events of one environment from ``since`` until now ('' if none)."""
+    import time
+
+    return docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{time.time():.3f}",
+        "--filter",
+        "type=container",
+        "--filter",
+        f"label=org.iris-envs.env={env_name}",
+    ).stdout.strip()
+
+
 def unique_env(prefix: str = "it") -> str:
     """A fresh environment name, so parallel tests and engineers never share a snapshot repo."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -4,7 +4,6 @@ engine: files edited during a build, and symlinks inside `load` directories."""
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 from iris_envs.exit_codes import ExitCode
 from tests.integration.conftest import (
     MakeProject,
+    container_events_since,
     docker,
     env_containers,
     popen_cli,
@@ -135,23 +135,7 @@ def test_symlinks_that_leave_the_project_or_point_nowhere_are_config_errors(
     reason = "outside the project" if kind == "outside" else "does not exist"
     assert reason in done.stderr
     # Refused before any container was created.
-    events = subprocess.run(
-        [
-            "docker",
-            "events",
-            "--since",
-            f"{since:.3f}",
-            "--until",
-            f"{time.time():.3f}",
-            "--filter",
-            "type=container",
-            "--filter",
-            f"label=org.iris-envs.env={env_name}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    events = container_events_since(env_name, since)
     assert events.strip() == ""
     # `key` and `explain` report the same error instead of hashing the outside file.
     assert run_cli(["key", env_name], cwd=root).returncode == int(ExitCode.CONFIG_ERROR)

@@ -14,6 +14,7 @@ import pytest
 from iris_envs.exit_codes import ExitCode
 from tests.integration.conftest import (
     MakeProject,
+    container_events_since,
     docker,
     remove_env_artifacts,
     run_cli,
@@ -38,20 +39,6 @@ def env_of(root: Path) -> str:
     return root.name
 
 
-def containers_created_since(env: str, since: float) -> str:
-    return docker(
-        "events",
-        "--since",
-        f"{since:.3f}",
-        "--until",
-        f"{time.time():.3f}",
-        "--filter",
-        "type=container",
-        "--filter",
-        f"label=org.iris-envs.env={env}",
-    ).stdout.strip()
-
-
 @pytest.mark.parametrize("kind", ["directory", "missing-folder"])
 def test_a_bad_report_path_is_refused_before_anything_runs(
     env_project: Path, tmp_path: Path, kind: str
@@ -63,7 +50,7 @@ def test_a_bad_report_path_is_refused_before_anything_runs(
     )
     assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
     assert "--report" in done.stderr and "Traceback" not in done.stderr
-    assert containers_created_since(env_of(env_project), since) == ""
+    assert container_events_since(env_of(env_project), since) == ""
 
 
 def test_a_report_that_cannot_be_written_at_the_end_keeps_the_commands_exit_code(
@@ -150,7 +137,7 @@ def test_a_command_that_does_not_exist_fails_before_any_container(env_project: P
     done = run_cli(["run", "-e", env_of(env_project), "--", "no-such-command-xyz"], env_project)
     assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
     assert "command not found: 'no-such-command-xyz'" in done.stderr
-    assert containers_created_since(env_of(env_project), since) == ""
+    assert container_events_since(env_of(env_project), since) == ""
 
 
 def test_readme_spellings_up_env_and_down_env_and_unclipped_status(env_project: Path) -> None:

@@ -190,3 +190,75 @@ def test_the_pytest_fixtures_connect_to_real_iris(
             check=False,
             capture_output=True,
         )
+
+
+def test_a_dat_step_restores_a_real_database_readable_in_the_new_snapshot(
+    tmp_path: Path, docker_engine_available: bool
+) -> None:
+    # A real IRIS.DAT taken from a cleanly stopped snapshot (consistent: iris-facts.md), copied
+    # into another environment by a dat step: owned by irisowner, added, mounted, readable.
+    image = os.environ["IRIS_ENVS_TEST_IMAGE"]
+    source, target = f"real-src-{uuid.uuid4().hex[:6]}", f"real-dat-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "set.script").write_text('Set ^IrisEnvsDat("k")="from-the-fixture"\n')
+    (tmp_path / "iris-envs.toml").write_text(
+        f'[env.{source}]\nimage = "{image}"\nready_timeout = 600\n'
+        'setup = [{ objectscript = "set.script" }]\n'
+        f'[env.{target}]\nimage = "{image}"\nready_timeout = 600\n'
+        'setup = [{ dat = "fixture/usercopy", database = "USERCOPY" }]\n'
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_dat.py").write_text(
+        "def test_global_from_the_fixture(iris_env):\n"
+        "    out = iris_env.run_objectscript(\n"
+        '        [\'Write ^["^^/usr/irissys/mgr/usercopy/"]IrisEnvsDat("k")\'],\n'
+        "        namespace='%SYS',\n"
+        "    )\n"
+        "    assert 'from-the-fixture' in out\n"
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "iris_envs", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+
+    try:
+        built = cli("build", "-e", source)
+        assert built.returncode == 0, built.stderr
+        fixture = tmp_path / "fixture" / "usercopy"
+        fixture.mkdir(parents=True)
+        holder = subprocess.run(
+            ["docker", "create", f"iris-envs/{source}:latest"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        try:
+            subprocess.run(
+                ["docker", "cp", f"{holder}:/usr/irissys/mgr/user/IRIS.DAT", str(fixture)],
+                check=True,
+                capture_output=True,
+            )
+        finally:
+            subprocess.run(["docker", "rm", "-f", holder], capture_output=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--iris-env", target],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        for env in (source, target):
+            subprocess.run(
+                f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
+                shell=True,
+                check=False,
+                capture_output=True,
+            )

@@ -21,7 +21,8 @@ HELP = "list, prune, remove, export/import and push/pull snapshot images"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the ``cache`` subcommands."""
     sub = parser.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", required=True)
-    ls = sub.add_parser("ls", help="list snapshot images (env, key, size, built, last used)")
+    text = "list snapshot images (env, key, size, built, last used)"
+    ls = sub.add_parser("ls", help=text, description=text)
     add_config_option(ls)
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -38,21 +39,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     prune.add_argument("--dry-run", action="store_true", help="print what would go; remove none")
 
-    rm = sub.add_parser("rm", help="remove the snapshots of an environment, or of one key")
+    text = "remove the snapshots of an environment, or of one key"
+    rm = sub.add_parser("rm", help=text, description=text)
     rm.add_argument("what", metavar="ENV|KEY", help="environment name, or 12+ hex digits of a key")
 
-    export = sub.add_parser("export", help="write an environment's snapshot to a gzip'd archive")
+    text = "write an environment's snapshot to a gzip'd archive (docker save format)"
+    export = sub.add_parser("export", help=text, description=text)
     add_config_option(export)
     export.add_argument("name", metavar="ENV", help="environment (its CURRENT key's snapshot)")
-    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    export.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help="the archive to write"
+    )
 
-    load = sub.add_parser("import", help="load an archive written by `cache export`")
-    load.add_argument("file", type=Path, metavar="FILE")
+    text = "load an archive written by `cache export` (its tag, labels and index entry)"
+    load = sub.add_parser("import", help=text, description=text)
+    load.add_argument("file", type=Path, metavar="FILE", help="the archive to load")
 
     for name, verb in (("push", "publish"), ("pull", "fetch")):
-        remote = sub.add_parser(
-            name, help=f"{verb} the snapshot of each selected environment's current key"
-        )
+        text = f"{verb} the snapshot of each selected environment's current key"
+        remote = sub.add_parser(name, help=text, description=text)
         add_config_option(remote)
         remote.add_argument(
             "name", metavar="ENV", nargs="*", help="environments (default: the default list)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -32,3 +32,26 @@ def typecheck(session: nox.Session) -> None:
     # nox too: iris_envs.nox is typed against it.
     session.install("-e", ".[test]", "mypy>=1.10", "nox>=2024.4")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the MkDocs site strictly (a broken link, anchor or page missing from nav fails)."""
+    session.install("-e", ".[docs]")
+    # The generated references must match the code before the site is built from them.
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "tests/unit/test_cli_reference.py",
+        "tests/unit/test_config_reference.py",
+    )
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        str(session.create_tmp() + "/site"),
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )

@@ -226,6 +226,38 @@ def check_leftovers(engine: Any, info: dict[str, Any] | None) -> Check:
     return Check("leftovers", PASS, "no orphaned containers or untagged snapshot images")
 
 
+def check_stale_snapshots(engine: Any, info: dict[str, Any] | None, project: Any) -> Check:
+    """Snapshots of this project's environments built for keys that are no longer current."""
+    if info is None or project is None:
+        return Check("stale snapshots", PASS, "skipped (no engine or configuration)")
+    from iris_envs import naming
+    from iris_envs.key import compute_key, effective_platform, resolve_base_image
+
+    stale: list[str] = []
+    try:
+        for spec in project.envs.values():
+            base = resolve_base_image(engine, spec.image)
+            key = compute_key(spec, base, effective_platform(spec, engine)).key
+            stale += [
+                spec.name
+                for image in engine.images_by_label({naming.LABEL_ENV: spec.name})
+                if image.labels.get(naming.LABEL_KEY) != key
+            ]
+    except (IrisEnvsError, OSError) as error:
+        return Check("stale snapshots", WARN, f"could not compare keys: {error}")
+    if stale:
+        counts = ", ".join(f"{name} ({stale.count(name)})" for name in dict.fromkeys(stale))
+        return Check(
+            "stale snapshots",
+            WARN,
+            f"{len(stale)} snapshot(s) built for keys no longer current: {counts}",
+            "iris-envs cache prune --keep 1 (the newest per environment; --dry-run lists them)",
+        )
+    return Check(
+        "stale snapshots", PASS, "every snapshot of this project's environments is current"
+    )
+
+
 def run_checks(engine: Any, config: Path | None) -> list[Check]:
     """Every check, in the order a user fixes things."""
     engine_check, info = check_engine(engine)
@@ -240,6 +272,7 @@ def run_checks(engine: Any, config: Path | None) -> list[Check]:
         check_architecture(info, project, engine),
         check_licenses(project),
         check_leftovers(engine, info),
+        check_stale_snapshots(engine, info, project),
     ]
 
 

@@ -123,6 +123,7 @@ def config_schema() -> dict[str, Any]:
             "defaults": {"$ref": "#/$defs/env", "description": "fields shared by every env"},
             "env": {
                 "type": "object",
+                "description": "the environments: one table per name",
                 "propertyNames": {"pattern": _NAME},
                 "additionalProperties": {"$ref": "#/$defs/env"},
             },

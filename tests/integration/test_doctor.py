@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from iris_envs.exit_codes import ExitCode
-from tests.integration.conftest import MakeProject, run_cli
+from tests.integration.conftest import MakeProject, run_cli, unique_env
 
 pytestmark = pytest.mark.docker
 
@@ -22,6 +23,7 @@ CHECKS = [
     "architecture",
     "license",
     "leftovers",
+    "stale snapshots",
 ]
 
 
@@ -58,3 +60,24 @@ def test_an_unusable_cache_folder_fails_that_check(
     by_name = {c["check"]: c for c in json.loads(done.stdout)}
     assert by_name["cache folder"]["status"] == "fail"
     assert "IRIS_ENVS_CACHE_DIR" in by_name["cache folder"]["fix"]
+
+
+def test_a_snapshot_for_an_old_key_is_reported_with_the_prune_command(
+    make_project: MakeProject,
+    standin_images: dict[str, str],
+    env_cleanup: Callable[[str], str],
+) -> None:
+    name = env_cleanup(unique_env("doctor"))
+    config = '[env.{}]\nimage = "{}"\nsetup = [{{shell = "{}"}}]\n'
+    root = make_project(config.format(name, standin_images["2025.1"], "true"))
+    assert run_cli(["build"], root).returncode == 0
+    fresh = {c["check"]: c for c in json.loads(run_cli(["doctor", "--json"], root).stdout)}
+    assert fresh["stale snapshots"]["status"] == "pass", fresh["stale snapshots"]
+    # Another step: the key changes, the snapshot just built is now stale.
+    make_project(config.format(name, standin_images["2025.1"], "echo changed"))
+    done = run_cli(["doctor", "--json"], root)
+    stale = {c["check"]: c for c in json.loads(done.stdout)}["stale snapshots"]
+    assert stale["status"] == "warn", stale
+    assert f"{name} (1)" in stale["detail"]
+    assert stale["fix"].startswith("iris-envs cache prune")
+    assert done.returncode == 0, "a warning does not fail doctor"

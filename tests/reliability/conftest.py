@@ -69,6 +69,17 @@ class PrivateEngine:
                 raise AssertionError(self.log_tail())
             time.sleep(0.2)
 
+    def wait_until_it_runs_containers(self, image: str, timeout: float = 60) -> None:
+        """After a restart dockerd answers before its network store is usable (starting a
+        container then fails with "failed to update store ... libnetwork.endpoint"): wait
+        until a throw-away container really starts, so the test measures iris-envs, not that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self.docker("run", "--rm", "--entrypoint", "true", image, check=False)
+            if done.returncode == 0 or time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
+
     def stop(self) -> None:
         """Stop dockerd the way a service manager does (SIGTERM, then wait)."""
         if self.process is None:

@@ -64,6 +64,7 @@ def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
     assert process.returncode == int(ExitCode.DOCKER_UNAVAILABLE), err
     assert "Traceback" not in err and "iris-envs: error:" in err
     private_engine.start()
+    private_engine.wait_until_it_runs_containers(f"iris-envs-test/iris-community:{VERSION}")
     # The next invocation removes what the interrupted build left and succeeds.
     again = run_cli(["run", "-e", env, "--", "true"], root, extra, timeout=240)
     assert again.returncode == 0, again.stderr
@@ -98,6 +99,7 @@ def test_engine_stopped_during_a_run_fails_the_run_cleanly_and_the_next_run_reco
     assert "Traceback (most recent call last)" not in err.split("running ")[0]  # none of ours
     assert "could not remove container" in err and "iris-envs gc" in err
     private_engine.start()
+    private_engine.wait_until_it_runs_containers(f"iris-envs-test/iris-community:{VERSION}")
     again = run_cli(["run", "-e", env, "--", "true"], root, extra, timeout=180)
     assert again.returncode == 0, again.stderr
     assert managed(private_engine) == []

@@ -14,6 +14,8 @@ from typing import Any
 from iris_envs.hashing import CHUNK_SIZE, sha256_file
 
 MANIFEST_NAME = "manifest.json"
+# The database file a `dat` step mounts; a fixture for it lists this path.
+DAT_FILE = "IRIS.DAT"
 SCHEMA_VERSION = 1
 # Files are hashed in 1 MiB reads (hashing.CHUNK_SIZE): a multi-gigabyte IRIS.DAT never sits in
 # memory, and the per-call cost vanishes next to SHA-256 itself.
@@ -22,6 +24,12 @@ SHA256_PATTERN = r"^sha256:[0-9a-f]{64}$"
 FIXTURE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # Manifests are small; a bigger one is hostile or broken, and is not parsed.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+FIX_HINT = (
+    "a fixture folder is written by `iris-envs fixture create`; if its files were changed on "
+    "purpose, create it again. With Git LFS, check the files were pulled (`git lfs pull`), not "
+    "left as pointer files"
+)
 
 REQUIRED_KEYS = (
     "schema_version",
@@ -428,11 +436,14 @@ def validate_fixture(
     *,
     check_hashes: bool = True,
     on_bytes: Callable[[int], None] | None = None,
+    hasher: Callable[[Path], str] | None = None,
 ) -> Fixture:
     """Check a fixture folder: manifest schema, paths, sizes and (by default) checksums.
 
     Raises FixtureInvalid listing every problem found. A file whose size is already wrong is
     not hashed (the size says enough and hashing gigabytes would only delay the answer).
+    ``hasher`` replaces the streaming SHA-256 (the key's stat cache passes its own, so an
+    unchanged fixture is not read again).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -455,7 +466,7 @@ def validate_fixture(
             continue
         if check_hashes:
             try:
-                actual = sha256_file(target, on_bytes)
+                actual = hasher(target) if hasher else sha256_file(target, on_bytes)
             except OSError as error:
                 problems.append(f"{entry.path} cannot be read ({error.strerror})")
                 continue
@@ -467,6 +478,43 @@ def validate_fixture(
     if problems:
         raise FixtureInvalid(folder, problems)
     return Fixture(folder, manifest)
+
+
+def is_fixture_folder(folder: Path) -> bool:
+    """True when ``folder`` has a manifest.json (also a broken one: it is then reported)."""
+    return os.path.lexists(Path(folder) / MANIFEST_NAME)
+
+
+def dat_fixture(folder: Path, hasher: Callable[[Path], str] | None = None) -> Fixture:
+    """Validate a fixture for the `dat` step: everything validate checks, and an IRIS.DAT."""
+    try:
+        fixture = validate_fixture(folder, hasher=hasher)
+    except FixtureInvalid as invalid:
+        manifest, _ = read_manifest(folder)
+        if manifest is not None and DAT_FILE not in {f.path for f in manifest.files}:
+            invalid.problems.append(f"the manifest lists no {DAT_FILE} (a `dat` step mounts it)")
+        raise
+    if DAT_FILE not in {entry.path for entry in fixture.manifest.files}:
+        raise FixtureInvalid(folder, [f"the manifest lists no {DAT_FILE} (a `dat` step mounts it)"])
+    return fixture
+
+
+def fixture_key_content(
+    folder: Path, what: str, hasher: Callable[[Path], str] | None = None
+) -> dict[str, Any]:
+    """A `dat` step's ``content`` in the cache key: the manifest's checksums, once the folder is
+    validated (with ``hasher``: the key's stat cache). A problem is a ConfigError (exit 2)
+    raised while the key is computed, so before any container exists."""
+    from iris_envs.errors import ConfigError
+
+    try:
+        fixture = dat_fixture(folder, hasher)
+    except FixtureInvalid as invalid:
+        raise ConfigError(
+            f"{what}: {invalid.report()}",
+            hint=FIX_HINT,
+        ) from None
+    return {"type": "fixture", **fixture.manifest.key_part()}
 
 
 def iris_version_tuple(text: str) -> tuple[int, ...] | None:

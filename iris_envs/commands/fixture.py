@@ -54,17 +54,12 @@ def execute(args: argparse.Namespace) -> int:
 def load_valid(folder: Path, *, check_hashes: bool) -> Fixture:
     """The fixture in ``folder``, or a ConfigError listing every problem (exit 2)."""
     from iris_envs.errors import ConfigError
-    from iris_envs.fixtures import FixtureInvalid, validate_fixture
+    from iris_envs.fixtures import FIX_HINT, FixtureInvalid, validate_fixture
 
     try:
         return validate_fixture(folder, check_hashes=check_hashes)
     except FixtureInvalid as invalid:
-        raise ConfigError(
-            invalid.report(),
-            hint="a fixture folder is written by `iris-envs fixture create`; if its files were "
-            "changed on purpose, create it again (Git LFS: check the files were pulled, not left "
-            "as pointer files)",
-        ) from None
+        raise ConfigError(invalid.report(), hint=FIX_HINT) from None
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -11,11 +11,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from iris_envs import cli
+from iris_envs import cli, hashing
+from iris_envs.config import load_project
+from iris_envs.errors import ConfigError
 from iris_envs.fixtures import (
     CHUNK,
     MANIFEST_NAME,
     FixtureInvalid,
+    dat_fixture,
     find_fixtures,
     fixture_schema,
     iris_version_tuple,
@@ -23,6 +26,8 @@ from iris_envs.fixtures import (
     sha256_file,
     validate_fixture,
 )
+from iris_envs.hashing import HashCache
+from iris_envs.key import BaseImage, key_inputs
 
 DATA = bytes(range(256)) * 4099  # not a multiple of the 1 MiB chunk
 
@@ -290,3 +295,82 @@ def test_cli_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "fixture", "schema")
     assert code == 0
     jsonschema.Draft202012Validator.check_schema(json.loads(out))
+
+
+def dat_project(tmp_path: Path, step: str, namespace: str = "USER") -> Path:
+    make_fixture(tmp_path / "fixtures" / "orders")
+    config = f'[env.app]\nimage = "x"\nnamespace = "{namespace}"\nsetup = [{step}]\n'
+    (tmp_path / "iris-envs.toml").write_text(config)
+    return tmp_path / "iris-envs.toml"
+
+
+@pytest.mark.parametrize(
+    "mount", ["globals", "globals:", "globals:1x", "everything", "globals:a b"]
+)
+def test_a_bad_mount_option_is_a_config_error(tmp_path: Path, mount: str) -> None:
+    config = dat_project(tmp_path, f'{{ dat = "fixtures/orders", mount = "{mount}" }}')
+    with pytest.raises(ConfigError, match=r"setup\[1\]\.mount.*globals:PATTERN"):
+        load_project(config)
+
+
+@pytest.mark.parametrize("mount", ["namespace", "globals:Orders*", "globals:%Z*", "database"])
+def test_good_mount_options(tmp_path: Path, mount: str) -> None:
+    config = dat_project(tmp_path, f'{{ dat = "fixtures/orders", mount = "{mount}" }}')
+    assert load_project(config).envs["app"].setup[0].option("mount") == mount
+
+
+def test_mapping_a_fixture_into_percent_sys_is_refused(tmp_path: Path) -> None:
+    config = dat_project(tmp_path, '{ dat = "fixtures/orders", namespace = "%SYS" }')
+    with pytest.raises(ConfigError, match="cannot be mapped into %SYS"):
+        load_project(config)
+    config = dat_project(
+        tmp_path, '{ dat = "fixtures/orders", namespace = "%SYS", mount = "database" }'
+    )
+    load_project(config)
+
+
+def test_a_dat_database_named_like_the_created_namespace_is_refused(tmp_path: Path) -> None:
+    # issue 8 item 6: mgr/app/ holds the IRIS.DAT of namespace APP that iris-envs creates.
+    config = dat_project(tmp_path, '{ dat = "fixtures/orders", database = "APP" }', "APP")
+    with pytest.raises(ConfigError, match="would overwrite the database iris-envs creates"):
+        load_project(config)
+
+
+def test_the_key_holds_the_manifest_checksums_and_reuses_the_stat_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = dat_project(tmp_path, '{ dat = "fixtures/orders" }')
+    spec = load_project(config).envs["app"]
+    cache = HashCache(tmp_path / "hashes.json")
+    base = BaseImage("x", None)
+    content = key_inputs(spec, base, "linux/amd64", cache)["setup"][0]["content"]
+    assert content["type"] == "fixture"
+    assert content["files"][0]["sha256"] == "sha256:" + hashlib.sha256(DATA).hexdigest()
+    cache.save()
+    calls: list[Path] = []
+    real = hashing._sha256_file
+    monkeypatch.setattr(hashing, "_sha256_file", lambda path: calls.append(path) or real(path))
+    os.utime(tmp_path / "fixtures/orders/IRIS.DAT", (1, 1))  # out of the racy window
+    again = HashCache(tmp_path / "hashes.json")
+    key_inputs(spec, base, "linux/amd64", again)
+    again.save()
+    third = HashCache(tmp_path / "hashes.json")
+    key_inputs(spec, base, "linux/amd64", third)
+    assert len(calls) == 1  # re-hashed once after the mtime change, then served from the cache
+
+
+def test_a_key_of_a_corrupt_fixture_is_a_config_error_naming_the_step(tmp_path: Path) -> None:
+    config = dat_project(tmp_path, '{ dat = "fixtures/orders" }')
+    (tmp_path / "fixtures/orders/IRIS.DAT").write_bytes(DATA[:-1] + b"!")
+    spec = load_project(config).envs["app"]
+    with pytest.raises(
+        ConfigError, match=r"(?s)setup\[1\] dat fixtures/orders: .*checksum mismatch"
+    ):
+        key_inputs(spec, BaseImage("x", None), "linux/amd64", HashCache(None))
+
+
+def test_a_fixture_without_iris_dat_is_refused_for_a_dat_step(tmp_path: Path) -> None:
+    folder = make_fixture(tmp_path / "fx", {"other.dat": b"x"})
+    (folder / "IRIS.DAT").write_bytes(b"not listed")
+    with pytest.raises(FixtureInvalid, match=r"lists no IRIS\.DAT"):
+        dat_fixture(folder)

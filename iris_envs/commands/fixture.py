@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iris_envs.commands._common import add_config_option
+
 if TYPE_CHECKING:
     from iris_envs.fixtures import Fixture
 
-HELP = "check, inspect, list and describe .DAT fixture folders (manifest.json + database files)"
+HELP = "create, check, inspect and list .DAT fixture folders (manifest.json + database files)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     text = "print the JSON Schema of manifest.json (schema version 1)"
     sub.add_parser("schema", help=text, description=text)
 
+    text = (
+        "copy a database out of a running container into a fixture folder: a consistent copy "
+        "(dismounted, or the instance frozen, and mounted/thawed again afterwards), hashed while "
+        "it streams, table row counts through SQL, manifest.json written last"
+    )
+    create = sub.add_parser("create", help=text, description=text)
+    add_config_option(create)
+    where = create.add_mutually_exclusive_group(required=True)
+    where.add_argument("--env", metavar="ENV", help="the container of `iris-envs up ENV`")
+    where.add_argument("--container", metavar="NAME", help="any running IRIS container")
+    what = create.add_mutually_exclusive_group()
+    what.add_argument("--database", metavar="DB", help="the database to copy")
+    what.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="copy this namespace's globals database (default with --env: the env's namespace)",
+    )
+    create.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="DIR", help="the fixture folder"
+    )
+    create.add_argument("--description", default="", help="a line for the manifest")
+    create.add_argument(
+        "--force", action="store_true", help="overwrite the fixture in a non-empty DIR"
+    )
+    create.add_argument(
+        "--method",
+        choices=("dismount", "freeze"),
+        default="dismount",
+        help="how the copy is kept consistent: dismount the database (default), or freeze the "
+        "instance's writes (Backup.General.ExternalFreeze) for a database that cannot be "
+        "dismounted",
+    )
+
 
 def execute(args: argparse.Namespace) -> int:
     """Dispatch to the subcommand."""
@@ -47,6 +82,7 @@ def execute(args: argparse.Namespace) -> int:
         "info": _info,
         "list": _list,
         "schema": _schema,
+        "create": _create,
     }[args.fixture_command]
     return handler(args)
 
@@ -173,4 +209,72 @@ def _schema(args: argparse.Namespace) -> int:
     from iris_envs.fixtures import fixture_schema
 
     print(json.dumps(fixture_schema(), indent=2))
+    return 0
+
+
+def _create(args: argparse.Namespace) -> int:
+    from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.errors import ConfigError, UnknownEnvironment
+    from iris_envs.fixture_create import CreateOptions, create_fixture
+    from iris_envs.progress import Reporter, human_bytes
+
+    engine = DockerEngine()
+    namespace = args.namespace
+    if args.env:
+        from iris_envs.commands._common import load_project_from_args
+        from iris_envs.runner import find_up_instance
+        from iris_envs.selection import select_one
+
+        spec = select_one(load_project_from_args(args), args.env)
+        instance = find_up_instance(engine, spec)
+        if instance is None:
+            raise UnknownEnvironment(
+                f"fixture create: environment {spec.name} has no running `up` container",
+                hint=f"start one with `iris-envs up {spec.name}`, load the data, then run this "
+                "again",
+            )
+        container = instance.container
+        if not args.database and not namespace:
+            namespace = spec.namespace
+    else:
+        found = engine.inspect_container(args.container)
+        if found is None or not found.running:
+            state = "does not exist" if found is None else f"is not running ({found.status})"
+            raise ConfigError(f"fixture create: container {args.container!r} {state}")
+        container = found
+        if not args.database and not namespace:
+            raise ConfigError(
+                "fixture create: with --container, name the database (--database DB) or its "
+                "namespace (--namespace NS)"
+            )
+    reporter = Reporter()
+    copied = 0
+    with reporter.step(f"fixture create {args.output}") as handle:
+
+        def progress(count: int) -> None:
+            nonlocal copied
+            copied += count
+            handle.update(f"{human_bytes(copied)} copied")
+
+        manifest = create_fixture(
+            engine,
+            CreateOptions(
+                container_id=container.id,
+                container_name=container.name,
+                database=args.database.upper() if args.database else None,
+                namespace=namespace.upper() if namespace else None,
+                output=args.output,
+                description=args.description,
+                force=args.force,
+                method=args.method,
+            ),
+            on_bytes=progress,
+            on_step=reporter.line,
+        )
+        handle.detail = f"{human_bytes(manifest.total_bytes)}"
+    tables = f", {len(manifest.tables)} table(s) counted" if manifest.tables else ""
+    print(
+        f"{args.output}: fixture {manifest.fixture_id} of database {manifest.source_database} "
+        f"(IRIS {manifest.iris_version}){tables}"
+    )
     return 0

@@ -184,3 +184,90 @@ def test_a_fixture_from_a_newer_iris_is_refused(
     assert "made by IRIS 2099.1.0.1.0, newer than this image's IRIS" in built.stderr
     assert "Traceback" not in built.stderr
     assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
+
+
+def test_round_trip_create_validate_restore(
+    make_project: MakeProject, standin_images: dict[str, str], env_cleanup: Any
+) -> None:
+    # Env A holds database ORDERS of known bytes; `fixture create` copies it out of A's `up`
+    # container into project B; env B restores it; B's snapshot holds the same bytes, owned by
+    # 51773.
+    source, target = env_cleanup(unique_env("fxa")), env_cleanup(unique_env("fxb"))
+    image = standin_images[VERSION]
+    root = make_project(
+        f'[env."{source}"]\nimage = "{image}"\nsetup = [{{ dat = "fixtures/orders" }}]\n',
+        fixture_files("fixtures/orders"),
+        name="source",
+    )
+    other = make_project(
+        f'[env."{target}"]\nimage = "{image}"\nsetup = [{{ dat = "made/orders" }}]\n',
+        name="target",
+    )
+    out_dir = other / "made" / "orders"
+    up = run_cli(["up", source], root, timeout=300)
+    assert up.returncode == 0, up.stderr
+    create = ["fixture", "create", "--env", source, "--database", "ORDERS", "-o", str(out_dir)]
+    try:
+        made = run_cli([*create, "--description", "round trip"], root, timeout=300)
+        assert made.returncode == 0, made.stderr
+        assert "copied" in made.stderr  # byte progress
+        # A non-empty folder is refused without --force, overwritten with it.
+        again = run_cli(create, root, timeout=300)
+        assert again.returncode == int(ExitCode.CONFIG_ERROR)
+        assert "is not empty" in again.stderr and "--force" in again.stderr
+        forced = run_cli([*create, "--force", "--method", "freeze"], root, timeout=300)
+        assert forced.returncode == 0, forced.stderr
+        scripts = docker(
+            "exec",
+            up_container(source, root),
+            "sh",
+            "-c",
+            "cat /usr/irissys/mgr/sessions/*.script",
+            check=False,
+        ).stdout
+    finally:
+        run_cli(["down", source], root, timeout=120)
+    # The database was dismounted and mounted again around the first copy, frozen and thawed
+    # around the second.
+    assert "DismountDatabase(path)" in scripts and "ExternalThaw()" in scripts
+    assert (out_dir / "IRIS.DAT").read_bytes() == DATA
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["files"][0]["sha256"] == "sha256:" + hashlib.sha256(DATA).hexdigest()
+    assert manifest["source_database"] == "ORDERS"
+    assert manifest["iris_version"].startswith("2025.1")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["IRIS.DAT", "manifest.json"]
+    assert run_cli(["fixture", "validate", str(out_dir)], root).returncode == 0
+    built = run_cli(["build", "-e", target], other, timeout=300)
+    assert built.returncode == 0, built.stderr
+    out = in_snapshot(
+        target,
+        "stat -c '%u:%g %s' /usr/irissys/mgr/orders/IRIS.DAT; "
+        "sha256sum /usr/irissys/mgr/orders/IRIS.DAT",
+    )
+    assert f"51773:51773 {len(DATA)}" in out
+    assert hashlib.sha256(DATA).hexdigest() in out
+
+
+def up_container(env: str, root: Path) -> str:
+    from iris_envs.config import load_project
+    from iris_envs.containers import up_container_name
+
+    return up_container_name(load_project(root / "iris-envs.toml").envs[env])
+
+
+def test_create_usage_errors_name_the_problem(
+    make_project: MakeProject, standin_images: dict[str, str], env_cleanup: Any, tmp_path: Path
+) -> None:
+    env = env_cleanup(unique_env("fx"))
+    root = make_project(f'[env."{env}"]\nimage = "{standin_images[VERSION]}"\n', name=env)
+    out = str(tmp_path / "out")
+    cases = [
+        (["--env", env], int(ExitCode.SELECTION_ERROR), "has no running `up` container"),
+        (["--container", "iris-envs-no-such-container", "--database", "X"], 2, "does not exist"),
+        (["--env", "nope"], int(ExitCode.SELECTION_ERROR), "nope"),
+    ]
+    for extra, code, text in cases:
+        done = run_cli(["fixture", "create", *extra, "-o", out], root)
+        assert done.returncode == code, done.stderr
+        assert text in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "manifest.json").exists()

@@ -374,3 +374,73 @@ def test_a_fixture_without_iris_dat_is_refused_for_a_dat_step(tmp_path: Path) ->
     (folder / "IRIS.DAT").write_bytes(b"not listed")
     with pytest.raises(FixtureInvalid, match=r"lists no IRIS\.DAT"):
         dat_fixture(folder)
+
+
+class _StubEngine:
+    """copy_out only: writes the partial file, then fails the way the test says."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+    def copy_out(self, container_id: str, path: str, destination: Path, **kw: Any) -> Any:
+        partial = destination / kw["rename"]["IRIS.DAT"]
+        partial.write_bytes(b"half")
+        if self.error is not None:
+            raise self.error
+        return {"IRIS.DAT": (4, "sha256:" + hashlib.sha256(b"half").hexdigest())}
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every ObjectScript session fixture create runs; answer the probe like IRIS."""
+    from iris_envs import fixture_create
+    from iris_envs.objectscript import SessionResult
+
+    ran: list[str] = []
+
+    def fake(engine: object, cid: str, body: list[str], **kw: Any) -> SessionResult:
+        ran.append("\n".join(body))
+        return SessionResult(
+            "IRIS-ENVS-ZVERSION:IRIS for UNIX 2025.1 (Build 223U)\nIRIS-ENVS-DB:ORDERS\n"
+            "IRIS-ENVS-DIR:/usr/irissys/mgr/orders/\n"
+        )
+
+    monkeypatch.setattr(fixture_create, "run_session", fake)
+    return ran
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError(28, "No space left on device")])
+def test_create_mounts_again_and_leaves_no_fixture_when_the_copy_fails(
+    tmp_path: Path, sessions: list[str], error: BaseException
+) -> None:
+    from iris_envs.fixture_create import CreateOptions, create_fixture
+
+    options = CreateOptions("cid", "name", "ORDERS", None, tmp_path / "out")
+    with pytest.raises(type(error)):
+        create_fixture(_StubEngine(error), options)  # type: ignore[arg-type]
+    assert "DismountDatabase(path)" in sessions[-2] and "MountDatabase(path)" in sessions[-1]
+    assert list((tmp_path / "out").iterdir()) == []  # no manifest, no partial file
+
+
+def test_create_writes_the_manifest_last_and_it_validates(
+    tmp_path: Path, sessions: list[str]
+) -> None:
+    from iris_envs.fixture_create import CreateOptions, create_fixture
+
+    options = CreateOptions("cid", "name", "ORDERS", None, tmp_path / "out", method="freeze")
+    manifest = create_fixture(_StubEngine(None), options)  # type: ignore[arg-type]
+    assert manifest.iris_version == "2025.1.0.223"
+    assert "ExternalFreeze()" in sessions[-2] and "ExternalThaw()" in sessions[-1]
+    fixture = validate_fixture(tmp_path / "out")
+    assert fixture.manifest.source_database == "ORDERS"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["IRIS.DAT", "manifest.json"]
+
+
+def test_member_names_never_leave_the_destination() -> None:
+    from iris_envs.docker_adapter import _member_name
+
+    assert _member_name("orders/IRIS.DAT") == "IRIS.DAT"
+    assert _member_name("IRIS.DAT") == "IRIS.DAT"
+    assert _member_name("orders/../../etc/passwd") is None
+    assert _member_name("/abs/x") is None
+    assert _member_name("orders/sub/x") == "sub/x"

@@ -115,6 +115,22 @@ def bench_restore(
         f"restore into a snapshot {build:.1f} s vs docker run+cp+stop+commit {baseline:.1f} s: "
         f"ratio {build / baseline:.2f} (target <= 1.2)"
     )
+    # The fixture's own cost: the same build without the dat step, and the same baseline
+    # without the copy, subtracted (start, readiness, clean stop and commit are paid anyway).
+    empty = timed(*CLI, "build", "-e", f"{env}-empty", "--rebuild", cwd=work)
+    started = time.perf_counter()
+    cid = run("docker", "run", "-d", image).stdout.strip()
+    made.append(cid)
+    run("docker", "stop", cid)
+    empty_ref = f"fxbench-baseline:{uuid.uuid4().hex[:8]}"
+    run("docker", "commit", cid, empty_ref)
+    made.append(empty_ref)
+    empty_baseline = time.perf_counter() - started
+    marginal, marginal_baseline = build - empty, baseline - empty_baseline
+    print(
+        f"  the fixture's part: {marginal:.1f} s vs the copy's part of the baseline "
+        f"{marginal_baseline:.1f} s: ratio {marginal / marginal_baseline:.2f}"
+    )
     layer = image_size(f"iris-envs/{env}:latest") - image_size(image)
     print(
         f"snapshot layers {layer / MIB:.1f} MiB vs fixture {size / MIB:.1f} MiB: ratio "
@@ -163,6 +179,7 @@ def main() -> None:
         (work / "iris-envs.toml").write_text(
             f'[env."{env}"]\nimage = "{image}"\n'
             'setup = [{ dat = "fixtures/bench", database = "BENCH", mount = "database" }]\n'
+            f'[env."{env}-empty"]\nimage = "{image}"\n'
         )
         print(f"fixture: {size / MIB:.0f} MiB of random bytes")
         bench_validate(work, dat, size)
@@ -173,6 +190,7 @@ def main() -> None:
             kind = "rmi" if ":" in thing else "rm"
             run("docker", kind, "-f", thing, check=False)
         ids = run("docker", "images", "-q", f"iris-envs/{env}", check=False).stdout.split()
+        ids += run("docker", "images", "-q", f"iris-envs/{env}-empty", check=False).stdout.split()
         if ids:
             run("docker", "rmi", "-f", *set(ids), check=False)
         shutil.rmtree(work, ignore_errors=True)

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "iris_envs.commands.doctor",
     "matrix": "iris_envs.commands.matrix",
     "cache": "iris_envs.commands.cache",
+    "fixture": "iris_envs.commands.fixture",
 }
 
 

@@ -66,7 +66,8 @@ STEP_OPTIONS: dict[StepKind, dict[str, str | None]] = {
     StepKind.LOAD: {"flags": "ck", "recurse": "1"},
     StepKind.SQL: {"dialect": "IRIS"},
     StepKind.GLOBALS: {},
-    StepKind.DAT: {"database": None},  # default: the directory's name, upper-cased
+    # database default: the directory's name, upper-cased; mount: how the namespace uses it
+    StepKind.DAT: {"database": None, "mount": "namespace"},
     StepKind.IPM: {"version": None},
     StepKind.SHELL: {"user": "irisowner"},
 }
@@ -566,10 +567,19 @@ def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
     """
     from iris_envs.recipes import BUILTIN_NAMESPACES
 
-    if spec.namespace.upper() in BUILTIN_NAMESPACES:
-        return
     for step in spec.setup:
         if step.kind is not StepKind.DAT or step.path is None:
+            continue
+        target = step.namespace or spec.namespace
+        if target.upper() == "%SYS" and step.option("mount") != "database":
+            ctx.fail(
+                ("env", name, "setup", step.index, "mount"),
+                "a dat database cannot be mapped into %SYS (it would replace the system "
+                "namespace's globals or routines)",
+                value=step.option("mount"),
+                allowed='mount = "database", or a `namespace` other than %SYS for the step',
+            )
+        if spec.namespace.upper() in BUILTIN_NAMESPACES:
             continue
         database = step.option("database") or step.path.name
         if database.lower() == spec.namespace.lower():
@@ -857,6 +867,11 @@ def _step_option(ctx: _Context, path: Path_, kind: StepKind, name: str, value: A
             "an IPM version or range, e.g. '1.2.3'",
         ),
         "user": (re.compile(r"^(irisowner|root)$"), "'irisowner' or 'root'"),
+        "mount": (
+            re.compile(r"^(namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\*?)$"),
+            "'namespace' (its globals and routines use the database), 'database' (only "
+            "mounted) or 'globals:PATTERN' (a global mapping, e.g. 'globals:Orders*')",
+        ),
     }
     pattern, allowed = rules[name]
     if not isinstance(value, str) or not pattern.match(value):

@@ -496,6 +496,49 @@ class DockerEngine:
                 raise DockerOperationFailed(f"{path} in container {container_id[:12]} is no file")
             return extracted.read()
 
+    def copy_out(
+        self,
+        container_id: str,
+        path: str,
+        destination: Path,
+        *,
+        names: Sequence[str] | None = None,
+        rename: Mapping[str, str] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> dict[str, tuple[int, str]]:
+        """Stream the regular files of ``path`` (a file or folder) in a container into the host
+        folder ``destination``, hashing while they stream; return {relative name: (size,
+        "sha256:<hex>")}. Nothing is held in memory or spooled: the engine's tar stream is read
+        once. Only regular files are written (links, devices are skipped) and a member name that
+        would leave ``destination`` is refused. ``names`` limits it to those relative names;
+        ``rename`` writes a file under another name (a temporary one, renamed when complete).
+        """
+        wanted = set(names) if names is not None else None
+        found: dict[str, tuple[int, str]] = {}
+        with self._translate(f"copy {path} out of container {container_id[:12]}"):
+            stream, _stat = self._api.get_archive(container_id, path, chunk_size=_CHUNK)
+            reader = io.BufferedReader(_ChunkReader(stream), _CHUNK)
+            with tarfile.open(fileobj=reader, mode="r|") as archive:
+                for member in archive:
+                    relative = _member_name(member.name)
+                    if not member.isfile() or relative is None:
+                        continue
+                    if wanted is not None and relative not in wanted:
+                        continue
+                    target = destination / (rename or {}).get(relative, relative)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    source = archive.extractfile(member)
+                    assert source is not None
+                    digest = hashlib.sha256()
+                    with target.open("wb") as out:
+                        while chunk := source.read(_CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                            if on_bytes is not None:
+                                on_bytes(len(chunk))
+                    found[relative] = (member.size, "sha256:" + digest.hexdigest())
+        return found
+
     def commit(
         self,
         container_id: str,
@@ -675,3 +718,38 @@ def interactive_exec_argv(container_id: str, command: Sequence[str], *, user: st
     are the one place iris-envs hands over to the CLI; it honours the same DOCKER_HOST.
     """
     return ["docker", "exec", "-it", "-u", user, container_id, *command]
+
+
+_CHUNK = 1024 * 1024
+
+
+class _ChunkReader(io.RawIOBase):
+    """A read-only stream over an iterator of byte chunks (the engine's archive response)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def _member_name(name: str) -> str | None:
+    """A tar member's name without its first component (the folder get_archive was asked for;
+    a lone file keeps its name); None when it would leave the destination."""
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or any(part in ("..", "") for part in parts):
+        return None
+    rest = parts[1:] if len(parts) > 1 else parts
+    return "/".join(rest) if rest else None

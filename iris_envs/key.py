@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iris_envs.errors import ConfigError
+from iris_envs.fixtures import fixture_key_content, is_fixture_folder
 from iris_envs.hashing import HashCache, UnsafeLink, default_cache
-from iris_envs.manifest import EnvSpec, SetupStep
+from iris_envs.manifest import EnvSpec, SetupStep, StepKind
 
 if TYPE_CHECKING:
     from iris_envs.docker_adapter import DockerEngine
@@ -126,7 +127,11 @@ def _step_inputs(step: SetupStep, cache: HashCache, project_root: Path) -> dict[
         "namespace": step.namespace,
         "options": dict(step.options),
     }
-    if step.path is not None:
+    if step.kind is StepKind.DAT and step.path is not None and is_fixture_folder(step.path):
+        # The manifest's checksums are the fixture's key (validated here through the stat
+        # cache, so an unchanged fixture is hashed once, and a bad one fails before any build).
+        entry["content"] = fixture_key_content(step.path, step.describe(), cache.file_hash)
+    elif step.path is not None:
         entry["content"] = _content(step.path, cache, project_root)
     return entry
 

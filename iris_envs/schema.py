@@ -33,6 +33,13 @@ _OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "version": {"type": "string", "description": "module version to install"},
     "user": {"enum": ["irisowner", "root"], "default": "irisowner", "description": "run as"},
+    "mount": {
+        "type": "string",
+        "pattern": "^(namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\\*?)$",
+        "default": "namespace",
+        "description": "namespace: the step's namespace uses the database for its globals and "
+        "routines; database: only mounted; globals:PATTERN: a global mapping",
+    },
 }
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from iris_envs.dat_step import run_dat
 from iris_envs.docker_adapter import DockerEngine, FileToCopy
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.hashing import UnsafeLink, tree_digest, walk_files
@@ -19,7 +20,7 @@ from iris_envs.objectscript import (
     run_session,
     throw_on_error,
 )
-from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_FLAGS, ENV_LOG, ENV_PATH
+from iris_envs.recipes import ENV_ARGUMENT, ENV_FLAGS, ENV_LOG, ENV_PATH
 
 # Step files land here, owned by irisowner; the folder stays in the snapshot so a test can see
 # exactly what was loaded (it holds fixtures, never secrets).
@@ -85,17 +86,6 @@ def _body_for(step: SetupStep, expected: Mapping[str, Any] | None) -> list[str]:
             path,
             f'Set sc=##class(%Library.Global).Import($NAMESPACE,"*",path,7) {throw_on_error("sc")}',
         ]
-    if step.kind is StepKind.DAT:
-        # Data Integrity Guide, restore to a different system: the copied IRIS.DAT is added to
-        # the configuration and mounted; it was copied in owned by irisowner so IRIS can open it.
-        return [
-            path,
-            _getenv("db", ENV_DATABASE),
-            'Set p("Directory")=path',
-            "If '##class(Config.Databases).Exists(db) "
-            f"Set sc=##class(Config.Databases).Create(db,.p) {throw_on_error('sc')}",
-            f"Set sc=##class(SYS.Database).MountDatabase(path) {throw_on_error('sc')}",
-        ]
     if step.kind is StepKind.IPM:
         # IPM >= 0.9 is %IPM.Main; older ZPM is %ZPM.PackageManager. Both Shell() return a status.
         # Since 0.9 IPM is not mapped across namespaces, and containers.intersystems.com images
@@ -113,11 +103,6 @@ def _body_for(step: SetupStep, expected: Mapping[str, Any] | None) -> list[str]:
     if step.kind is StepKind.OBJECTSCRIPT:
         return _objectscript_body(step, expected)
     raise AssertionError(f"no ObjectScript for {step.kind}")
-
-
-def _dat_directory(step: SetupStep) -> PurePosixPath:
-    assert step.path is not None
-    return MGR_DIR / (step.option("database") or step.path.name).lower()
 
 
 def sql_errors_log(step: SetupStep) -> str:
@@ -219,16 +204,20 @@ def run_step(
     environment: dict[str, str] = {}
     copied = 0
     try:
+        if step.kind is StepKind.DAT:
+            # Version check, copy (checked against the fixture's manifest), add, mount, map.
+            output, copied = run_dat(
+                engine,
+                container_id,
+                spec,
+                step,
+                expected=expected,
+                timeout=STEP_TIMEOUT,
+                on_progress=on_progress,
+            )
+            return StepOutcome(step, output, copied)
         if step.path is not None and step.kind is not StepKind.OBJECTSCRIPT:
-            if step.kind is StepKind.DAT:
-                destination = _dat_directory(step)
-                files = [FileToCopy(p, p.name) for p in sorted(step.path.iterdir())]
-                target = str(destination)
-                copied = engine.copy_in(
-                    container_id, str(destination), files, uid=IRIS_OWNER_UID, gid=IRIS_OWNER_UID
-                )
-            else:
-                copied, target = _copy_step_files(engine, container_id, spec, step, expected)
+            copied, target = _copy_step_files(engine, container_id, spec, step, expected)
             if on_progress is not None:
                 on_progress(f"copied {copied:,} bytes")
             environment[ENV_PATH] = target
@@ -248,8 +237,6 @@ def run_step(
                 )
             return StepOutcome(step, result.output, copied)
         environment.update(_session_environment(step))
-        if step.kind is StepKind.DAT:
-            namespace = "%SYS"
         session = run_session(
             engine,
             container_id,
@@ -274,9 +261,6 @@ def _session_environment(step: SetupStep) -> dict[str, str]:
         return {ENV_FLAGS: step.option("flags", DEFAULT_LOAD_FLAGS) or ""}
     if step.kind is StepKind.SQL:
         return {ENV_FLAGS: step.option("dialect") or "IRIS", ENV_LOG: sql_errors_log(step)}
-    if step.kind is StepKind.DAT:
-        assert step.path is not None
-        return {ENV_DATABASE: (step.option("database") or step.path.name).upper()}
     if step.kind is StepKind.IPM:
         version = step.option("version")
         return {ENV_ARGUMENT: f"{step.source} {version}" if version else step.source}

@@ -129,7 +129,7 @@ setup = [
     assert spec.setup[0].namespace == "%SYS"
     assert dict(spec.setup[1].options) == {"flags": "cuk", "recurse": "0"}
     assert spec.setup[2].path == (tmp_path / "sql" / "schema.sql").resolve()
-    assert dict(spec.setup[4].options) == {"database": "APPDB"}
+    assert dict(spec.setup[4].options) == {"database": "APPDB", "mount": "namespace"}
     assert spec.setup[5].path is None and dict(spec.setup[5].options) == {"version": "4.9.0"}
     assert dict(spec.setup[6].options) == {"user": "root"}
 

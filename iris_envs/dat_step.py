@@ -1,0 +1,222 @@
+"""The `dat` setup step: copy a database (a fixture folder or a plain folder) in, mount, map it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from iris_envs.docker_adapter import DockerEngine, FileToCopy
+from iris_envs.errors import BuildFailed
+from iris_envs.fixtures import (
+    MANIFEST_NAME,
+    FixtureManifest,
+    is_fixture_folder,
+    is_newer,
+    read_manifest,
+)
+from iris_envs.manifest import EnvSpec, SetupStep
+from iris_envs.objectscript import IRIS_OWNER_UID, run_session, throw_on_error
+from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_NAMESPACE, ENV_PATH
+
+MGR_DIR = PurePosixPath("/usr/irissys/mgr")
+DEFAULT_MOUNT = "namespace"
+# Marks the $ZVERSION line in the version probe's output.
+VERSION_MARKER = "IRIS-ENVS-ZVERSION:"
+
+
+@dataclass(frozen=True)
+class DatCopy:
+    """Where a `dat` step's database landed and how many bytes were sent."""
+
+    directory: str
+    bytes_copied: int
+
+
+def dat_directory(step: SetupStep) -> PurePosixPath:
+    """mgr/<database>/, the folder the step's IRIS.DAT is copied into."""
+    assert step.path is not None
+    return MGR_DIR / (step.option("database") or step.path.name).lower()
+
+
+def mount_mode(step: SetupStep) -> str:
+    """The step's ``mount`` option: "namespace" (default), "database" or "globals:PATTERN"."""
+    return step.option("mount") or DEFAULT_MOUNT
+
+
+def target_namespace(spec: EnvSpec, step: SetupStep) -> str:
+    """The namespace a `dat` step maps its database into."""
+    return step.namespace or spec.namespace
+
+
+def copy_database(
+    engine: DockerEngine,
+    container_id: str,
+    step: SetupStep,
+    expected: Mapping[str, Any] | None,
+) -> DatCopy:
+    """Copy the database files into mgr/<database>/, owned by irisowner (iris-facts.md: IRIS
+    cannot open an IRIS.DAT owned by anyone else). A fixture sends only its manifest's files,
+    each checked against the manifest checksum as it streams (no second read of the file)."""
+    assert step.path is not None
+    destination = dat_directory(step)
+    manifest = _manifest(step) if is_fixture_folder(step.path) else None
+    if manifest is None:
+        files = [FileToCopy(p, p.name) for p in sorted(step.path.iterdir())]
+    else:
+        files = [FileToCopy(step.path / entry.path, entry.path) for entry in manifest.files]
+    digests: dict[str, str] = {}
+    copied = engine.copy_in(
+        container_id,
+        str(destination),
+        files,
+        uid=IRIS_OWNER_UID,
+        gid=IRIS_OWNER_UID,
+        digests=digests if manifest is not None else None,
+    )
+    if manifest is not None:
+        _check_sent(step, manifest, digests, expected)
+    return DatCopy(str(destination), copied)
+
+
+def _manifest(step: SetupStep) -> FixtureManifest:
+    assert step.path is not None
+    manifest, problems = read_manifest(step.path)
+    if manifest is None:
+        raise BuildFailed(f"{step.describe()}: {MANIFEST_NAME}: " + "; ".join(problems))
+    return manifest
+
+
+def _check_sent(
+    step: SetupStep,
+    manifest: FixtureManifest,
+    digests: Mapping[str, str],
+    expected: Mapping[str, Any] | None,
+) -> None:
+    """What went into the container must be what the key (the manifest's checksums) describes."""
+    keyed = {entry["path"]: entry["sha256"] for entry in (expected or {}).get("files", [])}
+    assert step.path is not None
+    for entry in manifest.files:
+        sent = digests.get(entry.path, "")
+        if sent != entry.sha256 or (keyed and keyed.get(entry.path) != sent):
+            raise BuildFailed(
+                f"{step.describe()}: {step.path / entry.path} changed during the build: the "
+                f"manifest expects {entry.sha256}, the bytes copied in have {sent or 'none'}; "
+                "nothing was committed",
+                hint="run the build again once the fixture is no longer being written",
+            )
+
+
+def check_version(
+    engine: DockerEngine, container_id: str, step: SetupStep, *, timeout: float
+) -> str:
+    """Refuse a fixture made by a NEWER IRIS than the image's (databases upgrade forward only);
+    return the image's $ZVERSION."""
+    assert step.path is not None
+    if not is_fixture_folder(step.path):
+        return ""
+    manifest = _manifest(step)
+    result = run_session(
+        engine,
+        container_id,
+        [f'Write !,"{VERSION_MARKER}",$ZVERSION,!'],
+        namespace="%SYS",
+        timeout=timeout,
+        what=f"{step.describe()}: read the IRIS version",
+    )
+    banner = next(
+        (
+            line.split(VERSION_MARKER, 1)[1].strip()
+            for line in result.output.splitlines()
+            if VERSION_MARKER in line
+        ),
+        "",
+    )
+    if banner and is_newer(manifest.iris_version, banner):
+        raise BuildFailed(
+            f"{step.describe()}: the fixture {step.path} was made by IRIS "
+            f"{manifest.iris_version}, newer than this image's IRIS ({banner}); a database "
+            "can be opened by the same or a newer IRIS version, never an older one",
+            hint=f"use an image of IRIS {manifest.iris_version} or later, or create the fixture "
+            "again from an instance of the image's version",
+        )
+    return banner
+
+
+def session_environment(spec: EnvSpec, step: SetupStep, directory: str) -> dict[str, str]:
+    """The exec variables the `dat` step's ObjectScript reads (values never spliced in)."""
+    assert step.path is not None
+    mode = mount_mode(step)
+    return {
+        ENV_PATH: directory,
+        ENV_DATABASE: (step.option("database") or step.path.name).upper(),
+        ENV_NAMESPACE: target_namespace(spec, step),
+        ENV_ARGUMENT: mode.split(":", 1)[1] if mode.startswith("globals:") else "",
+    }
+
+
+def dat_body(step: SetupStep) -> list[str]:
+    """ObjectScript (in %SYS) that adds, mounts and maps the copied database; one statement per
+    line (objectscript.py runs each line in its own Try).
+
+    Data Integrity Guide, "restore to a different system" (iris-facts.md): add the copied
+    IRIS.DAT to the configuration, then mount it. The Config classes share the
+    Create/Get/Modify API (class reference, Config.MapPackages); a global mapping is
+    Config.MapGlobals.Create(namespace, name, .p) with p("Database") (CPF reference,
+    CreateMapGlobal).
+    """
+    lines = [
+        f'Set path=$system.Util.GetEnviron("{ENV_PATH}")',
+        f'Set db=$system.Util.GetEnviron("{ENV_DATABASE}")',
+        f'Set ns=$system.Util.GetEnviron("{ENV_NAMESPACE}")',
+        'Set p("Directory")=path',
+        "If '##class(Config.Databases).Exists(db) "
+        f"Set sc=##class(Config.Databases).Create(db,.p) {throw_on_error('sc')}",
+        f"Set sc=##class(SYS.Database).MountDatabase(path) {throw_on_error('sc')}",
+    ]
+    mode = mount_mode(step)
+    if mode == "namespace":
+        lines += [
+            f"Set sc=##class(Config.Namespaces).Get(ns,.n) {throw_on_error('sc')}",
+            'Set n("Globals")=db',
+            'Set n("Routines")=db',
+            f"Set sc=##class(Config.Namespaces).Modify(ns,.n) {throw_on_error('sc')}",
+        ]
+    elif mode.startswith("globals:"):
+        lines += [
+            f'Set name=$system.Util.GetEnviron("{ENV_ARGUMENT}")',
+            'Set m("Database")=db',
+            "If '##class(Config.MapGlobals).Exists(ns,name) "
+            f"Set sc=##class(Config.MapGlobals).Create(ns,name,.m) {throw_on_error('sc')}",
+        ]
+    return lines
+
+
+def run_dat(
+    engine: DockerEngine,
+    container_id: str,
+    spec: EnvSpec,
+    step: SetupStep,
+    *,
+    expected: Mapping[str, Any] | None,
+    timeout: float,
+    on_progress: Callable[[str], None] | None = None,
+) -> tuple[str, int]:
+    """Check the image's version, copy the database in, then add, mount and map it; return the
+    session output and the bytes copied."""
+    banner = check_version(engine, container_id, step, timeout=timeout)
+    copy = copy_database(engine, container_id, step, expected)
+    if on_progress is not None:
+        on_progress(f"copied {copy.bytes_copied:,} bytes")
+    result = run_session(
+        engine,
+        container_id,
+        dat_body(step),
+        namespace="%SYS",
+        environment=session_environment(spec, step, copy.directory),
+        timeout=timeout,
+        what=step.describe(),
+    )
+    note = f"image IRIS: {banner}\n" if banner else ""
+    return note + result.output, copy.bytes_copied

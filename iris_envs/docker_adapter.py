@@ -8,7 +8,7 @@ import io
 import os
 import socket
 import tarfile
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +24,8 @@ from iris_envs.errors import (
 )
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-# Tar archives for copy-in are spooled to disk above this size: .DAT fixtures can be gigabytes.
-_SPOOL_LIMIT = 32 * 1024 * 1024
+# Files stream in and out of containers in 1 MiB pieces: .DAT fixtures can be gigabytes.
+_CHUNK = 1024 * 1024
 
 PullProgress = Callable[[Mapping[str, Any]], None]
 
@@ -466,23 +466,44 @@ class DockerEngine:
         The engine keeps the ownership written in the tar headers, so files arrive owned by the
         given user (IRIS can only open an IRIS.DAT owned by irisowner, UID 51773).
         """
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_LIMIT) as archive:
-            total = _write_tar(
-                archive,
-                root=PurePosixPath(PurePosixPath(destination).name if create else ""),
-                files=files,
-                uid=uid,
-                gid=gid,
-                file_mode=file_mode,
-                digests=digests,
-            )
-            archive.seek(0)
-            parent = str(PurePosixPath(destination).parent) if create else destination
+        # The tar is written by a thread into a pipe and streamed to the engine as it is made
+        # (chunked upload): a multi-gigabyte IRIS.DAT is read once and never spooled to disk.
+        read_end, write_end = os.pipe()
+        _widen_pipe(write_end)
+        outcome: dict[str, Any] = {}
+
+        def write_archive() -> None:
+            try:
+                with os.fdopen(write_end, "wb", buffering=_CHUNK) as pipe:
+                    outcome["total"] = _write_tar(
+                        pipe,
+                        root=PurePosixPath(PurePosixPath(destination).name if create else ""),
+                        files=files,
+                        uid=uid,
+                        gid=gid,
+                        file_mode=file_mode,
+                        digests=digests,
+                    )
+            except BaseException as error:  # re-raised in the caller's thread below
+                outcome["error"] = error
+
+        writer = threading.Thread(target=write_archive, name="iris-envs-tar", daemon=True)
+        writer.start()
+        reader = os.fdopen(read_end, "rb", buffering=0)
+        parent = str(PurePosixPath(destination).parent) if create else destination
+        try:
             with self._translate(f"copy files into container {container_id[:12]}"):
-                ok = self._api.put_archive(container_id, parent, archive)
-            if not ok:
-                raise DockerOperationFailed(f"copy into {destination} was refused by the engine")
-        return total
+                ok = self._api.put_archive(container_id, parent, _pipe_chunks(reader))
+        finally:
+            # Closing the read end unblocks a writer the engine stopped reading (refused copy).
+            reader.close()
+            writer.join()
+        error = outcome.get("error")
+        if error is not None and not isinstance(error, BrokenPipeError):
+            raise error
+        if not ok or "total" not in outcome:
+            raise DockerOperationFailed(f"copy into {destination} was refused by the engine")
+        return int(outcome["total"])
 
     def read_file(self, container_id: str, path: str) -> bytes:
         """Return the content of one regular file in a (running or stopped) container."""
@@ -622,6 +643,20 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
+def _widen_pipe(descriptor: int) -> None:
+    """Ask Linux for a 1 MiB pipe buffer (64 KiB by default): fewer, larger upload chunks."""
+    with contextlib.suppress(OSError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(descriptor, fcntl.F_SETPIPE_SZ, _CHUNK)
+
+
+def _pipe_chunks(reader: IO[bytes]) -> Iterator[bytes]:
+    """The bytes of a pipe in chunks of up to 1 MiB, until the writer closes it."""
+    while chunk := reader.read(_CHUNK):
+        yield chunk
+
+
 def _write_tar(
     archive: IO[bytes],
     *,
@@ -641,7 +676,7 @@ def _write_tar(
             info.mode = file_mode
         return info
 
-    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=archive, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         made: set[PurePosixPath] = set()
 
         def folder(relative: PurePosixPath) -> None:
@@ -718,9 +753,6 @@ def interactive_exec_argv(container_id: str, command: Sequence[str], *, user: st
     are the one place iris-envs hands over to the CLI; it honours the same DOCKER_HOST.
     """
     return ["docker", "exec", "-it", "-u", user, container_id, *command]
-
-
-_CHUNK = 1024 * 1024
 
 
 class _ChunkReader(io.RawIOBase):

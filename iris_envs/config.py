@@ -565,7 +565,7 @@ def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
     mgr/<namespace>/ (recipes.create_namespace), and a `dat` step copies into
     mgr/<database>/: the same directory would overwrite the mounted IRIS.DAT.
     """
-    from iris_envs.recipes import BUILTIN_NAMESPACES
+    from iris_envs.recipes import BUILTIN_NAMESPACES, SYSTEM_DATABASES
 
     for step in spec.setup:
         if step.kind is not StepKind.DAT or step.path is None:
@@ -579,9 +579,17 @@ def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
                 value=step.option("mount"),
                 allowed='mount = "database", or a `namespace` other than %SYS for the step',
             )
+        database = step.option("database") or step.path.name
+        if database.upper() in SYSTEM_DATABASES:
+            ctx.fail(
+                ("env", name, "setup", step.index),
+                f"the dat database {database!r} is one of the instance's own databases: "
+                f"copying into mgr/{database.lower()}/ would overwrite it",
+                value=database,
+                allowed="another `database` name for the dat step (or rename the folder)",
+            )
         if spec.namespace.upper() in BUILTIN_NAMESPACES:
             continue
-        database = step.option("database") or step.path.name
         if database.lower() == spec.namespace.lower():
             ctx.fail(
                 ("env", name, "setup", step.index),

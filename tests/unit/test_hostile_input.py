@@ -69,3 +69,18 @@ def test_a_dat_database_named_like_the_created_namespace_is_refused(tmp_path: Pa
     with pytest.raises(ConfigError, match="would overwrite the database iris-envs creates"):
         load(tmp_path, body)
     load(tmp_path, body.replace('"fixtures/app" }', '"fixtures/app", database = "APPDATA" }'))
+
+
+@pytest.mark.parametrize(
+    ("folder", "database"), [("irissys", None), ("data", "IRISLIB"), ("user", None), ("d", "user")]
+)
+def test_a_dat_database_named_like_a_system_database_is_refused(
+    tmp_path: Path, folder: str, database: str | None
+) -> None:
+    # Copying into mgr/<name>/ would overwrite a live system database (even in namespace USER).
+    (tmp_path / "fixtures" / folder).mkdir(parents=True)
+    (tmp_path / "fixtures" / folder / "IRIS.DAT").write_bytes(b"\0" * 16)
+    option = f', database = "{database}"' if database else ""
+    body = f'[env.e]\nimage = "x"\nsetup = [{{ dat = "fixtures/{folder}"{option} }}]\n'
+    with pytest.raises(ConfigError, match="one of the instance's own databases"):
+        load(tmp_path, body)

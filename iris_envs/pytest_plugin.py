@@ -101,7 +101,8 @@ class _Environments:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.stack = ExitStack()
-        self.running: dict[str, Instance] = {}
+        # (environment, fixture folders, mount) -> its container
+        self.running: dict[tuple[str, tuple[str, ...], str], Instance] = {}
         self.failed = False
 
     def project(self) -> Any:
@@ -114,14 +115,38 @@ class _Environments:
 
         return select_one(self.project(), name)
 
-    def get(self, name: str) -> IrisEnv:
-        """The session's container of ``name``, started on first use, removed at the end."""
+    def get(self, name: str, fixtures: tuple[str, ...] = (), mount: str = "namespace") -> IrisEnv:
+        """The session's container of ``name`` (with ``fixtures``: of its derived snapshot that
+        holds them), started on first use, removed at the end."""
+        from iris_envs.errors import IrisEnvsError
         from iris_envs.lifecycle import warm_instance
 
-        if name not in self.running:
-            manager = warm_instance(self.spec(name), keep=self.keep_on_failure)
-            self.running[name] = self.stack.enter_context(manager)
-        return IrisEnv.from_variables(self.running[name].variables)
+        key = (name, fixtures, mount)
+        problem = ""
+        if key not in self.running:
+            try:
+                spec = self.spec(name)
+                if fixtures:
+                    spec = self.derived_spec(spec, fixtures, mount)
+                manager = warm_instance(spec, keep=self.keep_on_failure)
+                self.running[key] = self.stack.enter_context(manager)
+            except IrisEnvsError as error:
+                problem = str(error)
+        if problem:
+            # What went wrong and how to fix it, as the CLI says it; no traceback.
+            pytest.fail(f"iris-envs: {problem}", pytrace=False)
+        return IrisEnv.from_variables(self.running[key].variables)
+
+    def derived_spec(self, spec: Any, fixtures: tuple[str, ...], mount: str) -> Any:
+        """``spec`` plus the fixtures, built FROM ``spec``'s snapshot (built or reused first)."""
+        from iris_envs.containers import Owner
+        from iris_envs.derived import derive
+        from iris_envs.docker_adapter import DockerEngine
+        from iris_envs.progress import Reporter
+        from iris_envs.snapshot import ensure_snapshot
+
+        base = ensure_snapshot(DockerEngine(), spec, owner=Owner(), reporter=Reporter(spec.name))
+        return derive(spec, base.ref, fixtures, mount=mount)
 
     def keep_on_failure(self) -> bool:
         return bool(self.config.getoption("iris_keep_on_failure")) and self.failed
@@ -153,6 +178,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "iris_env(name): run these tests against this iris-envs environment"
     )
+    config.addinivalue_line(
+        "markers",
+        "iris_fixtures(*folders, mount='namespace'): these tests get a container of a snapshot "
+        "that also holds these .DAT fixture folders (paths relative to the project root)",
+    )
     config.stash[_STATE] = _Environments(config)
 
 
@@ -182,12 +212,44 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _WithFixtures:
+    """The ``iris_env`` parameter of tests marked ``iris_fixtures``."""
+
+    env: str | None
+    fixtures: tuple[str, ...]
+    mount: str
+
+
+def _fixtures_marker(metafunc: pytest.Metafunc) -> tuple[tuple[str, ...], str] | None:
+    marker = metafunc.definition.get_closest_marker("iris_fixtures")
+    if marker is None:
+        return None
+    unknown = set(marker.kwargs) - {"mount"}
+    if unknown or not marker.args:
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: @pytest.mark.iris_fixtures takes fixture folder "
+            "paths and an optional mount= ('namespace', 'database' or 'globals:PATTERN')"
+            + (f"; unknown argument(s) {', '.join(sorted(unknown))}" if unknown else "")
+        )
+    return tuple(str(folder) for folder in marker.args), str(
+        marker.kwargs.get("mount", "namespace")
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "iris_env" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("iris_env")
     names = [str(marker.args[0])] if marker else _requested(metafunc.config)
-    if marker or len(names) > 1:
+    fixtures = _fixtures_marker(metafunc)
+    if fixtures is not None:
+        folders, mount = fixtures
+        chosen: list[str | None] = [*names] or [os.environ.get("IRIS_ENVS_ENV") or None]
+        params = [_WithFixtures(name, folders, mount) for name in chosen]
+        ids = [f"{name or 'env'}+fixtures" for name in chosen]
+        metafunc.parametrize("iris_env", params, indirect=True, ids=ids, scope="session")
+    elif marker or len(names) > 1:
         metafunc.parametrize("iris_env", names, indirect=True, ids=names, scope="session")
 
 
@@ -202,12 +264,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def iris_env(request: pytest.FixtureRequest) -> IrisEnv:
     """The running IRIS of the environment (session scope; one container per pytest process)."""
-    name: str | None = getattr(request, "param", None)
+    param = getattr(request, "param", None)
+    with_fixtures = param if isinstance(param, _WithFixtures) else None
+    name: str | None = with_fixtures.env if with_fixtures else param
     requested = _requested(request.config)
     run_env = os.environ.get("IRIS_ENVS_ENV")
     # Under `iris-envs run` the environment's container is already there: start nothing.
     if (
-        os.environ.get("IRIS_ENVS_CONTAINER")
+        with_fixtures is None
+        and os.environ.get("IRIS_ENVS_CONTAINER")
         and name in (None, run_env)
         and (not requested or requested == [run_env])
     ):
@@ -218,16 +283,27 @@ def iris_env(request: pytest.FixtureRequest) -> IrisEnv:
             "the iris_env fixture has no environment: run the tests with `iris-envs run -- "
             "pytest`, or pass `--iris-env NAME` (or set `iris_env = NAME` in the pytest ini)"
         )
-    return request.config.stash[_STATE].get(name)
+    state = request.config.stash[_STATE]
+    if with_fixtures is not None:
+        return state.get(name, with_fixtures.fixtures, with_fixtures.mount)
+    return state.get(name)
 
 
 @pytest.fixture
 def fresh_iris_env(request: pytest.FixtureRequest, iris_env: IrisEnv) -> Iterator[IrisEnv]:
-    """A new container of the same environment, for a test that must not share state."""
+    """A new container of the same environment (and fixtures), for a test that must not share
+    state."""
     from iris_envs.lifecycle import warm_instance
 
     state = request.config.stash[_STATE]
-    with warm_instance(state.spec(iris_env.env)) as instance:
+    callspec = getattr(request.node, "callspec", None)
+    param = callspec.params.get("iris_env") if callspec is not None else None
+    if isinstance(param, _WithFixtures):
+        base = state.spec(param.env or os.environ.get("IRIS_ENVS_ENV", ""))
+        spec = state.derived_spec(base, param.fixtures, param.mount)
+    else:
+        spec = state.spec(iris_env.env)
+    with warm_instance(spec) as instance:
         yield IrisEnv.from_variables(instance.variables)
 
 

@@ -22,8 +22,12 @@ from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_NAMESPACE, ENV_PAT
 
 MGR_DIR = PurePosixPath("/usr/irissys/mgr")
 DEFAULT_MOUNT = "namespace"
-# Marks the $ZVERSION line in the version probe's output.
+# Marks the $ZVERSION line in the version probe's output, and each table's row count.
 VERSION_MARKER = "IRIS-ENVS-ZVERSION:"
+ROWS_MARKER = "IRIS-ENVS-ROWS:"
+# The manifest's table names reach ObjectScript as exec variables, never spliced into code.
+ENV_TABLE_COUNT = "IRIS_ENVS_TABLE_COUNT"
+ENV_TABLE_PREFIX = "IRIS_ENVS_TABLE_"
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,86 @@ def dat_body(step: SetupStep) -> list[str]:
     return lines
 
 
+def row_count_body() -> list[str]:
+    """ObjectScript that counts each manifest table's rows through SQL in the session's
+    namespace, one marked line per table: "<name>:<count>", or "<name>:ERR:<message>".
+
+    The name ("Schema.Table", as ``fixture create`` records it) is quoted as two delimited
+    identifiers with embedded quotes doubled, so no manifest text becomes SQL or ObjectScript.
+    """
+    quoted = '""""_$Replace(%s,"""","""""")_""""'
+    return [
+        f'Set n=+$system.Util.GetEnviron("{ENV_TABLE_COUNT}")',
+        f'For i=1:1:n {{ Set t=$system.Util.GetEnviron("{ENV_TABLE_PREFIX}"_i) '
+        'Set s=$Piece(t,".",1),tb=$Piece(t,".",2,$Length(t,".")) '
+        'Set q="SELECT COUNT(*) FROM "_' + (quoted % "s") + '_"."_' + (quoted % "tb") + " "
+        "Set rs=##class(%SQL.Statement).%ExecDirect(,q) "
+        f'If rs.%SQLCODE<0 {{ Write !,"{ROWS_MARKER}",t,":ERR:",rs.%Message,! }} '
+        f'Else {{ Do rs.%Next() Write !,"{ROWS_MARKER}",t,":",rs.%GetData(1),! }} }}',
+    ]
+
+
+def row_count_problems(manifest: FixtureManifest, output: str) -> list[str]:
+    """Each manifest table whose rows, counted after the restore, differ from the manifest."""
+    seen: dict[str, str] = {}
+    for line in output.splitlines():
+        if ROWS_MARKER in line:
+            rest = line.split(ROWS_MARKER, 1)[1].strip()
+            if ":ERR:" in rest:  # the SQL message may itself hold colons
+                name, message = rest.split(":ERR:", 1)
+                seen.setdefault(name, "ERR:" + message)
+            else:
+                name, _, count = rest.rpartition(":")
+                seen.setdefault(name, count)
+    problems = []
+    for table in manifest.tables:
+        value = seen.get(table.name)
+        if value is None:
+            problems.append(f"{table.name}: no row count came back")
+        elif value.startswith("ERR:"):
+            problems.append(f"{table.name}: SQL failed ({value[4:].strip()})")
+        elif value != str(table.row_count):
+            problems.append(f"{table.name}: {value} rows, the manifest says {table.row_count}")
+    return problems
+
+
+def check_row_counts(
+    engine: DockerEngine, container_id: str, spec: EnvSpec, step: SetupStep, *, timeout: float
+) -> str:
+    """With ``mount = "namespace"`` the namespace sees the fixture's tables: count their rows
+    through SQL and fail the build on any difference from the manifest (a truncated copy, or a
+    fixture whose tables were made elsewhere). Other mounts do not expose the tables' classes."""
+    assert step.path is not None
+    if mount_mode(step) != "namespace" or not is_fixture_folder(step.path):
+        return ""
+    manifest = _manifest(step)
+    if not manifest.tables:
+        return ""
+    environment = {ENV_TABLE_COUNT: str(len(manifest.tables))}
+    environment.update(
+        {f"{ENV_TABLE_PREFIX}{i}": table.name for i, table in enumerate(manifest.tables, 1)}
+    )
+    result = run_session(
+        engine,
+        container_id,
+        row_count_body(),
+        namespace=target_namespace(spec, step),
+        environment=environment,
+        timeout=timeout,
+        what=f"{step.describe()}: count the manifest's table rows",
+    )
+    problems = row_count_problems(manifest, result.output)
+    if problems:
+        raise BuildFailed(
+            f"{step.describe()}: the restored fixture's tables do not match its manifest: "
+            + "; ".join(problems)
+            + "; nothing was committed",
+            hint="create the fixture again with `iris-envs fixture create --namespace NS`, "
+            "which records the row counts of the namespace's tables",
+        )
+    return f"{len(manifest.tables)} table row count(s) match the manifest\n"
+
+
 def run_dat(
     engine: DockerEngine,
     container_id: str,
@@ -218,5 +302,6 @@ def run_dat(
         timeout=timeout,
         what=step.describe(),
     )
+    counted = check_row_counts(engine, container_id, spec, step, timeout=timeout)
     note = f"image IRIS: {banner}\n" if banner else ""
-    return note + result.output, copy.bytes_copied
+    return note + result.output + ("\n" + counted if counted else ""), copy.bytes_copied

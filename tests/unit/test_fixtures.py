@@ -444,3 +444,111 @@ def test_member_names_never_leave_the_destination() -> None:
     assert _member_name("orders/../../etc/passwd") is None
     assert _member_name("/abs/x") is None
     assert _member_name("orders/sub/x") == "sub/x"
+
+
+# --- the restore's row-count check (issue 10 item 4; real IRIS answers the SQL) ---------------
+
+
+class _SqlEngine:
+    """Answers the row-count session like IRIS would, from ``counts`` (name -> count or error)."""
+
+    def __init__(self, counts: dict[str, str]) -> None:
+        self.counts = counts
+        self.calls: list[dict[str, object]] = []
+
+    def exec(self, container_id: str, command: list[str], **kwargs: object) -> object:
+        import re as _re
+
+        from iris_envs.dat_step import ROWS_MARKER
+        from iris_envs.docker_adapter import ExecResult
+
+        self.calls.append({"command": command, **kwargs})
+        environment = dict(kwargs["environment"])  # type: ignore[call-overload]
+        names = [
+            environment[f"IRIS_ENVS_TABLE_{i}"]
+            for i in range(1, int(environment["IRIS_ENVS_TABLE_COUNT"]) + 1)
+        ]
+        lines = [
+            f"{ROWS_MARKER}{name}:{self.counts[name]}" for name in names if name in self.counts
+        ]
+        nonce = _re.search(rb"IRIS-ENVS-OK-([0-9a-f]+)", kwargs["stdin"]).group(1).decode()  # type: ignore[arg-type, union-attr]
+        return ExecResult(0, "\n".join([*lines, f"IRIS-ENVS-OK-{nonce}"]))
+
+
+def _table_fixture(
+    root: Path, tables: list[dict[str, object]], mount: str = "namespace"
+) -> tuple[Any, Any]:
+    from iris_envs.manifest import EnvSpec, SetupStep, StepKind
+
+    folder = root / "orders"
+    folder.mkdir()
+    data = b"x" * 10
+    (folder / "IRIS.DAT").write_bytes(data)
+    manifest = {
+        "schema_version": 1,
+        "fixture_id": "orders",
+        "version": "1",
+        "description": "",
+        "created_at": "2026-11-22T00:00:00Z",
+        "iris_version": "2024.1",
+        "source_namespace": "APP",
+        "source_database": "APP",
+        "files": [
+            {"path": "IRIS.DAT", "size": 10, "sha256": "sha256:" + hashlib.sha256(data).hexdigest()}
+        ],
+        "tables": tables,
+        "features": {},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    step = SetupStep(1, StepKind.DAT, "orders", folder, None, (("mount", mount),))
+    return EnvSpec(name="e", namespace="APP", project_root=root), step
+
+
+def test_restored_row_counts_that_match_the_manifest_pass(tmp_path: Path) -> None:
+    from iris_envs.dat_step import check_row_counts
+
+    spec, step = _table_fixture(
+        tmp_path, [{"name": "Shop.Orders", "row_count": 3}, {"name": 'Odd."Name', "row_count": 0}]
+    )
+    engine = _SqlEngine({"Shop.Orders": "3", 'Odd."Name': "0"})
+    assert "2 table row count(s) match" in check_row_counts(engine, "c", spec, step, timeout=5)  # type: ignore[arg-type]
+    [call] = engine.calls
+    assert call["command"][-2:] == ["-U", "APP"]  # type: ignore[index]
+    # Table names travel as variables, never inside the script.
+    assert b"Shop.Orders" not in call["stdin"] and b"Odd" not in call["stdin"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"Shop.Orders": "2"}, "Shop.Orders: 2 rows, the manifest says 3"),
+        ({}, "Shop.Orders: no row count came back"),
+        (
+            {"Shop.Orders": "ERR:Table 'SHOP.ORDERS' not found: SQLCODE -30"},
+            "SQL failed (Table 'SHOP.ORDERS' not found: SQLCODE -30)",
+        ),
+    ],
+)
+def test_restored_row_counts_that_differ_fail_the_build_naming_the_table(
+    tmp_path: Path, answer: dict[str, str], message: str
+) -> None:
+    from iris_envs.dat_step import check_row_counts
+    from iris_envs.errors import BuildFailed
+
+    spec, step = _table_fixture(tmp_path, [{"name": "Shop.Orders", "row_count": 3}])
+    with pytest.raises(BuildFailed) as raised:
+        check_row_counts(_SqlEngine(answer), "c", spec, step, timeout=5)  # type: ignore[arg-type]
+    assert message in str(raised.value) and "nothing was committed" in str(raised.value)
+
+
+def test_row_counts_are_not_checked_when_the_namespace_does_not_use_the_database(
+    tmp_path: Path,
+) -> None:
+    from iris_envs.dat_step import check_row_counts
+
+    spec, step = _table_fixture(
+        tmp_path, [{"name": "Shop.Orders", "row_count": 3}], mount="database"
+    )
+    engine = _SqlEngine({})
+    assert check_row_counts(engine, "c", spec, step, timeout=5) == ""  # type: ignore[arg-type]
+    assert engine.calls == []

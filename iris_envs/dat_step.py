@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 
 from iris_envs.docker_adapter import DockerEngine, FileToCopy
 from iris_envs.errors import BuildFailed
@@ -16,6 +15,7 @@ from iris_envs.fixtures import (
     is_newer,
     read_manifest,
 )
+from iris_envs.hashing import default_cache
 from iris_envs.manifest import EnvSpec, SetupStep
 from iris_envs.objectscript import IRIS_OWNER_UID, run_session, throw_on_error
 from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_NAMESPACE, ENV_PATH
@@ -54,15 +54,11 @@ def target_namespace(spec: EnvSpec, step: SetupStep) -> str:
     return step.namespace or spec.namespace
 
 
-def copy_database(
-    engine: DockerEngine,
-    container_id: str,
-    step: SetupStep,
-    expected: Mapping[str, Any] | None,
-) -> DatCopy:
+def copy_database(engine: DockerEngine, container_id: str, step: SetupStep) -> DatCopy:
     """Copy the database files into mgr/<database>/, owned by irisowner (iris-facts.md: IRIS
-    cannot open an IRIS.DAT owned by anyone else). A fixture sends only its manifest's files,
-    each checked against the manifest checksum as it streams (no second read of the file)."""
+    cannot open an IRIS.DAT owned by anyone else). A fixture sends only its manifest's files;
+    afterwards each is checked against the manifest through the key's stat cache: a file written
+    during the copy has a new stat, is hashed again and fails the check."""
     assert step.path is not None
     destination = dat_directory(step)
     manifest = _manifest(step) if is_fixture_folder(step.path) else None
@@ -70,17 +66,11 @@ def copy_database(
         files = [FileToCopy(p, p.name) for p in sorted(step.path.iterdir())]
     else:
         files = [FileToCopy(step.path / entry.path, entry.path) for entry in manifest.files]
-    digests: dict[str, str] = {}
     copied = engine.copy_in(
-        container_id,
-        str(destination),
-        files,
-        uid=IRIS_OWNER_UID,
-        gid=IRIS_OWNER_UID,
-        digests=digests if manifest is not None else None,
+        container_id, str(destination), files, uid=IRIS_OWNER_UID, gid=IRIS_OWNER_UID
     )
     if manifest is not None:
-        _check_sent(step, manifest, digests, expected)
+        _check_unchanged(step, manifest)
     return DatCopy(str(destination), copied)
 
 
@@ -92,22 +82,23 @@ def _manifest(step: SetupStep) -> FixtureManifest:
     return manifest
 
 
-def _check_sent(
-    step: SetupStep,
-    manifest: FixtureManifest,
-    digests: Mapping[str, str],
-    expected: Mapping[str, Any] | None,
-) -> None:
-    """What went into the container must be what the key (the manifest's checksums) describes."""
-    keyed = {entry["path"]: entry["sha256"] for entry in (expected or {}).get("files", [])}
+def _check_unchanged(step: SetupStep, manifest: FixtureManifest) -> None:
+    """The files copied in must still be what the key (the manifest's checksums) describes.
+
+    The key validated them through the stat cache just before the build; an unchanged stat
+    proves the same bytes without reading a gigabyte again (the key's own trust model)."""
     assert step.path is not None
+    cache = default_cache()
     for entry in manifest.files:
-        sent = digests.get(entry.path, "")
-        if sent != entry.sha256 or (keyed and keyed.get(entry.path) != sent):
+        path = step.path / entry.path
+        try:
+            now = cache.file_hash(path)
+        except OSError as error:
+            now = f"unreadable ({error.strerror})"
+        if now != entry.sha256:
             raise BuildFailed(
-                f"{step.describe()}: {step.path / entry.path} changed during the build: the "
-                f"manifest expects {entry.sha256}, the bytes copied in have {sent or 'none'}; "
-                "nothing was committed",
+                f"{step.describe()}: {path} changed during the build: the manifest expects "
+                f"{entry.sha256}, the file now has {now}; nothing was committed",
                 hint="run the build again once the fixture is no longer being written",
             )
 
@@ -283,14 +274,13 @@ def run_dat(
     spec: EnvSpec,
     step: SetupStep,
     *,
-    expected: Mapping[str, Any] | None,
     timeout: float,
     on_progress: Callable[[str], None] | None = None,
 ) -> tuple[str, int]:
     """Check the image's version, copy the database in, then add, mount and map it; return the
     session output and the bytes copied."""
     banner = check_version(engine, container_id, step, timeout=timeout)
-    copy = copy_database(engine, container_id, step, expected)
+    copy = copy_database(engine, container_id, step)
     if on_progress is not None:
         on_progress(f"copied {copy.bytes_copied:,} bytes")
     result = run_session(

@@ -178,6 +178,16 @@ class HashCache:
         self._store(key, st, digest, started)
         return digest
 
+    def rehash(self, path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+        """Hash a file's bytes (never trusting the cache) and remember the result, so the next
+        key of an unchanged file is not read again (``fixture validate`` then a build)."""
+        st = path.stat()
+        started = time.time_ns()
+        digest = sha256_file(path, on_bytes)
+        if path.stat() == st:  # not written while it was read
+            self._store(str(path), st, digest, started)
+        return digest
+
     def files_hashes(self, paths: Iterable[Path]) -> list[str]:
         """Hash many files, in parallel when the uncached ones add up to real work."""
         return self._hash_stated([(p, p.stat()) for p in paths])

@@ -211,7 +211,6 @@ def run_step(
                 container_id,
                 spec,
                 step,
-                expected=expected,
                 timeout=STEP_TIMEOUT,
                 on_progress=on_progress,
             )

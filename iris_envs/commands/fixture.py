@@ -100,6 +100,7 @@ def load_valid(folder: Path, *, check_hashes: bool) -> Fixture:
 
 def _validate(args: argparse.Namespace) -> int:
     from iris_envs.fixtures import FixtureInvalid, read_manifest, validate_fixture
+    from iris_envs.hashing import default_cache
     from iris_envs.progress import Reporter, human_bytes
 
     manifest, _ = read_manifest(args.folder)
@@ -114,13 +115,20 @@ def _validate(args: argparse.Namespace) -> int:
             done += count
             handle.update(f"{human_bytes(done)} of {human_bytes(total)} hashed")
 
+        # Every byte is read (validate never trusts a stat), and the hashes go into the key's
+        # stat cache: a build right after a validate does not read the fixture again.
+        cache = default_cache()
         try:
-            fixture = validate_fixture(args.folder, on_bytes=progress)
+            fixture = validate_fixture(
+                args.folder, hasher=lambda path: cache.rehash(path.resolve(), progress)
+            )
         except FixtureInvalid as invalid:
             handle.detail = "invalid"
             problems = invalid
         else:
             handle.detail = f"{human_bytes(fixture.manifest.total_bytes)} checked"
+        finally:
+            cache.save()
     if problems is not None:
         print(f"iris-envs: error: {problems.report()}", file=sys.stderr)
         return 2

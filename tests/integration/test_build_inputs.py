@@ -3,6 +3,8 @@ engine: files edited during a build, and symlinks inside `load` directories."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 import uuid
@@ -50,8 +52,9 @@ def toml(env: str, image: str, setup: str) -> str:
     [
         ('  { load = "src" },\n', "src/App/Thing.cls"),
         ('  { objectscript = "setup/first.script" },\n', "setup/first.script"),
+        ('  { dat = "fixtures/orders" },\n', "fixtures/orders/IRIS.DAT"),
     ],
-    ids=["load-directory", "objectscript-file"],
+    ids=["load-directory", "objectscript-file", "dat-fixture"],
 )
 def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
     make_project: MakeProject,
@@ -62,7 +65,32 @@ def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
 ) -> None:
     # A slow start leaves time to edit the file after the key was computed.
     slow = build_slow_variant(VERSION, 4)
-    files = {"src/App/Thing.cls": "Class App.Thing {}\n", "setup/first.script": 'Write "v1",!\n'}
+    dat = "IRIS.DAT of fixture 1111\n"
+    manifest = {
+        "schema_version": 1,
+        "fixture_id": "orders",
+        "version": "1",
+        "description": "",
+        "created_at": "2026-11-22T00:00:00Z",
+        "iris_version": "2024.1",
+        "source_namespace": "APP",
+        "source_database": "APP",
+        "files": [
+            {
+                "path": "IRIS.DAT",
+                "size": len(dat),
+                "sha256": "sha256:" + hashlib.sha256(dat.encode()).hexdigest(),
+            }
+        ],
+        "tables": [],
+        "features": {},
+    }
+    files = {
+        "src/App/Thing.cls": "Class App.Thing {}\n",
+        "setup/first.script": 'Write "v1",!\n',
+        "fixtures/orders/IRIS.DAT": dat,
+        "fixtures/orders/manifest.json": json.dumps(manifest),
+    }
     root = make_project(toml(env_name, slow, setup), files)
     process = popen_cli(["build", "-e", env_name], cwd=root)
     assert process.stderr is not None
@@ -81,9 +109,14 @@ def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
     assert "Traceback" not in err
     assert docker("images", "-q", snapshot_repo(env_name)).stdout == ""
     assert env_containers(env_name) == []
-    # The next build hashes the new content and succeeds.
     again = run_cli(["build", "-e", env_name], cwd=root, timeout=180)
-    assert again.returncode == 0, again.stderr
+    if edited.endswith("IRIS.DAT"):
+        # A fixture's key is its manifest: the edited file no longer matches it (exit 2).
+        assert again.returncode == int(ExitCode.CONFIG_ERROR), again.stderr
+        assert "checksum mismatch" in again.stderr
+    else:
+        # The next build hashes the new content and succeeds.
+        assert again.returncode == 0, again.stderr
 
 
 def test_symlinks_inside_the_project_are_copied_as_their_content(

@@ -552,3 +552,23 @@ def test_row_counts_are_not_checked_when_the_namespace_does_not_use_the_database
     engine = _SqlEngine({})
     assert check_row_counts(engine, "c", spec, step, timeout=5) == ""  # type: ignore[arg-type]
     assert engine.calls == []
+
+
+def test_validate_reads_every_byte_and_a_following_key_reads_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iris_envs.fixtures import fixture_key_content
+
+    folder = make_fixture(tmp_path / "orders")
+    os.utime(folder / "IRIS.DAT", ns=(10**18, 10**18))  # outside the racy window
+    reads: list[Path] = []
+    real = hashing.sha256_file
+    monkeypatch.setattr(hashing, "sha256_file", lambda p, cb=None: reads.append(p) or real(p, cb))
+    monkeypatch.setattr(hashing, "_sha256_file", lambda p: reads.append(p) or real(p))
+    assert run(capsys, "fixture", "validate", str(folder))[0] == 0
+    assert run(capsys, "fixture", "validate", str(folder))[0] == 0
+    assert len(reads) == 2  # validate never trusts the stat cache
+    hashing._caches.clear()  # a new process: the cache comes from disk
+    content = fixture_key_content(folder.resolve(), "setup[1]", hashing.default_cache().file_hash)
+    assert content["files"][0]["sha256"] == "sha256:" + hashlib.sha256(DATA).hexdigest()
+    assert len(reads) == 2  # the key reused validate's hash

@@ -27,8 +27,8 @@ CHECKS = [
 ]
 
 
-def test_a_healthy_engine_passes(make_project: MakeProject, docker_engine_available: bool) -> None:
-    root = make_project('[env.app]\nimage = "iris-envs-test/iris-community:2025.1"\n')
+def test_a_healthy_engine_passes(make_project: MakeProject, standin_images: dict[str, str]) -> None:
+    root = make_project(f'[env.app]\nimage = "{standin_images["2025.1"]}"\n')
     done = run_cli(["doctor", "--json"], root)
     assert done.returncode == 0, done.stdout + done.stderr
     checks = json.loads(done.stdout)

@@ -50,7 +50,7 @@ def managed(engine: PrivateEngine) -> list[str]:
 
 
 def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
-    private_engine: PrivateEngine, tmp_path: Path
+    private_engine: PrivateEngine, tmp_path: Path, standin_images: dict[str, str]
 ) -> None:
     slow = build_slow_variant(VERSION, 20)
     private_engine.load(slow)
@@ -64,7 +64,7 @@ def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
     assert process.returncode == int(ExitCode.DOCKER_UNAVAILABLE), err
     assert "Traceback" not in err and "iris-envs: error:" in err
     private_engine.start()
-    private_engine.wait_until_it_runs_containers(f"iris-envs-test/iris-community:{VERSION}")
+    private_engine.wait_until_it_runs_containers(standin_images[VERSION])
     # The next invocation removes what the interrupted build left and succeeds.
     again = run_cli(["run", "-e", env, "--", "true"], root, extra, timeout=240)
     assert again.returncode == 0, again.stderr
@@ -75,9 +75,9 @@ def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
 
 
 def test_engine_stopped_during_a_run_fails_the_run_cleanly_and_the_next_run_recovers(
-    private_engine: PrivateEngine, tmp_path: Path
+    private_engine: PrivateEngine, tmp_path: Path, standin_images: dict[str, str]
 ) -> None:
-    root, env = project(tmp_path / "p", f"iris-envs-test/iris-community:{VERSION}")
+    root, env = project(tmp_path / "p", standin_images[VERSION])
     extra = {"DOCKER_HOST": private_engine.host}
     assert run_cli(["build", "-e", env], root, extra, timeout=180).returncode == 0
     started = root / "started"
@@ -99,7 +99,7 @@ def test_engine_stopped_during_a_run_fails_the_run_cleanly_and_the_next_run_reco
     assert "Traceback (most recent call last)" not in err.split("running ")[0]  # none of ours
     assert "could not remove container" in err and "iris-envs gc" in err
     private_engine.start()
-    private_engine.wait_until_it_runs_containers(f"iris-envs-test/iris-community:{VERSION}")
+    private_engine.wait_until_it_runs_containers(standin_images[VERSION])
     again = run_cli(["run", "-e", env, "--", "true"], root, extra, timeout=180)
     assert again.returncode == 0, again.stderr
     assert managed(private_engine) == []
@@ -107,12 +107,15 @@ def test_engine_stopped_during_a_run_fails_the_run_cleanly_and_the_next_run_reco
 
 @pytest.mark.engine_disk(100)
 def test_engine_disk_full_during_a_build_is_a_build_failure_with_nothing_tagged(
-    private_engine: PrivateEngine, tmp_path: Path, isolated_cache: Path
+    private_engine: PrivateEngine,
+    tmp_path: Path,
+    isolated_cache: Path,
+    standin_images: dict[str, str],
 ) -> None:
     # 50 MB written by a step fits; committing that layer needs as much again and does not.
     root, env = project(
         tmp_path / "p",
-        f"iris-envs-test/iris-community:{VERSION}",
+        standin_images[VERSION],
         '  { shell = "head -c 52428800 /dev/urandom > /home/irisowner/big" },\n',
     )
     extra = {"DOCKER_HOST": private_engine.host}

@@ -24,12 +24,14 @@ CHECK = (
 )
 
 
-def test_a_tcp_engine_is_reached_at_its_host(private_engine: PrivateEngine, tmp_path: Path) -> None:
+def test_a_tcp_engine_is_reached_at_its_host(
+    private_engine: PrivateEngine, tmp_path: Path, standin_images: dict[str, str]
+) -> None:
     env = f"remote-{uuid.uuid4().hex[:8]}"
     root = tmp_path / "p"
     root.mkdir()
     (root / "iris-envs.toml").write_text(
-        f'[env."{env}"]\nimage = "iris-envs-test/iris-community:2025.1"\npassword = "Pw-remote"\n'
+        f'[env."{env}"]\nimage = "{standin_images["2025.1"]}"\npassword = "Pw-remote"\n'
     )
     extra = {"DOCKER_HOST": private_engine.tcp_host, "IRIS_ENVS_PUBLISH_ADDRESS": "127.0.0.2"}
     done = run_cli(["run", "-e", env, "--", sys.executable, "-c", CHECK], root, extra, timeout=180)

@@ -2,15 +2,18 @@
 
 A spare is an ordinary container of a snapshot, started detached and labelled ``role=spare``
 with the project and environment; it inherits the snapshot's key label from the image, and that
-key, not the tag, decides whether a run may use it. Claiming needs no lock file: the claimant
-renames the container BY ITS SPARE NAME, and the engine lets exactly one rename of a name
-succeed (the others find no container of that name). Labels cannot change after creation, so
-the claimed name carries the claimant's pid: ``gc`` reads it to remove a claimed spare whose
-process died. A claimed spare is used and removed exactly like a fresh container.
+key, not the tag, decides whether a run may use it. The claimant renames the container to a
+claimed name under a per-project, per-environment lock file: the engine alone does not make a
+rename exclusive (it looks the old name up, then renames whatever name the container has by
+then, so two racing renames of one spare both succeed; seen in a loaded test run). Labels cannot
+change after creation, so the claimed name carries the claimant's pid: ``gc`` reads it to remove
+a claimed spare whose process died. A claimed spare is used and removed exactly like a fresh
+container.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -18,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
+
+from filelock import FileLock
 
 from iris_envs import naming
 from iris_envs.containers import Owner, container_name, iris_container_spec
@@ -126,17 +131,8 @@ def claim(
     on_progress: Callable[[str], None] | None = None,
 ) -> Instance | None:
     """Claim one ready-or-starting spare of ``key`` and wait for the rest of its start."""
-    now = time.time()
-    candidates = [
-        c
-        for c in _spares_of(engine, spec)
-        if is_available(c) and not stale_reason(c, key, spec.spare_max_age, now)
-    ]
-    for container in sorted(candidates, key=_started_at):  # the oldest is the most likely ready
-        try:
-            engine.rename(container.name, _claimed_name(spec, owner))
-        except NotFoundInEngine:
-            continue  # another process claimed it first
+    container = _rename_one(engine, spec, key, owner)
+    while container is not None:
         started = time.monotonic()
         try:
             wait_until_ready(
@@ -151,9 +147,40 @@ def claim(
             with suppress(IrisEnvsError):
                 engine.remove_container(container.id)
             raise
-        if info is None:
+        if info is None:  # removed meanwhile (gc): try the next one
+            container = _rename_one(engine, spec, key, owner)
             continue
         return Instance(spec, info, snapshot_ref, time.monotonic() - started)
+    return None
+
+
+def _claim_lock(spec: EnvSpec) -> FileLock:
+    """The lock file that makes claiming this project's spares of this environment exclusive."""
+    from iris_envs.cache_dir import cache_subdir
+
+    scope = f"{os.environ.get('DOCKER_HOST', '')}\0{spec.project_root}\0{spec.name}"
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+    return FileLock(str(cache_subdir("locks") / f"spares-{digest}.lock"))
+
+
+def _rename_one(
+    engine: DockerEngine, spec: EnvSpec, key: str, owner: Owner
+) -> ContainerInfo | None:
+    """Rename one available, current spare to this process's claimed name; None if none."""
+    with _claim_lock(spec):  # held for a list and a rename, never for the readiness wait
+        now = time.time()
+        candidates = [
+            c
+            for c in _spares_of(engine, spec)
+            if is_available(c) and not stale_reason(c, key, spec.spare_max_age, now)
+        ]
+        for container in sorted(candidates, key=_started_at):  # the oldest is likeliest ready
+            claimed = _claimed_name(spec, owner)
+            try:
+                engine.rename(container.name, claimed)
+            except NotFoundInEngine:
+                continue  # removed or claimed meanwhile (a process of another cache folder)
+            return container
     return None
 
 

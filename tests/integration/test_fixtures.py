@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tests.integration.conftest import (
     MakeProject,
     container_events_since,
     docker,
+    popen_cli,
     run_cli,
     snapshot_repo,
     unique_env,
@@ -225,11 +227,13 @@ def test_round_trip_create_validate_restore(
             "cat /usr/irissys/mgr/sessions/*.script",
             check=False,
         ).stdout
+        dismounted_now = dismounted(up_container(source, root))
     finally:
         run_cli(["down", source], root, timeout=120)
     # The database was dismounted and mounted again around the first copy, frozen and thawed
     # around the second.
     assert "DismountDatabase(path)" in scripts and "ExternalThaw()" in scripts
+    assert dismounted_now == "", dismounted_now
     assert (out_dir / "IRIS.DAT").read_bytes() == DATA
     manifest = json.loads((out_dir / "manifest.json").read_text())
     assert manifest["files"][0]["sha256"] == "sha256:" + hashlib.sha256(DATA).hexdigest()
@@ -246,6 +250,58 @@ def test_round_trip_create_validate_restore(
     )
     assert f"51773:51773 {len(DATA)}" in out
     assert hashlib.sha256(DATA).hexdigest() in out
+
+
+def dismounted(container: str) -> str:
+    """The database directories the stand-in has dismounted now (one per line)."""
+    return docker(
+        "exec",
+        container,
+        "sh",
+        "-c",
+        "cat /usr/irissys/mgr/.standin/dismounted 2>/dev/null",
+        check=False,
+    ).stdout.strip()
+
+
+def test_ctrl_c_during_create_mounts_the_database_again_and_leaves_no_fixture(
+    make_project: MakeProject, standin_images: dict[str, str], env_cleanup: Any
+) -> None:
+    env = env_cleanup(unique_env("fxc"))
+    root = make_project(
+        f'[env."{env}"]\nimage = "{standin_images[VERSION]}"\n'
+        'setup = [{ dat = "data/orders" }]\n',
+        {"data/orders/IRIS.DAT": b""},
+    )
+    # 768 MiB (sparse on the host): long enough to catch the copy in the act.
+    os.truncate(root / "data" / "orders" / "IRIS.DAT", 768 * 1024 * 1024)
+    up = run_cli(["up", env], root, timeout=300)
+    assert up.returncode == 0, up.stderr
+    out_dir = root / "made"
+    try:
+        container = up_container(env, root)
+        process = popen_cli(
+            ["fixture", "create", "--env", env, "--database", "ORDERS", "-o", str(out_dir)], root
+        )
+        partial = out_dir / ".IRIS.DAT.partial"
+        deadline = time.monotonic() + 120
+        while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert partial.exists(), process.communicate()
+        process.send_signal(signal.SIGINT)  # mid-copy (the engine locks the container then)
+        _out, err = process.communicate(timeout=120)
+        after = dismounted(container)
+        scripts = docker(
+            "exec", container, "sh", "-c", "cat /usr/irissys/mgr/sessions/*.script"
+        ).stdout
+    finally:
+        run_cli(["down", env], root, timeout=120)
+    # Dismounted before the copy, mounted again after the interrupt.
+    assert scripts.index("DismountDatabase(path)") < scripts.rindex("MountDatabase(path)")
+    assert process.returncode == int(ExitCode.INTERRUPTED), err
+    assert "Traceback" not in err, err
+    assert after == "", f"left dismounted: {after}"
+    assert sorted(p.name for p in out_dir.iterdir()) == [], list(out_dir.iterdir())
 
 
 def up_container(env: str, root: Path) -> str:

@@ -133,6 +133,13 @@ function file_exists(path) { return (system("test -e " shq(path)) == 0) }
 
 function file_has(path, text) { return (system("grep -rqF " shq(text) " " shq(path) " 2>/dev/null") == 0) }
 
+function set_dismounted(dir, on,    f) {
+    f = standin_dir "/dismounted"
+    sub(/\/+$/, "", dir)
+    system("touch " shq(f) "; grep -vxF " shq(dir) " " shq(f) " > " shq(f ".new") "; mv -f " shq(f ".new") " " shq(f))
+    if (on) record("dismounted", dir)
+}
+
 function record(name, line) {
     print line >> (standin_dir "/" name)
     close(standin_dir "/" name)
@@ -351,6 +358,19 @@ function eval_term(t,    u, a, k, v, name) {
         return 1
     }
     if (match(u, /^##CLASS\(%ZPM\.PACKAGEMANAGER\)\./)) { ev_err = "<CLASS DOES NOT EXIST> *%ZPM.PackageManager"; return "" }
+    # SYS.Database DismountDatabase(Directory) / MountDatabase(Directory) (class reference,
+    # SYS.Database): the directories dismounted now are kept in mgr/.standin/dismounted, so a
+    # test sees a database left dismounted (fixture create must mount it again, even on Ctrl-C).
+    if (match(u, /^##CLASS\(SYS\.DATABASE\)\.DISMOUNTDATABASE\(/)) {
+        name = eval_expr(call_args(t, RLENGTH))
+        set_dismounted(name, 1)
+        return 1
+    }
+    if (match(u, /^##CLASS\(SYS\.DATABASE\)\.MOUNTDATABASE\(/)) {
+        name = eval_expr(call_args(t, RLENGTH))
+        set_dismounted(name, 0)
+        return 1
+    }
     if (match(u, /^##CLASS\(SYS\.CONTAINER\)\.PREVENTJOURNALROLLOVERMESSAGE\(/))
         return sys_container_fail("PreventJournalRolloverMessage: the instance was not started with nostu")
     if (match(u, /^##CLASS\(%EXCEPTION\.STATUSEXCEPTION\)\.CREATEFROMSTATUS\(/)) {

@@ -230,3 +230,37 @@ def test_sigint_during_an_xdist_run_leaves_no_container(sample: Sample) -> None:
     os.kill(process.pid, signal.SIGINT)
     process.communicate(timeout=120)
     assert sample.containers() == []  # each worker removed its own on the way out
+
+
+FAILING_TEST = """\
+import subprocess
+
+
+def test_fails(iris_env):
+    subprocess.run(["docker", "exec", iris_env.container, "sh", "-c", "echo evidence > /tmp/e"],
+                   check=True)
+    assert False, "on purpose"
+"""
+
+
+def test_keep_on_failure_keeps_the_failed_sessions_container_with_the_way_in(
+    sample: Sample,
+) -> None:
+    env = sample.envs[0]
+    (sample.root / "tests" / "test_sample.py").write_text(FAILING_TEST)
+    plain = sample.pytest("-q", f"--iris-env={env}")
+    assert plain.returncode == 1, plain.stdout + plain.stderr
+    assert sample.containers() == []  # without the option nothing is kept
+    kept = sample.pytest("-q", f"--iris-env={env}", "--iris-keep-on-failure")
+    try:
+        assert kept.returncode == 1, kept.stdout + kept.stderr
+        [container] = sample.containers()
+        name = docker("inspect", "-f", "{{.Name}}", container).stdout.strip().lstrip("/")
+        assert name.startswith("iris-envs-kept-"), name
+        output = kept.stdout + kept.stderr
+        assert f"kept container {name}" in output and "iris session IRIS" in output, output
+        # The failed test's state is still there to look at.
+        assert docker("exec", container, "cat", "/tmp/e").stdout.strip() == "evidence"
+    finally:
+        for container in sample.containers():
+            docker("rm", "-f", container, check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -10,6 +11,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from filelock import FileLock, Timeout
 
 from iris_envs.docker_adapter import DockerEngine
 from iris_envs.errors import ConfigError, IrisEnvsError, NotFoundInEngine
@@ -254,6 +257,39 @@ def create_fixture(
     on_step: Callable[[str], None] | None = None,
 ) -> FixtureManifest:
     """Copy the database out consistently, hashing while it streams, then write the manifest."""
+    with _exclusive(options.output):
+        return _create(engine, options, on_bytes=on_bytes, on_step=on_step)
+
+
+@contextlib.contextmanager
+def _exclusive(output: Path) -> Iterator[None]:
+    """One `fixture create` per output folder at a time: two would write the same partial file
+    and could pair one copy with the other's manifest. The lock lives in the cache folder, so
+    the fixture folder holds nothing but the fixture."""
+    from iris_envs.cache_dir import cache_subdir
+
+    digest = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:16]
+    lock = FileLock(str(cache_subdir("locks") / f"fixture-create-{digest}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"fixture create: another iris-envs process is writing a fixture into {output}",
+            hint="wait for it to finish, or name another folder with -o",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _create(
+    engine: DockerEngine,
+    options: CreateOptions,
+    *,
+    on_bytes: Callable[[int], None] | None,
+    on_step: Callable[[str], None] | None,
+) -> FixtureManifest:
     say = on_step or (lambda text: None)
     output = options.output
     prepare_output(output, options.force)

@@ -572,3 +572,37 @@ def test_validate_reads_every_byte_and_a_following_key_reads_none(
     content = fixture_key_content(folder.resolve(), "setup[1]", hashing.default_cache().file_hash)
     assert content["files"][0]["sha256"] == "sha256:" + hashlib.sha256(DATA).hexdigest()
     assert len(reads) == 2  # the key reused validate's hash
+
+
+def test_a_second_create_into_the_same_folder_is_refused_while_the_first_runs(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from iris_envs import fixture_create
+
+    options = fixture_create.CreateOptions(
+        container_id="c",
+        container_name="c",
+        database="ORDERS",
+        namespace=None,
+        output=tmp_path / "out",
+    )
+    inside = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with fixture_create._exclusive(options.output):
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert inside.wait(10)
+    try:
+        with pytest.raises(ConfigError, match="another iris-envs process is writing a fixture"):
+            fixture_create.create_fixture(None, options)  # type: ignore[arg-type]
+        assert not (tmp_path / "out").exists()  # refused before touching the folder
+    finally:
+        release.set()
+        holder.join()

@@ -61,7 +61,7 @@ def cache_folder_error(error: OSError) -> CacheFolderError:
         f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else ""),
         hint=f"free disk space or fix its permissions, or point {CACHE_DIR_ENV} at a writable "
         "folder (snapshots stay in the Docker engine; the cache only holds hashes, logs, locks "
-        "and generated passwords)",
+        "and the snapshot index)",
     )
 
 

@@ -128,7 +128,7 @@ def wait_until_ready(
             break
         if time.monotonic() >= deadline:
             raise NotReady(
-                f"the container was not ready after {timeout:.0f} s (waiting for "
+                f"the container was not ready after {timeout:g} s (waiting for "
                 f"{pending[0].description}); raise ready_timeout if IRIS needs longer"
                 + _log_tail(engine, container_id, True)
             )

@@ -536,9 +536,12 @@ class DockerEngine:
         """
         wanted = set(names) if names is not None else None
         found: dict[str, tuple[int, str]] = {}
-        with self._translate(f"copy {path} out of container {container_id[:12]}"):
-            stream, _stat = self._api.get_archive(container_id, path, chunk_size=_CHUNK)
-            reader = io.BufferedReader(_ChunkReader(stream), _CHUNK)
+        with (
+            self._translate(f"copy {path} out of container {container_id[:12]}"),
+            self._archive_response(container_id, path) as response,
+        ):
+            chunks = response.iter_content(chunk_size=_CHUNK, decode_unicode=False)
+            reader = io.BufferedReader(_ChunkReader(chunks), _CHUNK)
             with tarfile.open(fileobj=reader, mode="r|") as archive:
                 for member in archive:
                     relative = _member_name(member.name)
@@ -559,6 +562,25 @@ class DockerEngine:
                                 on_bytes(len(chunk))
                     found[relative] = (member.size, "sha256:" + digest.hexdigest())
         return found
+
+    @contextlib.contextmanager
+    def _archive_response(self, container_id: str, path: str) -> Iterator[Any]:
+        """The engine's streamed archive of ``path``, closed when the block ends, also on an
+        error or Ctrl-C: while the response is open the engine holds the container (an exec
+        into it waits), so an interrupted copy must hang up before anything else runs there.
+        The SDK's get_archive returns only a generator over it, which cannot close the socket."""
+        api: Any = self._api
+        response = api._get(
+            api._url("/containers/{0}/archive", container_id),
+            params={"path": path},
+            stream=True,
+            headers={"Accept-Encoding": "identity"},
+        )
+        try:
+            api._raise_for_status(response)
+            yield response
+        finally:
+            response.close()
 
     def commit(
         self,

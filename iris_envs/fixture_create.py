@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ ZV_MARK, DB_MARK, DIR_MARK, TABLE_MARK = (
 # At most this many tables are counted (a bounded loop: one statement per line, never endless).
 MAX_TABLES = 10000
 PARTIAL_SUFFIX = ".partial"
+UNDO_TIMEOUT_AFTER_FAILURE = 120.0
 # What to do when mounting or thawing again failed (iris-facts.md: `iris thaw IRIS`).
 LEFT_BEHIND = {
     "dismount": "the database is left dismounted: mount it in %SYS with "
@@ -178,20 +180,19 @@ def consistent(
                 prefix + end,
                 namespace="%SYS",
                 environment=environment,
-                timeout=SESSION_TIMEOUT,
+                # After a failure or Ctrl-C the user is waiting for the prompt: bounded.
+                timeout=SESSION_TIMEOUT if failure is None else UNDO_TIMEOUT_AFTER_FAILURE,
                 what=f"{undo} {directory} again",
             )
         except IrisEnvsError as error:
+            message = f"{undo} {directory} again failed: {error}"
             if failure is None:
                 raise CreateFailed(
-                    f"the copy was taken, but {undo} {directory} again failed: {error}",
-                    hint="the database is left "
-                    + (
-                        "dismounted: mount it with ##class(SYS.Database).MountDatabase(dir)"
-                        if method == "dismount"
-                        else "frozen: run `iris thaw IRIS` in the container"
-                    ),
+                    f"the copy was taken, but {message}", hint=LEFT_BEHIND[method]
                 ) from error
+            # The first failure is what the user sees (and its exit code); this one must not be
+            # lost: the instance is not as it was before `fixture create`.
+            print(f"iris-envs: warning: {message}; {LEFT_BEHIND[method]}", file=sys.stderr)
 
 
 def prepare_output(output: Path, force: bool) -> None:

@@ -264,3 +264,31 @@ def test_keep_on_failure_keeps_the_failed_sessions_container_with_the_way_in(
     finally:
         for container in sample.containers():
             docker("rm", "-f", container, check=False)
+
+
+FRESH_TEST = """\
+import json, os, pathlib
+
+
+def test_fresh(iris_env, fresh_iris_env):
+    out = pathlib.Path(os.environ["OUT_DIR"]) / "fresh.json"
+    out.write_text(json.dumps({
+        "shared": iris_env.container, "fresh": fresh_iris_env.container,
+        "env": fresh_iris_env.env, "port": fresh_iris_env.port, "shared_port": iris_env.port,
+    }))
+"""
+
+
+def test_fresh_iris_env_is_another_container_of_the_same_env_removed_after_the_test(
+    sample: Sample,
+) -> None:
+    env = sample.envs[0]
+    (sample.root / "tests" / "test_sample.py").write_text(FRESH_TEST)
+    done = sample.pytest(f"--iris-env={env}")  # not -q: the report header is shown
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The report header names the environment(s) the plugin will start.
+    assert f"iris-envs: environment(s) {env} (started on first use)" in done.stdout
+    [result] = sample.results("fresh")
+    assert result["env"] == env
+    assert result["fresh"] != result["shared"] and result["port"] != result["shared_port"]
+    assert sample.containers() == []  # both removed

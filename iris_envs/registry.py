@@ -77,11 +77,15 @@ def _progress(handle: Any) -> Any:
     return update
 
 
-def _is_miss(error: DockerOperationFailed) -> bool:
-    text = str(error).lower()
-    return any(
-        marker in text for marker in ("manifest unknown", "not found", "does not exist", "404")
-    )
+def is_miss(error: DockerOperationFailed, remote: str) -> bool:
+    """Whether a failed pull says the image is not there (rather than the registry being down).
+
+    The reference is cut out of the message first: a 64-digit key or a registry path can hold
+    "404" or "not found" itself (a key with "404" in it once turned a refused connection into
+    a "miss" with no warning).
+    """
+    text = str(error).replace(remote, "").replace(remote.rpartition(":")[2], "").lower()
+    return bool(re.search(r"manifest unknown|not found|does not exist|\b404\b", text))
 
 
 def pull_snapshot(
@@ -98,7 +102,7 @@ def pull_snapshot(
         with reporter.step(f"pull {remote}") as handle:
             info = engine.pull(remote, on_progress=_progress(handle))
     except DockerOperationFailed as error:
-        if _is_miss(error):
+        if is_miss(error, remote):
             reporter.line(f"registry miss: {remote} does not exist")
         else:
             reporter.line(f"warning: registry {registry} unavailable, building instead: {error}")

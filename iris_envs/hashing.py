@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that per-call overhead vanishes next to sha256 itself
 CACHE_FILE_NAME = "file-hashes.json"
@@ -24,6 +26,9 @@ RACY_WINDOW_NS = 2_000_000_000
 # Hashing several files at once only pays when there is real work; sha256 releases the GIL
 # in hashlib, so threads scale with cores.
 PARALLEL_MIN_BYTES = 8 * CHUNK_SIZE
+# One file that large is read by a second thread ahead of the hashing one.
+READ_AHEAD_MIN_BYTES = 8 * CHUNK_SIZE
+READ_AHEAD_BUFFERS = 3
 MAX_WORKERS = 8
 
 
@@ -96,20 +101,57 @@ class TreeHash:
 
 
 def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
-    """Hash one file in 1 MiB chunks into a reused buffer (no per-chunk allocation); report each
+    """Hash one file in 1 MiB chunks into reused buffers (no per-chunk allocation); report each
     chunk's length to ``on_bytes`` (progress of a long hash)."""
     digest = hashlib.sha256()
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
     with path.open("rb", buffering=0) as handle:
-        while True:
-            count = handle.readinto(buffer)
-            if not count:
-                break
-            digest.update(view[:count])
+        if os.fstat(handle.fileno()).st_size >= READ_AHEAD_MIN_BYTES:
+            _hash_read_ahead(handle, digest, on_bytes)
+        else:
+            buffer = bytearray(CHUNK_SIZE)
+            view = memoryview(buffer)
+            while count := handle.readinto(buffer):
+                digest.update(view[:count])
+                if on_bytes is not None:
+                    on_bytes(count)
+    return "sha256:" + digest.hexdigest()
+
+
+def _hash_read_ahead(handle: Any, digest: Any, on_bytes: Callable[[int], None] | None) -> None:
+    """Read the next chunks on a thread while this one hashes the last: reading (a copy out of
+    the page cache, or the disk) and sha256 both release the GIL, so a large file takes about
+    the longer of the two instead of their sum (benchmarks/fixture_bench.py: validate vs
+    openssl)."""
+    free: queue.Queue[bytearray | None] = queue.Queue()
+    full: queue.Queue[tuple[bytearray, int] | BaseException | None] = queue.Queue()
+    for _ in range(READ_AHEAD_BUFFERS):
+        free.put(bytearray(CHUNK_SIZE))
+
+    def read() -> None:
+        try:
+            while (buffer := free.get()) is not None:
+                count = handle.readinto(buffer)
+                if not count:
+                    full.put(None)
+                    return
+                full.put((buffer, count))
+        except BaseException as error:  # raised again in the hashing thread
+            full.put(error)
+
+    reader = threading.Thread(target=read, name="iris-envs-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := full.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            buffer, count = item
+            digest.update(memoryview(buffer)[:count])
+            free.put(buffer)
             if on_bytes is not None:
                 on_bytes(count)
-    return "sha256:" + digest.hexdigest()
+    finally:
+        free.put(None)  # stops a reader still going (an error or Ctrl-C here)
+        reader.join()  # before the file is closed under it
 
 
 def _sha256_file(path: Path) -> str:

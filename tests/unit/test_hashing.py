@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,52 @@ def test_parallel_hashing_matches_serial(tmp_path: Path, monkeypatch: pytest.Mon
 def test_default_cache_is_one_per_location(tmp_path: Path, isolated_cache: Path) -> None:
     assert default_cache() is default_cache()
     assert default_cache().cache_file == isolated_cache / "hashes" / hashing.CACHE_FILE_NAME
+
+
+def test_a_large_file_is_read_ahead_on_a_thread_and_hashes_the_same(tmp_path: Path) -> None:
+    data = os.urandom(hashing.READ_AHEAD_MIN_BYTES + 12345)
+    big = tmp_path / "IRIS.DAT"
+    big.write_bytes(data)
+    seen: list[int] = []
+    readers: list[str] = []
+
+    def progress(count: int) -> None:
+        seen.append(count)
+        readers.extend(t.name for t in threading.enumerate() if t.name == "iris-envs-read-ahead")
+
+    assert hashing.sha256_file(big, progress) == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert sum(seen) == len(data)
+    assert readers, "the read-ahead thread was not used for a large file"
+    assert "iris-envs-read-ahead" not in {t.name for t in threading.enumerate()}
+
+
+class FailingHandle:
+    """A file whose third read fails, as a disk error would."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def readinto(self, buffer: bytearray) -> int:
+        self.reads += 1
+        if self.reads == 3:
+            raise OSError(5, "Input/output error")
+        buffer[:4] = b"data"
+        return 4
+
+
+def test_a_read_error_on_the_read_ahead_thread_reaches_the_caller() -> None:
+    with pytest.raises(OSError, match="Input/output error"):
+        hashing._hash_read_ahead(FailingHandle(), hashlib.sha256(), None)
+    assert "iris-envs-read-ahead" not in {t.name for t in threading.enumerate()}
+
+
+def test_an_interrupted_hash_stops_the_read_ahead_thread(tmp_path: Path) -> None:
+    big = tmp_path / "IRIS.DAT"
+    big.write_bytes(b"\0" * (hashing.READ_AHEAD_MIN_BYTES * 4))
+
+    def interrupt(count: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        hashing.sha256_file(big, interrupt)
+    assert "iris-envs-read-ahead" not in {t.name for t in threading.enumerate()}

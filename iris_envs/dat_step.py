@@ -276,11 +276,12 @@ def run_dat(
     *,
     timeout: float,
     on_progress: Callable[[str], None] | None = None,
+    copied: Callable[[SetupStep], DatCopy] | None = None,
 ) -> tuple[str, int]:
     """Check the image's version, copy the database in, then add, mount and map it; return the
-    session output and the bytes copied."""
+    session output and the bytes copied. ``copied`` gives a copy made ahead (dat_prestage)."""
     banner = check_version(engine, container_id, step, timeout=timeout)
-    copy = copy_database(engine, container_id, step)
+    copy = copied(step) if copied is not None else copy_database(engine, container_id, step)
     if on_progress is not None:
         on_progress(f"copied {copy.bytes_copied:,} bytes")
     result = run_session(

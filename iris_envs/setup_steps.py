@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from iris_envs.dat_step import run_dat
+from iris_envs.dat_step import DatCopy, run_dat
 from iris_envs.docker_adapter import DockerEngine, FileToCopy
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.hashing import UnsafeLink, tree_digest, walk_files
@@ -194,11 +194,12 @@ def run_step(
     *,
     on_progress: Callable[[str], None] | None = None,
     expected: Mapping[str, Any] | None = None,
+    dat_copied: Callable[[SetupStep], DatCopy] | None = None,
 ) -> StepOutcome:
     """Execute one step; raise BuildFailed naming the step, its file and IRIS's error text.
 
     ``expected`` is the step's ``content`` entry of the cache key's inputs: files are checked
-    against it as they are copied in.
+    against it as they are copied in. ``dat_copied`` gives a `dat` step's copy made ahead.
     """
     namespace = step.namespace or spec.namespace
     environment: dict[str, str] = {}
@@ -213,6 +214,7 @@ def run_step(
                 step,
                 timeout=STEP_TIMEOUT,
                 on_progress=on_progress,
+                copied=dat_copied,
             )
             return StepOutcome(step, output, copied)
         if step.path is not None and step.kind is not StepKind.OBJECTSCRIPT:

@@ -31,6 +31,8 @@ from iris_envs.containers import (
     iris_container_spec,
 )
 from iris_envs.cpf import IRIS_CPF, unmerged_settings
+from iris_envs.dat_prestage import copied_ahead, copy_databases_ahead
+from iris_envs.dat_step import DatCopy
 from iris_envs.docker_adapter import ContainerSpec, DockerEngine, FileToCopy, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, IrisEnvsError, NotReady
 from iris_envs.explain import describe_changes, newest_snapshot
@@ -339,6 +341,7 @@ class _BuildRun:
         self.fixture_bytes = 0
         self.tidied_bytes = 0
         self.timings: dict[str, float] = {}
+        self.dat_copies: dict[int, DatCopy] = {}
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -414,6 +417,10 @@ class _BuildRun:
                 )
         with self.reporter.step("start build container") as handle:
             engine.start(container_id)
+            # The `dat` databases are copied while IRIS starts (see dat_prestage).
+            self.dat_copies = copy_databases_ahead(
+                engine, container_id, spec.setup, on_progress=handle.update
+            )
             wait_until_ready(
                 engine, container_id, timeout=spec.ready_timeout, on_progress=handle.update
             )
@@ -476,6 +483,7 @@ class _BuildRun:
                     step,
                     on_progress=handle.update,
                     expected=step_inputs.get("content"),
+                    dat_copied=copied_ahead(self.dat_copies),
                 )
                 self.log.write(outcome.output + "\n")
                 self.fixture_bytes += outcome.bytes_copied

@@ -63,9 +63,13 @@ def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
     setup: str,
     edited: str,
 ) -> None:
-    # A slow start leaves time to edit the file after the key was computed.
+    # A slow start leaves time to edit the file after the key was computed. A `dat` fixture is
+    # copied right after the container starts, while IRIS starts up: 64 MiB keep the copy
+    # going for long enough that the edit lands before the copy is checked.
     slow = build_slow_variant(VERSION, 4)
     dat = "IRIS.DAT of fixture 1111\n"
+    if edited.endswith("IRIS.DAT"):
+        dat += "0" * (64 * 1024 * 1024)
     manifest = {
         "schema_version": 1,
         "fixture_id": "orders",
@@ -99,9 +103,12 @@ def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
     while "start build container" not in seen and time.monotonic() < deadline:
         seen += process.stderr.readline()
     assert "start build container" in seen, seen
-    # Same size, other content: a stat-based check alone would miss it.
+    # Same size, other content: a size-based check alone would miss it. In place, so a copy
+    # under way never sees the file shorter than its header says.
     path = root / edited
-    path.write_text(path.read_text().replace("1", "2").replace("Thing", "Thinx"))
+    edit = path.read_text().replace("1", "2").replace("Thing", "Thinx")
+    with path.open("r+") as handle:
+        handle.write(edit)
     _out, err = process.communicate(timeout=120)
     err = seen + err
     assert process.returncode == int(ExitCode.BUILD_FAILED), err

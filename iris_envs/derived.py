@@ -78,6 +78,9 @@ def derive(spec: EnvSpec, base_ref: str, fixtures: Sequence[str], *, mount: str)
             why = "is one of the instance's own databases"
         elif database == spec.namespace.upper():
             why = f"is the database of the namespace {spec.namespace}"
+        elif database in _restored_databases(spec):
+            # Its copy would land on the base snapshot's mounted database of that name.
+            why = "is already restored by a `dat` step of the environment"
         else:
             continue
         raise ConfigError(
@@ -93,3 +96,12 @@ def derive(spec: EnvSpec, base_ref: str, fixtures: Sequence[str], *, mount: str)
         cpf_merge=None,
         description=f"{spec.name} with fixtures {', '.join(fixtures)}",
     )
+
+
+def _restored_databases(spec: EnvSpec) -> set[str]:
+    """The databases the environment's own `dat` steps put in its snapshot."""
+    return {
+        (step.option("database") or step.path.name).upper()
+        for step in spec.setup
+        if step.kind is StepKind.DAT and step.path is not None
+    }

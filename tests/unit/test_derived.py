@@ -9,7 +9,7 @@ import pytest
 
 from iris_envs.derived import derive, derived_name
 from iris_envs.errors import ConfigError
-from iris_envs.manifest import EnvSpec, StepKind
+from iris_envs.manifest import EnvSpec, SetupStep, StepKind
 
 
 def fixture_folder(root: Path, name: str) -> Path:
@@ -72,3 +72,13 @@ def test_bad_markers_are_config_errors_that_name_the_problem(
     with pytest.raises(ConfigError, match="iris_fixtures") as raised:
         derive(spec(tmp_path), "iris-envs/dev:0123456789ab", fixtures, mount=mount)
     assert message in str(raised.value)
+
+
+def test_a_marker_fixture_named_like_a_database_the_environment_restores_is_refused(
+    tmp_path: Path,
+) -> None:
+    own = fixture_folder(tmp_path, "orders")
+    fixture_folder(tmp_path / "more", "orders")
+    base = spec(tmp_path, setup=(SetupStep(0, StepKind.DAT, "fixtures/orders", own),))
+    with pytest.raises(ConfigError, match="already restored by a `dat` step"):
+        derive(base, "iris-envs/dev:0123456789ab", ["more/fixtures/orders"], mount="database")

@@ -78,6 +78,17 @@ class Project:
     def result(self, name: str) -> dict[str, object]:
         return dict(json.loads((self.out / f"{name}.json").read_text()))
 
+    def snapshot_images(self) -> list[str]:
+        """ID and name of every image of this environment and its derived environments (not of
+        other tests', which may build and remove images meanwhile under pytest-xdist)."""
+        listed = docker("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}")
+        mine = snapshot_repo(self.env)
+        return sorted(
+            line
+            for line in listed.stdout.splitlines()
+            if line.split(" ", 1)[1].startswith((mine + ":", mine + ".fx-"))
+        )
+
     def derived_images(self) -> list[str]:
         listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
         return [ref for ref in listed if ref.startswith(snapshot_repo(self.env) + ".fx-")]
@@ -147,11 +158,12 @@ def test_marked_module_gets_the_fixture_from_a_derived_snapshot_and_the_rest_doe
     history = docker("history", "-q", "--no-trunc", derived[0]).stdout.split()
     assert base_id.stdout.strip() in history, "the derived snapshot is not built on the base one"
     # A second session reuses both snapshots: nothing is built again.
-    images_before = sorted(docker("images", "-q", "--no-trunc").stdout.split())
+    images_before = project.snapshot_images()
+    assert len(images_before) == 4  # key and latest tags of the snapshot and the derived one
     second = project.pytest("-s")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "building snapshot" not in second.stderr + second.stdout
-    assert sorted(docker("images", "-q", "--no-trunc").stdout.split()) == images_before
+    assert project.snapshot_images() == images_before
 
 
 def test_a_changed_fixture_byte_fails_the_marked_tests_with_the_file_named(

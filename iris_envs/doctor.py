@@ -201,19 +201,13 @@ def check_leftovers(engine: Any, info: dict[str, Any] | None) -> Check:
     if info is None:
         return Check("leftovers", PASS, "skipped (no engine)")
     from iris_envs import naming
-    from iris_envs.orphans import is_orphan
+    from iris_envs.orphans import is_orphan, untagged_snapshots
 
     try:
         orphans = [
             c for c in engine.containers_by_label({naming.LABEL_MANAGED: "true"}) if is_orphan(c)
         ]
-        untagged = [
-            i
-            for i in engine.images_by_label(
-                {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "snapshot"}
-            )
-            if not i.tags
-        ]
+        untagged = untagged_snapshots(engine)
     except IrisEnvsError as error:
         return Check("leftovers", WARN, f"could not list them: {error.message}")
     if orphans or untagged:

@@ -18,6 +18,7 @@ LABEL_RUN_ID = LABEL_PREFIX + "run-id"  # containers: one id per iris-envs invoc
 LABEL_PROJECT = LABEL_PREFIX + "project"  # containers: project root the env came from
 LABEL_MANAGED = LABEL_PREFIX + "managed"  # "true" on everything iris-envs creates
 LABEL_SPARE_SINCE = LABEL_PREFIX + "spare-since"  # spares: epoch seconds they were started
+LABEL_BUILT_BY = LABEL_PREFIX + "built-by"  # snapshots: "<host>:<pid>" of the building process
 
 SNAPSHOT_REPO_PREFIX = "iris-envs/"
 KEY_TAG_LENGTH = 12

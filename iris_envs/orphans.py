@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from contextlib import suppress
@@ -15,6 +16,9 @@ LONG_LIVED_ROLES = frozenset({"up"})
 # A container kept on request (--keep, --keep-on-failure, --keep-failed) is renamed with this
 # prefix (labels cannot change after creation): it stays until `down` or `docker rm`.
 KEPT_PREFIX = "iris-envs-kept-"
+# An untagged snapshot another host's process committed is left alone this long (its build may
+# still be verifying it); its process cannot be asked from here.
+OTHER_HOST_BUILD_GRACE = dt.timedelta(days=1)
 
 
 def _process_alive(pid: int) -> bool:
@@ -65,17 +69,44 @@ def collect_untagged_snapshots(engine: DockerEngine) -> list[ImageInfo]:
     A build killed between commit and tag, ``build --rebuild`` (the old snapshot loses its tags)
     and concurrent builds of one key leave such images; nothing else would ever remove them.
     """
-    in_use = engine.image_ids_in_use()
     removed = []
-    for image in engine.images_by_label(
-        {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "snapshot"}
-    ):
-        if image.tags or image.id in in_use:
-            continue
+    for image in untagged_snapshots(engine):
         with suppress(IrisEnvsError):  # e.g. the parent of another image: it stays
             engine.remove_image(image.id)
             removed.append(image)
     return removed
+
+
+def untagged_snapshots(engine: DockerEngine) -> list[ImageInfo]:
+    """Snapshot images with no tag, no container using them and no live build owning them."""
+    in_use = engine.image_ids_in_use()
+    return [
+        image
+        for image in engine.images_by_label(
+            {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "snapshot"}
+        )
+        if not image.tags and image.id not in in_use and not build_in_progress(image)
+    ]
+
+
+def build_in_progress(image: ImageInfo, host: str | None = None) -> bool:
+    """Whether an untagged snapshot may still be a build's, between its commit and its tag.
+
+    That window (removing the build container, then verifying) is seconds long, and another
+    project's `gc` must not take the image out from under the build. A builder on this host is
+    asked directly; one on another host (a shared engine) is trusted for a day.
+    """
+    built_by = image.labels.get(naming.LABEL_BUILT_BY, "")
+    builder_host, _, pid = built_by.rpartition(":")
+    if not builder_host or not pid.isdigit():
+        return False  # built before the label existed
+    if builder_host == (host or socket.gethostname()):
+        return int(pid) != os.getpid() and _process_alive(int(pid))
+    try:
+        created = dt.datetime.fromisoformat(image.labels.get(naming.LABEL_CREATED, ""))
+    except ValueError:
+        return False
+    return dt.datetime.now(dt.timezone.utc) - created < OTHER_HOST_BUILD_GRACE
 
 
 def keep_container(engine: DockerEngine, container_id: str, name: str) -> str:

@@ -362,7 +362,7 @@ class _BuildRun:
         with self._phase("commit"), self.reporter.step("commit snapshot"):
             self.image_id = engine.commit(
                 container_id,
-                labels=_snapshot_labels(spec, key, inputs, base),
+                labels=_snapshot_labels(spec, key, inputs, base, self.owner),
                 # The build container ran the entrypoint under a keep-alive shell: restore it.
                 changes=restore_config_changes(self._base_info(base)),
                 message=f"iris-envs snapshot of {spec.name}",
@@ -578,7 +578,7 @@ class _BuildRun:
 
 
 def _snapshot_labels(
-    spec: EnvSpec, key: str, inputs: dict[str, Any], base: BaseImage
+    spec: EnvSpec, key: str, inputs: dict[str, Any], base: BaseImage, owner: Owner
 ) -> dict[str, str]:
     return {
         naming.LABEL_MANAGED: "true",
@@ -594,4 +594,7 @@ def _snapshot_labels(
         naming.LABEL_OWNER_HOST: "",
         naming.LABEL_RUN_ID: "",
         naming.LABEL_PROJECT: "",
+        # Until it is verified and tagged the image is untagged and unused: this tells
+        # `gc` (orphans.collect_untagged_snapshots) that a live build still owns it.
+        naming.LABEL_BUILT_BY: f"{owner.host}:{owner.pid}",
     }

@@ -7,7 +7,7 @@ import argparse
 HELP = (
     "remove containers whose iris-envs process is gone (killed runs, crashed builds) and warm "
     "spares that are too old or whose snapshot is gone, and untagged snapshot images no "
-    "container uses"
+    "container uses and no running build still owns"
 )
 
 

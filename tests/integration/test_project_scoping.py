@@ -16,6 +16,7 @@ from tests.integration.conftest import (
     docker,
     remove_env_artifacts,
     run_cli,
+    snapshot_repo,
     unique_env,
 )
 
@@ -124,3 +125,36 @@ def test_gc_removes_untagged_snapshot_images_that_no_container_uses(
     gc = run_cli(["gc"], root)
     assert gc.returncode == 0 and "removed untagged snapshot image" in gc.stdout, gc.stdout
     assert images() == tagged  # the current snapshot stays
+
+
+def test_gc_leaves_the_untagged_image_of_a_build_that_is_still_running(
+    make_project: MakeProject, standin_images: dict[str, str], shared_env: str, tmp_path: Path
+) -> None:
+    """Between its commit and its tag a build's image is untagged and unused; another
+    project's `gc` must leave it to the build, and remove it once the build's process is gone."""
+    root = project(make_project, standin_images[VERSION], shared_env, "p", "Gc-pw-2")
+    assert run_cli(["build", "-e", shared_env], root, timeout=180).returncode == 0
+    snapshot = f"{snapshot_repo(shared_env)}:latest"
+    built_by = docker(
+        "inspect", "-f", '{{index .Config.Labels "org.iris-envs.built-by"}}', snapshot
+    )
+    host, _, pid = built_by.stdout.strip().rpartition(":")
+    assert host and pid.isdigit(), built_by.stdout  # who built it: the CLI process, now gone
+    # An image as a running build leaves it right after `docker commit`: untagged, unused, and
+    # labelled with a live builder's host:pid.
+    builder = subprocess.Popen(["sleep", "300"])
+    try:
+        (tmp_path / "Dockerfile").write_text(
+            f"FROM {snapshot}\nLABEL org.iris-envs.built-by={host}:{builder.pid}\n"
+        )
+        image_id = tmp_path / "id"
+        docker("build", "-q", "--iidfile", str(image_id), str(tmp_path))
+        in_flight = image_id.read_text().strip()
+        assert run_cli(["gc"], root).returncode == 0
+        assert docker("image", "inspect", in_flight, check=False).returncode == 0, "gc removed it"
+    finally:
+        builder.kill()
+        builder.wait()
+    gc = run_cli(["gc"], root)
+    assert gc.returncode == 0 and "removed untagged snapshot image" in gc.stdout, gc.stdout
+    assert docker("image", "inspect", in_flight, check=False).returncode != 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -15,11 +16,11 @@ import pytest
 from iris_envs import lifecycle, naming, runner
 from iris_envs.connection import connection_environment, redacted
 from iris_envs.containers import Owner
-from iris_envs.docker_adapter import ContainerInfo
+from iris_envs.docker_adapter import ContainerInfo, ImageInfo
 from iris_envs.errors import BuildFailed
 from iris_envs.instance import Instance
 from iris_envs.manifest import EnvSpec
-from iris_envs.orphans import is_orphan
+from iris_envs.orphans import collect_untagged_snapshots, is_orphan
 from iris_envs.report import report_data, summary_lines
 from iris_envs.runner import (
     EnvResult,
@@ -29,6 +30,7 @@ from iris_envs.runner import (
     shell_exit_code,
 )
 from iris_envs.snapshot import Snapshot
+from tests.unit import FakeEngine, image
 
 SECRET = "s3cret:/@pw"
 
@@ -151,6 +153,54 @@ def test_a_container_of_a_dead_process_is_an_orphan() -> None:
 )
 def test_not_an_orphan(labels: dict[str, str]) -> None:
     assert not is_orphan(container(labels))
+
+
+class UntaggedEngine(FakeEngine):
+    """Images (none used by a container) and what was removed."""
+
+    removed: list[str]
+
+    def image_ids_in_use(self) -> set[str]:
+        return set()
+
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
+        self.removed.append(ref)
+
+
+def untagged(image_id: str, **labels: str) -> ImageInfo:
+    return image(
+        image_id, (), {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: "snapshot", **labels}
+    )
+
+
+def test_gc_leaves_an_untagged_snapshot_whose_build_is_still_running() -> None:
+    """Between commit and tag a build's image is untagged and unused: another project's gc
+    must not remove it (only images of dead, legacy or day-old other-host builds go)."""
+    here, now = socket.gethostname(), dt.datetime.now(dt.timezone.utc)
+    engine = UntaggedEngine(
+        images=[
+            untagged("sha256:live", **{naming.LABEL_BUILT_BY: f"{here}:{os.getppid()}"}),
+            untagged("sha256:dead", **{naming.LABEL_BUILT_BY: f"{here}:{_dead_pid()}"}),
+            untagged("sha256:legacy"),
+            untagged(
+                "sha256:elsewhere-now",
+                **{
+                    naming.LABEL_BUILT_BY: "another-machine:1",
+                    naming.LABEL_CREATED: now.isoformat(timespec="seconds"),
+                },
+            ),
+            untagged(
+                "sha256:elsewhere-old",
+                **{
+                    naming.LABEL_BUILT_BY: "another-machine:1",
+                    naming.LABEL_CREATED: (now - dt.timedelta(days=2)).isoformat(),
+                },
+            ),
+        ]
+    )
+    engine.removed = []
+    collect_untagged_snapshots(engine)  # type: ignore[arg-type]
+    assert sorted(engine.removed) == ["sha256:dead", "sha256:elsewhere-old", "sha256:legacy"]
 
 
 # --- connection variables ------------------------------------------------------------------

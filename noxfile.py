@@ -15,7 +15,11 @@ PYTHON = ["3.11"]  # the version CI machines have; add more where they are insta
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (the integration tests need Docker: scripts/ensure-docker)."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
+    # Two workers, one test module each at a time (module fixtures build their snapshot once):
+    # most of a test's time is spent waiting for containers, so this halves the run on two
+    # cores. Every test names its own environments and containers, so workers never collide.
+    default = ["-q", "-n", "2", "--dist", "loadfile"]
+    session.run("python", "-m", "pytest", *(session.posargs or default))
 
 
 @nox.session(python=PYTHON)

@@ -11,7 +11,9 @@ fixture of ``--mb`` MiB of random bytes, then prints four ratios (issue 10 targe
 4. ``fixture create`` out of an ``up`` container vs ``docker cp`` of the same IRIS.DAT out.
 
 Needs a Docker engine and the stand-in image (IRIS_ENVS_STANDIN_PREFIX); removes what it made.
-No asserts: the numbers are for the report.
+Each measurement is repeated (``--repeat``, default 3) and medians are compared: on a VM the
+disk's speed varies by a third from one gigabyte to the next. No asserts: the numbers are for
+the report.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
@@ -85,47 +89,69 @@ def image_size(ref: str) -> int:
 CLI = [sys.executable, "-m", "iris_envs"]
 
 
-def bench_validate(work: Path, dat: Path, size: int) -> None:
+def settled() -> None:
+    """Flush dirty pages first: the writeback of a previous gigabyte would be billed to the
+    next timed step (the commit of a 1 GiB layer varied 9.5-13 s here without it)."""
+    os.sync()
+
+
+def median_of(repeat: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(repeat))
+
+
+def bench_validate(work: Path, dat: Path, size: int, repeat: int) -> None:
     """1. validate vs openssl (the page cache is warm for both after the first read)."""
     run("openssl", "dgst", "-sha256", str(dat))
-    openssl = timed("openssl", "dgst", "-sha256", str(dat))
-    validate = timed(*CLI, "fixture", "validate", "fixtures/bench", cwd=work)
+    settled()
+    openssl = median_of(repeat, lambda: timed("openssl", "dgst", "-sha256", str(dat)))
+    validate = median_of(
+        repeat, lambda: timed(*CLI, "fixture", "validate", "fixtures/bench", cwd=work)
+    )
     print(
         f"validate {size / MIB / validate:.0f} MiB/s vs openssl {size / MIB / openssl:.0f} "
         f"MiB/s: throughput ratio {openssl / validate:.2f} (target >= 0.9)"
     )
 
 
+def baseline_snapshot(image: str, dat: Path | None, made: list[str]) -> float:
+    """docker run, (docker cp of the fixture), docker stop, docker commit: seconds taken."""
+    settled()
+    started = time.perf_counter()
+    cid = run("docker", "run", "-d", image).stdout.strip()
+    made.append(cid)
+    if dat is not None:
+        run("docker", "exec", cid, "mkdir", "-p", "/usr/irissys/mgr/bench")
+        run("docker", "cp", str(dat), f"{cid}:/usr/irissys/mgr/bench/IRIS.DAT")
+    run("docker", "stop", cid)
+    ref = f"fxbench-baseline:{uuid.uuid4().hex[:8]}"
+    run("docker", "commit", cid, ref)
+    made.append(ref)
+    return time.perf_counter() - started
+
+
+def timed_build(work: Path, env: str) -> float:
+    settled()
+    return timed(*CLI, "build", "-e", env, "--rebuild", cwd=work)
+
+
 def bench_restore(
-    work: Path, env: str, image: str, dat: Path, size: int, *, made: list[str]
+    work: Path, env: str, image: str, dat: Path, size: int, *, made: list[str], repeat: int
 ) -> None:
     """2. restore into a snapshot vs run + cp + stop + commit; 3. layer vs fixture bytes."""
-    build = timed(*CLI, "build", "-e", env, "--rebuild", cwd=work)
-    started = time.perf_counter()
-    cid = run("docker", "run", "-d", image).stdout.strip()
-    made.append(cid)
-    run("docker", "exec", cid, "mkdir", "-p", "/usr/irissys/mgr/bench")
-    run("docker", "cp", str(dat), f"{cid}:/usr/irissys/mgr/bench/IRIS.DAT")
-    run("docker", "stop", cid)
-    baseline_ref = f"fxbench-baseline:{uuid.uuid4().hex[:8]}"
-    run("docker", "commit", cid, baseline_ref)
-    made.append(baseline_ref)
-    baseline = time.perf_counter() - started
+    builds, baselines, empties, empty_baselines = [], [], [], []
+    for _ in range(repeat):  # interleaved, so a slow spell of the disk hits both sides
+        builds.append(timed_build(work, env))
+        baselines.append(baseline_snapshot(image, dat, made))
+        # The fixture's own cost: the same build without the dat step, and the same baseline
+        # without the copy (start, readiness, clean stop and commit are paid anyway).
+        empties.append(timed_build(work, f"{env}-empty"))
+        empty_baselines.append(baseline_snapshot(image, None, made))
+    build, baseline = statistics.median(builds), statistics.median(baselines)
+    empty, empty_baseline = statistics.median(empties), statistics.median(empty_baselines)
     print(
         f"restore into a snapshot {build:.1f} s vs docker run+cp+stop+commit {baseline:.1f} s: "
-        f"ratio {build / baseline:.2f} (target <= 1.2)"
+        f"ratio {build / baseline:.2f} (target <= 1.2; medians of {repeat})"
     )
-    # The fixture's own cost: the same build without the dat step, and the same baseline
-    # without the copy, subtracted (start, readiness, clean stop and commit are paid anyway).
-    empty = timed(*CLI, "build", "-e", f"{env}-empty", "--rebuild", cwd=work)
-    started = time.perf_counter()
-    cid = run("docker", "run", "-d", image).stdout.strip()
-    made.append(cid)
-    run("docker", "stop", cid)
-    empty_ref = f"fxbench-baseline:{uuid.uuid4().hex[:8]}"
-    run("docker", "commit", cid, empty_ref)
-    made.append(empty_ref)
-    empty_baseline = time.perf_counter() - started
     marginal, marginal_baseline = build - empty, baseline - empty_baseline
     print(
         f"  the fixture's part: {marginal:.1f} s vs the copy's part of the baseline "
@@ -165,6 +191,9 @@ def bench_create(work: Path, env: str, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=1024, help="fixture size in MiB (default 1024)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; medians are compared"
+    )
     args = parser.parse_args()
 
     from tests.standin.build import ensure_standin_images
@@ -182,8 +211,8 @@ def main() -> None:
             f'[env."{env}-empty"]\nimage = "{image}"\n'
         )
         print(f"fixture: {size / MIB:.0f} MiB of random bytes")
-        bench_validate(work, dat, size)
-        bench_restore(work, env, image, dat, size, made=made)
+        bench_validate(work, dat, size, args.repeat)
+        bench_restore(work, env, image, dat, size, made=made, repeat=args.repeat)
         bench_create(work, env, size)
     finally:
         for thing in made:

@@ -348,14 +348,11 @@ def test_keep_failed_keeps_the_build_container_and_names_it(
     assert env_containers(env) == []
 
 
-def test_sigint_during_a_build_removes_the_container_and_exits_130(
-    project_env: Callable[..., tuple[Path, str]],
-) -> None:
-    from tests.standin.build import build_slow_variant
-
-    slow = build_slow_variant(VERSION, 30)  # waits 30 s before `Enabling logons`
-    root, env = project_env("", {}, image=slow)
-    process = popen_cli(["build", "-e", env], cwd=root)
+def interrupt_build_at(
+    process: subprocess.Popen[str], marker: str, *, before: Callable[[], None] | None = None
+) -> tuple[str, float]:
+    """SIGINT the build once ``marker`` is on its stderr (after ``before``); return its stderr
+    and the seconds it took to exit after the signal."""
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     assert process.stderr is not None
@@ -370,13 +367,15 @@ def test_sigint_during_a_build_removes_the_container_and_exits_130(
     seen: list[str] = []
     try:
         deadline = time.monotonic() + 60
-        while not any("start build container" in line for line in seen):
+        while not any(marker in line for line in seen):
             seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        time.sleep(0.5)  # well inside the 30 s start delay
-        assert len(env_containers(env)) == 1  # the build container exists now
+        if before is not None:
+            before()
+        sent = time.monotonic()
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)  # stderr belongs to the reader thread: no communicate()
-        stdout = process.stdout.read()
+        process.wait(timeout=120)  # stderr belongs to the reader thread: no communicate()
+        took = time.monotonic() - sent
+        assert process.stdout.read() == ""
     finally:
         if process.poll() is None:
             process.kill()
@@ -386,11 +385,42 @@ def test_sigint_during_a_build_removes_the_container_and_exits_130(
         process.stderr.close()
     while not lines.empty():
         seen.append(lines.get())
-    stderr = "".join(seen)
+    return "".join(seen), took
+
+
+def test_sigint_during_a_build_removes_the_container_and_exits_130(
+    project_env: Callable[..., tuple[Path, str]],
+) -> None:
+    from tests.standin.build import build_slow_variant
+
+    slow = build_slow_variant(VERSION, 30)  # waits 30 s before `Enabling logons`
+    root, env = project_env("", {}, image=slow)
+    process = popen_cli(["build", "-e", env], cwd=root)
+
+    def started() -> None:
+        time.sleep(0.5)  # well inside the 30 s start delay
+        assert len(env_containers(env)) == 1  # the build container exists now
+
+    stderr, _took = interrupt_build_at(process, "start build container", before=started)
     assert process.returncode == int(ExitCode.INTERRUPTED), stderr
     assert "interrupted" in stderr
     assert "Traceback" not in stderr
-    assert stdout == ""
+    assert_nothing_left(env)
+
+
+def test_sigint_during_a_dat_copy_exits_130_promptly_and_leaves_nothing(
+    project_env: Callable[..., tuple[Path, str]],
+) -> None:
+    # The engine holds a container while it extracts an archive: a copy abandoned half-way
+    # must hang up its upload, or removing the container waits behind it.
+    root, env = project_env('  { dat = "data/orders" },\n', {"data/orders/IRIS.DAT": b""})
+    with (root / "data" / "orders" / "IRIS.DAT").open("r+b") as handle:
+        handle.truncate(768 * 1024 * 1024)  # sparse: cheap to write, slow to extract
+    process = popen_cli(["build", "-e", env], cwd=root)
+    stderr, took = interrupt_build_at(process, "while IRIS starts", before=lambda: time.sleep(0.3))
+    assert process.returncode == int(ExitCode.INTERRUPTED), stderr
+    assert "Traceback" not in stderr
+    assert took < 30, f"the build took {took:.0f} s to stop after Ctrl-C"
     assert_nothing_left(env)
 
 

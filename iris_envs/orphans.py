@@ -106,6 +106,8 @@ def build_in_progress(image: ImageInfo, host: str | None = None) -> bool:
         created = dt.datetime.fromisoformat(image.labels.get(naming.LABEL_CREATED, ""))
     except ValueError:
         return False
+    if created.tzinfo is None:  # iris-envs writes UTC with an offset; a bare time is UTC too
+        created = created.replace(tzinfo=dt.timezone.utc)
     return dt.datetime.now(dt.timezone.utc) - created < OTHER_HOST_BUILD_GRACE
 
 

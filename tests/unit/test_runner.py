@@ -198,6 +198,15 @@ def test_gc_leaves_an_untagged_snapshot_whose_build_is_still_running() -> None:
             ),
         ]
     )
+    engine.images.append(
+        untagged(
+            "sha256:elsewhere-naive-time",
+            **{
+                naming.LABEL_BUILT_BY: "another-machine:1",
+                naming.LABEL_CREATED: now.replace(tzinfo=None).isoformat(),
+            },
+        )
+    )
     engine.removed = []
     collect_untagged_snapshots(engine)  # type: ignore[arg-type]
     assert sorted(engine.removed) == ["sha256:dead", "sha256:elsewhere-old", "sha256:legacy"]

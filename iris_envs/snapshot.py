@@ -34,7 +34,13 @@ from iris_envs.cpf import IRIS_CPF, unmerged_settings
 from iris_envs.dat_prestage import copied_ahead, copy_databases_ahead
 from iris_envs.dat_step import DatCopy
 from iris_envs.docker_adapter import ContainerSpec, DockerEngine, FileToCopy, ImageInfo
-from iris_envs.errors import BuildFailed, DockerOperationFailed, IrisEnvsError, NotReady
+from iris_envs.errors import (
+    BuildFailed,
+    DockerOperationFailed,
+    DockerUnavailable,
+    IrisEnvsError,
+    NotReady,
+)
 from iris_envs.explain import describe_changes, newest_snapshot
 from iris_envs.image_age import community_license_warning
 from iris_envs.key import BaseImage, compute_key
@@ -56,6 +62,9 @@ from iris_envs.registry import RemoteCache
 from iris_envs.setup_steps import SETUP_DIR, run_step
 
 CPF_MERGE_TARGET = f"{SETUP_DIR}/merge.cpf"
+# After an engine error, how long to check whether the engine is still there (see
+# _raise_if_engine_gone); a genuine failure (a full disk) is reported that much later.
+ENGINE_GONE_WINDOW = 1.5
 ABNORMAL_SHUTDOWN = "shutdown was abnormal"
 
 
@@ -271,6 +280,8 @@ def _build(
             cause = failure.__cause__
             if isinstance(cause, ScriptFailed):
                 log.write(cause.output)
+            if isinstance(cause, DockerOperationFailed):
+                _raise_if_engine_gone(engine, spec, cause)
             raise BuildFailed(
                 f"environment {spec.name}: {failure.message}",
                 hint=f"{failure.hint + '; ' if failure.hint else ''}build log: {log_path}",
@@ -285,6 +296,7 @@ def _build(
             # The engine refused something mid-build (a commit on a full disk, ...): a build
             # failure (exit 5), with what the engine said. An engine that stopped answering
             # altogether is DockerUnavailable (exit 4) and passes through.
+            _raise_if_engine_gone(engine, spec, failure)
             raise BuildFailed(
                 f"environment {spec.name}: the Docker engine failed during the build: {failure}",
                 hint="check the engine's free disk space (`docker system df`) and its log; "
@@ -315,6 +327,28 @@ def _build(
         tidied_bytes=build.tidied_bytes,
         log_path=log_path,
     )
+
+
+def _raise_if_engine_gone(engine: DockerEngine, spec: EnvSpec, failure: Exception) -> None:
+    """Raise DockerUnavailable (exit 4) when the engine stops answering right after an error.
+
+    A dockerd that is shutting down can answer its last request with an error of its own (seen:
+    "error creating overlay mount ... invalid argument" for a start while it unmounted its
+    layers): that is the engine going away, not a build failure (exit 5).
+    """
+    deadline = time.monotonic() + ENGINE_GONE_WINDOW
+    while True:
+        try:
+            engine.ping()
+        except DockerUnavailable as gone:
+            raise DockerUnavailable(
+                f"environment {spec.name}: the Docker engine stopped answering during the build "
+                f"(its last answer: {failure})",
+                hint=gone.hint,
+            ) from None
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.25)
 
 
 class _BuildRun:

@@ -40,14 +40,3 @@ def copy_databases_ahead(
         except DockerOperationFailed as failure:
             raise BuildFailed(f"{step.describe()} failed: {failure}") from failure
     return copies
-
-
-def copied_ahead(copies: dict[int, DatCopy]) -> Callable[[SetupStep], DatCopy] | None:
-    """What the `dat` step runner calls for a step's copy (None when nothing was copied)."""
-    if not copies:
-        return None
-
-    def copy_of(step: SetupStep) -> DatCopy:
-        return copies[step.index]
-
-    return copy_of

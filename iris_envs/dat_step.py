@@ -38,10 +38,15 @@ class DatCopy:
     bytes_copied: int
 
 
+def database_name(step: SetupStep) -> str:
+    """The database a `dat` step restores: its ``database`` option, or its folder's name."""
+    assert step.path is not None
+    return (step.option("database") or step.path.name).upper()
+
+
 def dat_directory(step: SetupStep) -> PurePosixPath:
     """mgr/<database>/, the folder the step's IRIS.DAT is copied into."""
-    assert step.path is not None
-    return MGR_DIR / (step.option("database") or step.path.name).lower()
+    return MGR_DIR / database_name(step).lower()
 
 
 def mount_mode(step: SetupStep) -> str:
@@ -145,7 +150,7 @@ def session_environment(spec: EnvSpec, step: SetupStep, directory: str) -> dict[
     mode = mount_mode(step)
     return {
         ENV_PATH: directory,
-        ENV_DATABASE: (step.option("database") or step.path.name).upper(),
+        ENV_DATABASE: database_name(step),
         ENV_NAMESPACE: target_namespace(spec, step),
         ENV_ARGUMENT: mode.split(":", 1)[1] if mode.startswith("globals:") else "",
     }
@@ -276,12 +281,12 @@ def run_dat(
     *,
     timeout: float,
     on_progress: Callable[[str], None] | None = None,
-    copied: Callable[[SetupStep], DatCopy] | None = None,
+    copied: DatCopy | None = None,
 ) -> tuple[str, int]:
     """Check the image's version, copy the database in, then add, mount and map it; return the
-    session output and the bytes copied. ``copied`` gives a copy made ahead (dat_prestage)."""
+    session output and the bytes copied. ``copied`` is the copy made ahead (dat_prestage)."""
     banner = check_version(engine, container_id, step, timeout=timeout)
-    copy = copied(step) if copied is not None else copy_database(engine, container_id, step)
+    copy = copied or copy_database(engine, container_id, step)
     if on_progress is not None:
         on_progress(f"copied {copy.bytes_copied:,} bytes")
     result = run_session(

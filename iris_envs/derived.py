@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 
+from iris_envs.dat_step import database_name
 from iris_envs.errors import ConfigError
 from iris_envs.fixtures import is_fixture_folder
 from iris_envs.manifest import EnvSpec, SetupStep, StepKind
@@ -101,7 +102,7 @@ def derive(spec: EnvSpec, base_ref: str, fixtures: Sequence[str], *, mount: str)
 def _restored_databases(spec: EnvSpec) -> set[str]:
     """The databases the environment's own `dat` steps put in its snapshot."""
     return {
-        (step.option("database") or step.path.name).upper()
+        database_name(step)
         for step in spec.setup
         if step.kind is StepKind.DAT and step.path is not None
     }

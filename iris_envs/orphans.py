@@ -101,7 +101,7 @@ def build_in_progress(image: ImageInfo, host: str | None = None) -> bool:
     if not builder_host or not pid.isdigit():
         return False  # built before the label existed
     if builder_host == (host or socket.gethostname()):
-        return int(pid) != os.getpid() and _process_alive(int(pid))
+        return _process_alive(int(pid))
     try:
         created = dt.datetime.fromisoformat(image.labels.get(naming.LABEL_CREATED, ""))
     except ValueError:

@@ -194,7 +194,7 @@ def run_step(
     *,
     on_progress: Callable[[str], None] | None = None,
     expected: Mapping[str, Any] | None = None,
-    dat_copied: Callable[[SetupStep], DatCopy] | None = None,
+    dat_copied: DatCopy | None = None,
 ) -> StepOutcome:
     """Execute one step; raise BuildFailed naming the step, its file and IRIS's error text.
 

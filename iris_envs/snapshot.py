@@ -31,7 +31,7 @@ from iris_envs.containers import (
     iris_container_spec,
 )
 from iris_envs.cpf import IRIS_CPF, unmerged_settings
-from iris_envs.dat_prestage import copied_ahead, copy_databases_ahead
+from iris_envs.dat_prestage import copy_databases_ahead
 from iris_envs.dat_step import DatCopy
 from iris_envs.docker_adapter import ContainerSpec, DockerEngine, FileToCopy, ImageInfo
 from iris_envs.errors import (
@@ -517,7 +517,7 @@ class _BuildRun:
                     step,
                     on_progress=handle.update,
                     expected=step_inputs.get("content"),
-                    dat_copied=copied_ahead(self.dat_copies),
+                    dat_copied=self.dat_copies.get(step.index),
                 )
                 self.log.write(outcome.output + "\n")
                 self.fixture_bytes += outcome.bytes_copied

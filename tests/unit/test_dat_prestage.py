@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from iris_envs.dat_prestage import copied_ahead, copy_databases_ahead
+from iris_envs.dat_prestage import copy_databases_ahead
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.manifest import SetupStep, StepKind
 
@@ -48,10 +48,8 @@ def test_every_dat_step_is_copied_in_order_and_other_steps_are_left_to_their_tur
     )
     assert engine.destinations == ["/usr/irissys/mgr/orders", "/usr/irissys/mgr/items"]
     assert sorted(copies) == [0, 2]
-    copy_of = copied_ahead(copies)
-    assert copy_of is not None
-    assert copy_of(first).bytes_copied == 10
-    assert copy_of(second).directory == "/usr/irissys/mgr/items"
+    assert copies[first.index].bytes_copied == 10
+    assert copies[second.index].directory == "/usr/irissys/mgr/items"
     assert progress == [
         "copying setup[0] dat orders while IRIS starts",
         "copying setup[2] dat items while IRIS starts",
@@ -72,4 +70,3 @@ def test_without_a_dat_step_nothing_is_copied_and_steps_copy_their_own(tmp_path:
     script = SetupStep(0, StepKind.OBJECTSCRIPT, "x.script", tmp_path / "x.script")
     assert copy_databases_ahead(engine, "c1", [script]) == {}  # type: ignore[arg-type]
     assert engine.destinations == []
-    assert copied_ahead({}) is None

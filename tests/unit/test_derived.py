@@ -82,3 +82,18 @@ def test_a_marker_fixture_named_like_a_database_the_environment_restores_is_refu
     base = spec(tmp_path, setup=(SetupStep(0, StepKind.DAT, "fixtures/orders", own),))
     with pytest.raises(ConfigError, match="already restored by a `dat` step"):
         derive(base, "iris-envs/dev:0123456789ab", ["more/fixtures/orders"], mount="database")
+
+
+def test_a_marker_fixture_named_like_a_database_of_the_cpf_merge_file_is_refused(
+    tmp_path: Path,
+) -> None:
+    fixture_folder(tmp_path, "audit")
+    merge = tmp_path / "merge.cpf"
+    merge.write_text("[Databases]\nAUDIT=/usr/irissys/mgr/audit/\n")
+    with pytest.raises(ConfigError, match="defined by the environment's CPF merge file"):
+        derive(
+            spec(tmp_path, cpf_merge=merge),
+            "iris-envs/dev:0123456789ab",
+            ["fixtures/audit"],
+            mount="database",
+        )

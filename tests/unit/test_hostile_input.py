@@ -84,3 +84,27 @@ def test_a_dat_database_named_like_a_system_database_is_refused(
     body = f'[env.e]\nimage = "x"\nsetup = [{{ dat = "fixtures/{folder}"{option} }}]\n'
     with pytest.raises(ConfigError, match="one of the instance's own databases"):
         load(tmp_path, body)
+
+
+@pytest.mark.parametrize(
+    "merge",
+    [
+        "[Databases]\nORDERS=/usr/irissys/mgr/orders/\n",
+        "[Databases]\nOTHERNAME=/usr/irissys/mgr/orders\n",  # the same folder, another name
+        "[Actions]\nCreateDatabase:Name=orders,Directory=/usr/irissys/mgr/orders\n",
+    ],
+    ids=["databases-section", "same-directory", "actions-create"],
+)
+def test_a_dat_database_the_cpf_merge_also_defines_is_refused(tmp_path: Path, merge: str) -> None:
+    # IRIS would open mgr/orders/ at start while the step's copy is being written there.
+    (tmp_path / "fixtures" / "orders").mkdir(parents=True)
+    (tmp_path / "fixtures" / "orders" / "IRIS.DAT").write_bytes(b"\0" * 16)
+    (tmp_path / "merge.cpf").write_text(merge)
+    body = '[env.e]\nimage = "x"\ncpf_merge = "merge.cpf"\nsetup = [{ dat = "fixtures/orders" }]\n'
+    with pytest.raises(
+        ConfigError, match=r"also defined by the CPF merge file merge.cpf"
+    ) as raised:
+        load(tmp_path, body)
+    assert "setup" in str(raised.value) and "allowed:" in str(raised.value)
+    (tmp_path / "merge.cpf").write_text("[Databases]\nAUDITDB=/usr/irissys/mgr/auditdb/\n")
+    load(tmp_path, body)  # another database in the merge file is fine

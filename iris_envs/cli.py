@@ -78,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._execute(args))
     except IrisEnvsError as error:
+        error = _engine_gone_instead(error)
         print(f"iris-envs: error: {error}", file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
@@ -101,6 +102,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(translated.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _engine_gone_instead(error: IrisEnvsError) -> IrisEnvsError:
+    """An engine error followed by an engine that stops answering is exit 4, not the command's.
+
+    ``docker`` commands stopped mid-way by a dockerd shutdown (or a Docker Desktop quit) end
+    with whatever the engine answered last; the snapshot build checks this itself (snapshot.py).
+    """
+    from iris_envs.errors import DockerOperationFailed
+
+    if not isinstance(error, DockerOperationFailed):
+        return error
+    from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.errors import DockerUnavailable
+
+    gone = DockerEngine().stopped_answering()
+    if gone is None:
+        return error
+    return DockerUnavailable(
+        f"the Docker engine stopped answering (its last answer: {error.message})", hint=gone.hint
+    )
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

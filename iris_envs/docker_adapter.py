@@ -26,6 +26,9 @@ from iris_envs.errors import (
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # Files stream in and out of containers in 1 MiB pieces: .DAT fixtures can be gigabytes.
 _CHUNK = 1024 * 1024
+# After an engine error, how long to check whether the engine is still there (see
+# DockerEngine.stopped_answering); a genuine refusal (a full disk) is reported that much later.
+ENGINE_GONE_WINDOW = 1.5
 
 PullProgress = Callable[[Mapping[str, Any]], None]
 
@@ -170,6 +173,24 @@ class DockerEngine:
         """Raise DockerUnavailable unless the engine answers."""
         with self._translate("ping"):
             self._api.ping()
+
+    def stopped_answering(self, window: float | None = None) -> DockerUnavailable | None:
+        """Ping for ``window`` seconds after an engine error: the failure if it goes silent.
+
+        A dockerd that is shutting down can answer its last requests with errors of its own
+        (seen: "error creating overlay mount ... invalid argument" for a start while it unmounted
+        its layers). Such an error is the engine going away (exit 4), not the operation's
+        fault; an engine that keeps answering meant its error.
+        """
+        deadline = time.monotonic() + (ENGINE_GONE_WINDOW if window is None else window)
+        while True:
+            try:
+                self.ping()
+            except DockerUnavailable as gone:
+                return gone
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.25)
 
     def info(self) -> dict[str, Any]:
         """The engine's own description (`docker info`): version, storage driver, CPUs, root."""

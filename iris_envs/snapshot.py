@@ -62,9 +62,6 @@ from iris_envs.registry import RemoteCache
 from iris_envs.setup_steps import SETUP_DIR, run_step
 
 CPF_MERGE_TARGET = f"{SETUP_DIR}/merge.cpf"
-# After an engine error, how long to check whether the engine is still there (see
-# _raise_if_engine_gone); a genuine failure (a full disk) is reported that much later.
-ENGINE_GONE_WINDOW = 1.5
 ABNORMAL_SHUTDOWN = "shutdown was abnormal"
 
 
@@ -330,25 +327,14 @@ def _build(
 
 
 def _raise_if_engine_gone(engine: DockerEngine, spec: EnvSpec, failure: Exception) -> None:
-    """Raise DockerUnavailable (exit 4) when the engine stops answering right after an error.
-
-    A dockerd that is shutting down can answer its last request with an error of its own (seen:
-    "error creating overlay mount ... invalid argument" for a start while it unmounted its
-    layers): that is the engine going away, not a build failure (exit 5).
-    """
-    deadline = time.monotonic() + ENGINE_GONE_WINDOW
-    while True:
-        try:
-            engine.ping()
-        except DockerUnavailable as gone:
-            raise DockerUnavailable(
-                f"environment {spec.name}: the Docker engine stopped answering during the build "
-                f"(its last answer: {failure})",
-                hint=gone.hint,
-            ) from None
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(0.25)
+    """Raise DockerUnavailable (exit 4) when the engine stops answering right after an error."""
+    gone = engine.stopped_answering()
+    if gone is not None:
+        raise DockerUnavailable(
+            f"environment {spec.name}: the Docker engine stopped answering during the build "
+            f"(its last answer: {failure})",
+            hint=gone.hint,
+        )
 
 
 class _BuildRun:

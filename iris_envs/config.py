@@ -565,6 +565,7 @@ def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
     mgr/<namespace>/ (recipes.create_namespace), and a `dat` step copies into
     mgr/<database>/: the same directory would overwrite the mounted IRIS.DAT.
     """
+    from iris_envs.dat_step import database_name
     from iris_envs.recipes import BUILTIN_NAMESPACES, SYSTEM_DATABASES
 
     for step in spec.setup:
@@ -579,8 +580,8 @@ def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
                 value=step.option("mount"),
                 allowed='mount = "database", or a `namespace` other than %SYS for the step',
             )
-        database = step.option("database") or step.path.name
-        if database.upper() in SYSTEM_DATABASES:
+        database = database_name(step)
+        if database in SYSTEM_DATABASES:
             ctx.fail(
                 ("env", name, "setup", step.index),
                 f"the dat database {database!r} is one of the instance's own databases: "

@@ -105,24 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _engine_gone_instead(error: IrisEnvsError) -> IrisEnvsError:
-    """An engine error followed by an engine that stops answering is exit 4, not the command's.
-
-    ``docker`` commands stopped mid-way by a dockerd shutdown (or a Docker Desktop quit) end
-    with whatever the engine answered last; the snapshot build checks this itself (snapshot.py).
-    """
+    """An engine error followed by an engine that stops answering is exit 4, not the command's
+    (`run` applies the same per environment, the snapshot build for its own errors)."""
     from iris_envs.errors import DockerOperationFailed
 
     if not isinstance(error, DockerOperationFailed):
-        return error
-    from iris_envs.docker_adapter import DockerEngine
-    from iris_envs.errors import DockerUnavailable
+        return error  # no engine connection for the other errors
+    from iris_envs.docker_adapter import DockerEngine, vanished_engine_error
 
-    gone = DockerEngine().stopped_answering()
-    if gone is None:
-        return error
-    return DockerUnavailable(
-        f"the Docker engine stopped answering (its last answer: {error.message})", hint=gone.hint
-    )
+    return vanished_engine_error(DockerEngine(), error)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -110,6 +110,20 @@ class FileToCopy:
     name: str  # path relative to the destination directory
 
 
+def vanished_engine_error(engine: DockerEngine, error: IrisEnvsError) -> IrisEnvsError:
+    """``error``, or DockerUnavailable (exit 4) if it was an engine error and the engine has
+    stopped answering since: what a dockerd shutdown (or a Docker Desktop quit) answered last
+    is not the command's failure (see DockerEngine.stopped_answering)."""
+    if not isinstance(error, DockerOperationFailed):
+        return error
+    gone = engine.stopped_answering()
+    if gone is None:
+        return error
+    return DockerUnavailable(
+        f"the Docker engine stopped answering (its last answer: {error.message})", hint=gone.hint
+    )
+
+
 def docker_host() -> str:
     """Describe the engine endpoint the SDK will use, for error messages."""
     return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from iris_envs import lifecycle, naming, spares
 from iris_envs.containers import Owner
-from iris_envs.docker_adapter import DockerEngine
+from iris_envs.docker_adapter import DockerEngine, vanished_engine_error
 from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance import Instance
@@ -237,6 +237,7 @@ def _run_one(
         if cancellation.event.is_set():  # failed because Ctrl-C removed its containers
             result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
         else:
+            error = vanished_engine_error(engine, error)
             result.status, result.exit_code = "error", int(error.exit_code)
             result.error = str(error)
             reporter.line(f"error: {error}")

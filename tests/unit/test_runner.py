@@ -17,7 +17,7 @@ from iris_envs import lifecycle, naming, runner
 from iris_envs.connection import connection_environment, redacted
 from iris_envs.containers import Owner
 from iris_envs.docker_adapter import ContainerInfo, ImageInfo
-from iris_envs.errors import BuildFailed
+from iris_envs.errors import BuildFailed, DockerOperationFailed, DockerUnavailable
 from iris_envs.instance import Instance
 from iris_envs.manifest import EnvSpec
 from iris_envs.orphans import collect_untagged_snapshots, is_orphan
@@ -268,6 +268,8 @@ def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
         )
 
     def start_instance(engine: Any, spec: EnvSpec, ref: str, **_: Any) -> Instance:
+        if spec.name == "engine-stops":
+            raise DockerOperationFailed("start container 96ae4c232cd6: overlay mount failed")
         return Instance(spec, container({}, ports={1972: 1}), ref, 0.0)
 
     monkeypatch.setattr(runner, "ensure_snapshot", ensure_snapshot)
@@ -288,6 +290,23 @@ def test_failed_commands_remove_their_containers(fake_pipeline: FakeEngine, para
     assert [(r.status, r.exit_code) for r in results] == [("failed", 3), ("failed", 3)]
     assert len(fake_pipeline.removed) == 2
     assert overall_exit_code(results) == 1
+
+
+def test_an_engine_error_then_silence_is_exit_4_for_that_environment(
+    fake_pipeline: FakeEngine,
+) -> None:
+    def stopped_answering(window: float | None = None) -> DockerUnavailable | None:
+        return DockerUnavailable("not reachable", hint="start dockerd") if silent else None
+
+    fake_pipeline.stopped_answering = stopped_answering  # type: ignore[attr-defined]
+    silent = True
+    [gone] = run(fake_pipeline, ["engine-stops"], 0)
+    assert (gone.status, gone.exit_code) == ("error", 4)
+    assert "stopped answering (its last answer: start container" in gone.error
+    silent = False  # an engine that still answers meant its error: the command's exit 1
+    [refused] = run(fake_pipeline, ["engine-stops"], 0)
+    assert (refused.status, refused.exit_code) == ("error", 1)
+    assert refused.error.startswith("start container 96ae4c232cd6")
 
 
 def test_keep_on_failure_keeps(fake_pipeline: FakeEngine) -> None:

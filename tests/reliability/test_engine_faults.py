@@ -105,6 +105,44 @@ def test_engine_stopped_during_a_run_fails_the_run_cleanly_and_the_next_run_reco
     assert managed(private_engine) == []
 
 
+def test_engine_stopped_while_up_waits_for_iris_is_exit_4_and_up_recovers(
+    private_engine: PrivateEngine, tmp_path: Path, standin_images: dict[str, str]
+) -> None:
+    root, env = project(tmp_path / "p", standin_images[VERSION])
+    extra = {"DOCKER_HOST": private_engine.host}
+    assert run_cli(["build", "-e", env], root, extra, timeout=180).returncode == 0
+    # The same snapshot, but its IRIS takes 30 s to start (the stand-in's delay file): a window
+    # in which to stop the engine while `up` waits for readiness.
+    [ref] = [
+        tag
+        for tag in private_engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}")
+        .stdout.split()
+        if tag.startswith(f"iris-envs/{env}:") and not tag.endswith(":latest")
+    ]
+    slow = subprocess.run(
+        ["docker", "-H", private_engine.host, "build", "-q", "-t", ref, "-"],
+        input=f"FROM {ref}\nUSER root\nRUN echo 30 > /usr/irissys/standin-delay\nUSER 51773\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert slow.returncode == 0, slow.stderr
+    process = popen_cli(["up", env], cwd=root, env=extra)
+    seen = wait_for_line(process, "start container")
+    time.sleep(1)
+    private_engine.stop()
+    _out, err = process.communicate(timeout=120)
+    err = seen + err
+    assert process.returncode == int(ExitCode.DOCKER_UNAVAILABLE), err
+    assert "Traceback" not in err and "iris-envs: error:" in err
+    private_engine.start()
+    private_engine.wait_until_it_runs_containers(standin_images[VERSION])
+    # The container the interrupted `up` started is found again (or replaced), then removed.
+    again = run_cli(["down", env], root, extra, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert managed(private_engine) == []
+
+
 @pytest.mark.engine_disk(100)
 def test_engine_disk_full_during_a_build_is_a_build_failure_with_nothing_tagged(
     private_engine: PrivateEngine,

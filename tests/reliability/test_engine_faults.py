@@ -115,8 +115,9 @@ def test_engine_stopped_while_up_waits_for_iris_is_exit_4_and_up_recovers(
     # in which to stop the engine while `up` waits for readiness.
     [ref] = [
         tag
-        for tag in private_engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}")
-        .stdout.split()
+        for tag in private_engine.docker(
+            "images", "--format", "{{.Repository}}:{{.Tag}}"
+        ).stdout.split()
         if tag.startswith(f"iris-envs/{env}:") and not tag.endswith(":latest")
     ]
     slow = subprocess.run(

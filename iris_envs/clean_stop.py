@@ -1,4 +1,4 @@
-"""Stop a build container's IRIS cleanly from inside, tidy the stopped instance, then the container.
+"""Stop a build container's IRIS cleanly from inside and tidy the stopped instance for the commit.
 
 Why not ``docker stop``: the default ``intersystemsdc/*`` images run ``/tini --
 /docker-entrypoint.sh``, a shell wrapper around ``/iris-main``. On ``docker stop`` such a
@@ -15,6 +15,14 @@ command back when it is committed (``restore_config_changes``). The same shell p
 ``ISC_CPF_MERGE_FILE`` to the entrypoint only, so the variable never reaches the container's
 config, which ``docker commit`` would record in the snapshot: every container of it would merge
 again (iris-facts.md, "iris-main options").
+
+The container itself is not stopped: with IRIS down only the keep-alive shell is left (and
+whatever a setup step left running), and ``docker commit`` pauses the container while it copies
+the layer. That captures the files as a stop would: ``docker stop`` signals only tini's child
+(the keep-alive shell), and everything else dies by SIGKILL when tini exits, at a point as
+arbitrary as the pause. Stopping first cost about a second per gigabyte written (the engine
+writes the layer's dirty pages back as it unmounts it); the build now removes the container
+while the snapshot is verified (snapshot.py).
 """
 
 from __future__ import annotations
@@ -82,7 +90,7 @@ def restore_config_changes(base: ImageInfo) -> list[str]:
 
 def stop_iris_cleanly(engine: DockerEngine, container_id: str) -> int:
     """``iris stop IRIS quietly`` as irisowner (its exit code is the verdict), wait until
-    ``iris qlist`` says down, tidy the instance's files, then stop the container.
+    ``iris qlist`` says down, then tidy the instance's files (the container keeps running).
 
     Returns the bytes of WIJ and journal files removed (kept out of the snapshot's layer).
     An engine error on the way (a stop that outlasts STOP_TIMEOUT) fails the build (exit 5).
@@ -116,8 +124,6 @@ def _stop_and_tidy(engine: DockerEngine, container_id: str) -> int:
             "could not remove the WIJ and journal files of the stopped instance "
             f"(exit code {tidy.exit_code}): {_tail(tidy.output)}"
         )
-    # IRIS is down: only the keep-alive shell is left, so the container's exit code is moot.
-    engine.stop(container_id, timeout=10)
     removed = re.search(r"removed (\d+)", tidy.output)
     return int(removed.group(1)) if removed else 0
 

@@ -1,9 +1,10 @@
 """Ensure a snapshot image for an environment: cache lookup, or a locked, atomic, verified build.
 
 The build: base image -> build container -> ready -> users/namespace -> setup steps -> clean
-stop from inside (clean_stop.py) -> commit the STOPPED container (untagged) -> start the image
-once and check the test user can log in -> only then tag it. Any failure or Ctrl-C removes the
-build container and the untagged image, so nothing half-built is ever visible by tag.
+stop from inside (clean_stop.py) -> commit the container, IRIS stopped (untagged) -> start the
+image once and check the test user can log in (the build container is removed meanwhile) -> only
+then tag it. Any failure or Ctrl-C removes the build container and the untagged image, so
+nothing half-built is ever visible by tag.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,6 +364,7 @@ class _BuildRun:
         self.tidied_bytes = 0
         self.timings: dict[str, float] = {}
         self.dat_copies: dict[int, DatCopy] = {}
+        self.removal: tuple[threading.Thread, dict[str, BaseException], str] | None = None
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -380,24 +383,72 @@ class _BuildRun:
             self.tidied_bytes = self._stop_cleanly(container_id)
             handle.detail = f"{human_bytes(self.tidied_bytes)} of WIJ/journal files removed"
         with self._phase("commit"), self.reporter.step("commit snapshot"):
-            self.image_id = engine.commit(
+            self.image_id = self._commit(
                 container_id,
                 labels=_snapshot_labels(spec, key, inputs, base, self.owner),
                 # The build container ran the entrypoint under a keep-alive shell: restore it.
                 changes=restore_config_changes(self._base_info(base)),
-                message=f"iris-envs snapshot of {spec.name}",
             )
-        engine.remove_container(container_id)
-        self.container_id = None
         if spec.license is not None:
+            self._remove_build_container_meanwhile(container_id)
             with self.reporter.step("remove the license mount point"):
                 self.image_id = self._without_mount_points(self.image_id, base)
         with self._phase("verify"), self.reporter.step("verify snapshot"):
-            self._verify(self.image_id)
+            self._verify(
+                self.image_id, created=lambda: self._remove_build_container_meanwhile(container_id)
+            )
+        self._finish_removal()
         # Tags last: a snapshot is visible by name only once it is known to work.
         engine.tag(self.image_id, naming.snapshot_repository(spec.name) + ":latest")
         engine.tag(self.image_id, naming.snapshot_ref(spec.name, key))
         self.succeeded = True
+
+    def _commit(self, container_id: str, *, labels: dict[str, str], changes: list[str]) -> str:
+        """Commit the build container, IRIS stopped and the keep-alive shell paused by the engine.
+
+        An engine that cannot pause (rootless Docker on cgroup v1 has no freezer) refuses that:
+        the container is then stopped, as the commit's state is the same (see clean_stop.py).
+        """
+        message = f"iris-envs snapshot of {self.spec.name}"
+        try:
+            return self.engine.commit(container_id, labels=labels, changes=changes, message=message)
+        except DockerOperationFailed as error:
+            if "pause" not in str(error).lower():
+                raise
+        self.engine.stop(container_id, timeout=10)
+        return self.engine.commit(container_id, labels=labels, changes=changes, message=message)
+
+    def _remove_build_container_meanwhile(self, container_id: str) -> None:
+        """Remove the committed build container on a thread while the snapshot is verified.
+
+        Its removal kills the keep-alive shell and unmounts the layer, which writes back what
+        the build wrote (about a second per gigabyte): time the verify start can share.
+        """
+        if self.removal is not None:  # already under way (a license build starts it earlier)
+            return
+        outcome: dict[str, BaseException] = {}
+
+        def remove() -> None:
+            try:
+                self.engine.remove_container(container_id)
+            except BaseException as error:  # re-raised by _finish_removal
+                outcome["error"] = error
+
+        thread = threading.Thread(target=remove, name="iris-envs-remove-build", daemon=True)
+        thread.start()
+        self.removal = (thread, outcome, container_id)
+        self.container_id = None
+
+    def _finish_removal(self) -> None:
+        """Wait for the build container's removal; a failed one is clean_up's to retry."""
+        if self.removal is None:
+            return
+        thread, outcome, container_id = self.removal
+        thread.join()
+        self.removal = None
+        if "error" in outcome:
+            self.container_id = container_id
+            raise outcome["error"]
 
     def _base_info(self, base: BaseImage) -> ImageInfo:
         info = self.engine.inspect_image(base.image_id or base.ref)
@@ -553,8 +604,12 @@ class _BuildRun:
         # no Try/Catch contains (class reference; iris-facts.md).
         return stop_iris_cleanly(self.engine, container_id)
 
-    def _verify(self, image_id: str) -> None:
-        """Start the committed image once: it must come up cleanly and accept the test user."""
+    def _verify(self, image_id: str, created: Callable[[], None]) -> None:
+        """Start the committed image once: it must come up cleanly and accept the test user.
+
+        ``created`` runs once its container exists (the engine makes a container's layer only
+        after a removal in progress has finished).
+        """
         spec, engine = self.spec, self.engine
         container_id = engine.create_container(
             iris_container_spec(
@@ -566,6 +621,7 @@ class _BuildRun:
             )
         )
         try:
+            created()
             engine.start(container_id)
             wait_until_ready(engine, container_id, timeout=spec.ready_timeout)
             if ABNORMAL_SHUTDOWN in engine.logs(container_id).lower():
@@ -581,6 +637,8 @@ class _BuildRun:
 
     def clean_up(self, *, keep_failed: bool) -> None:
         """Leave nothing half-built behind: no untagged image, no container (unless asked)."""
+        with suppress(IrisEnvsError):
+            self._finish_removal()
         with suppress(IrisEnvsError):
             if self.image_id is not None:
                 self.engine.remove_image(self.image_id, force=True)

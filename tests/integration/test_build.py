@@ -424,6 +424,49 @@ def test_sigint_during_a_dat_copy_exits_130_promptly_and_leaves_nothing(
     assert_nothing_left(env)
 
 
+# A step that replaces the test user's password: the build commits, and only the start of the
+# snapshot shows it does not accept the configured credentials. 64 MiB of data keep the build
+# container's removal (made while the snapshot is verified) busy for a moment.
+REPLACED_USER_SETUP = """\
+  { dat = "data/orders" },
+  { objectscript = "setup/replace-user.script" },
+"""
+
+
+def replaced_user_files() -> dict[str, str | bytes]:
+    return {
+        "data/orders/IRIS.DAT": uuid.uuid4().bytes * (4 * 1024 * 1024),
+        "setup/replace-user.script": (
+            'Do ##class(Security.Users).Create("test","%All","not-the-configured-password")\n'
+        ),
+    }
+
+
+def test_a_snapshot_that_fails_verification_is_not_tagged_and_leaves_nothing(
+    project_env: Callable[..., tuple[Path, str]],
+) -> None:
+    root, env = project_env(REPLACED_USER_SETUP, replaced_user_files())
+    done = run_cli(["build", "-e", env], cwd=root)
+    assert done.returncode == int(ExitCode.BUILD_FAILED), done.stderr
+    assert "the snapshot does not accept user 'test'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert_nothing_left(env)  # nor the build container removed while it was verified
+
+
+def test_sigint_while_the_snapshot_is_verified_exits_130_and_leaves_nothing(
+    project_env: Callable[..., tuple[Path, str]],
+) -> None:
+    from tests.standin.build import build_slow_variant
+
+    slow = build_slow_variant(VERSION, 3)  # the verify container waits 3 s for its IRIS
+    root, env = project_env('  { dat = "data/orders" },\n', replaced_user_files(), image=slow)
+    process = popen_cli(["build", "-e", env], cwd=root)
+    stderr, _took = interrupt_build_at(process, "verify snapshot", before=lambda: time.sleep(0.2))
+    assert process.returncode == int(ExitCode.INTERRUPTED), stderr
+    assert "Traceback" not in stderr
+    assert_nothing_left(env)
+
+
 def test_concurrent_builds_of_one_key_commit_once(
     project_env: Callable[..., tuple[Path, str]],
 ) -> None:

@@ -1,17 +1,22 @@
-"""Unit tests: the clean stop's verdicts (fake engine), the build entrypoint, CPF checks."""
+"""Unit tests: the clean stop's verdicts (fake engine), the commit after it, the build entrypoint,
+CPF checks."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
-from iris_envs import clean_stop
+from iris_envs import clean_stop, snapshot
 from iris_envs.clean_stop import keep_alive_entrypoint, restore_config_changes, stop_iris_cleanly
+from iris_envs.containers import Owner
 from iris_envs.cpf import parse_cpf, unmerged_settings
 from iris_envs.docker_adapter import ExecResult, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed
+from iris_envs.manifest import EnvSpec
+from iris_envs.progress import Reporter
 
 
 def image(entrypoint: tuple[str, ...] | None, cmd: tuple[str, ...] | None = None) -> ImageInfo:
@@ -76,10 +81,10 @@ def engine(stop: ExecResult, qlist: str = QLIST_DOWN, tidy: str = "removed 1024"
     )
 
 
-def test_a_clean_stop_tidies_and_stops_the_container() -> None:
+def test_a_clean_stop_tidies_and_leaves_the_container_running_for_the_commit() -> None:
     fake = engine(ExecResult(0, ""))
     assert stop_iris_cleanly(fake, "c1") == 1024  # type: ignore[arg-type]
-    assert fake.stopped == ["c1"]
+    assert fake.stopped == []  # the commit pauses it; the build removes it while verifying
 
 
 def test_iris_stop_failing_is_a_build_failure_and_nothing_is_stopped_or_committed() -> None:
@@ -112,3 +117,50 @@ def test_cpf_settings_are_compared_by_section_and_key_not_actions() -> None:
     assert unmerged_settings(merge, cpf) == []
     assert unmerged_settings("[confg]\nglobals=1\n", cpf) == ["[confg] globals=1"]
     assert unmerged_settings("[config]\nglobals=1\n", cpf) == ["[config] globals=1"]
+
+
+@dataclass
+class CommitEngine:
+    """Refuses to commit a running container once (``refusal``); records stops and commits."""
+
+    refusal: str
+    calls: list[str] = field(default_factory=list)
+
+    def commit(self, container_id: str, **_: object) -> str:
+        self.calls.append("commit")
+        if self.refusal and "stop" not in self.calls:
+            raise DockerOperationFailed(self.refusal)
+        return "sha256:snap"
+
+    def stop(self, container_id: str, timeout: float = 60) -> None:
+        self.calls.append("stop")
+
+
+def build_run(engine: CommitEngine) -> snapshot._BuildRun:
+    return snapshot._BuildRun(
+        engine,  # type: ignore[arg-type]
+        EnvSpec("app"),
+        owner=Owner(),
+        reporter=Reporter("app"),
+        log=io.StringIO(),
+    )
+
+
+def test_the_build_container_is_committed_running_and_paused_not_stopped() -> None:
+    engine = CommitEngine(refusal="")
+    assert build_run(engine)._commit("c1", labels={}, changes=[]) == "sha256:snap"
+    assert engine.calls == ["commit"]
+
+
+def test_an_engine_that_cannot_pause_gets_the_container_stopped_then_committed() -> None:
+    # rootless Docker on cgroup v1 (no freezer) refuses a paused commit.
+    engine = CommitEngine(refusal="Cannot pause container c1: cgroups: freezer not supported")
+    assert build_run(engine)._commit("c1", labels={}, changes=[]) == "sha256:snap"
+    assert engine.calls == ["commit", "stop", "commit"]
+
+
+def test_other_commit_refusals_fail_the_build_as_before() -> None:
+    engine = CommitEngine(refusal="write /var/lib/docker/tmp: no space left on device")
+    with pytest.raises(DockerOperationFailed, match="no space left"):
+        build_run(engine)._commit("c1", labels={}, changes=[])
+    assert engine.calls == ["commit"]

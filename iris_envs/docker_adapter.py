@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import socket
 import tarfile
 import threading
@@ -26,6 +27,8 @@ from iris_envs.errors import (
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # Files stream in and out of containers in 1 MiB pieces: .DAT fixtures can be gigabytes.
 _CHUNK = 1024 * 1024
+# Chunks read ahead of the hashing writer of copy_out (bounded: 8 MiB in memory at most).
+_WRITE_BEHIND_CHUNKS = 8
 # After an engine error, how long to check whether the engine is still there (see
 # DockerEngine.stopped_answering); a genuine refusal (a full disk) is reported that much later.
 ENGINE_GONE_WINDOW = 1.5
@@ -588,14 +591,9 @@ class DockerEngine:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     source = archive.extractfile(member)
                     assert source is not None
-                    digest = hashlib.sha256()
                     with target.open("wb") as out:
-                        while chunk := source.read(_CHUNK):
-                            digest.update(chunk)
-                            out.write(chunk)
-                            if on_bytes is not None:
-                                on_bytes(len(chunk))
-                    found[relative] = (member.size, "sha256:" + digest.hexdigest())
+                        digest = _hash_and_write_behind(source, out, on_bytes)
+                    found[relative] = (member.size, "sha256:" + digest)
         return found
 
     @contextlib.contextmanager
@@ -712,6 +710,42 @@ def _pipe_chunks(reader: IO[bytes]) -> Iterator[bytes]:
     """The bytes of a pipe in chunks of up to 1 MiB, until the writer closes it."""
     while chunk := reader.read(_CHUNK):
         yield chunk
+
+
+def _hash_and_write_behind(
+    source: IO[bytes], out: IO[bytes], on_bytes: Callable[[int], None] | None
+) -> str:
+    """Copy ``source`` to ``out`` and return its sha256 hex digest, hashing and writing each
+    chunk on a second thread while this one reads the next off the engine's stream: sha256 and
+    the write release the GIL, so a 1 GiB fixture costs about the longer of the two, not the
+    sum (benchmarks/fixture_bench.py: fixture create vs docker cp out)."""
+    digest = hashlib.sha256()
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=_WRITE_BEHIND_CHUNKS)
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        while (chunk := chunks.get()) is not None:
+            if failure:
+                continue  # drain: the reader stops at its next put
+            try:
+                digest.update(chunk)
+                out.write(chunk)
+            except BaseException as error:  # raised again in the reading thread
+                failure.append(error)
+
+    writer = threading.Thread(target=write, name="iris-envs-write-behind", daemon=True)
+    writer.start()
+    try:
+        while not failure and (chunk := source.read(_CHUNK)):
+            chunks.put(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+    finally:
+        chunks.put(None)  # also on an error or Ctrl-C here: the writer ends before `out` closes
+        writer.join()
+    if failure:
+        raise failure[0]
+    return digest.hexdigest()
 
 
 def _write_tar(

@@ -1,16 +1,19 @@
-"""File and tree hashes, and the stat-cache that lets unchanged files cost only a stat."""
+"""File and tree hashes, the stat-cache that lets unchanged files cost only a stat, and the
+hashing copy out of a container."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from iris_envs import hashing
+from iris_envs import docker_adapter, hashing
 from iris_envs.hashing import HashCache, default_cache
 from tests.unit import write
 
@@ -146,3 +149,52 @@ def test_an_interrupted_hash_stops_the_read_ahead_thread(tmp_path: Path) -> None
     with pytest.raises(KeyboardInterrupt):
         hashing.sha256_file(big, interrupt)
     assert "iris-envs-read-ahead" not in {t.name for t in threading.enumerate()}
+
+
+# --- copy_out's write-behind (the engine's stream hashed and written on a second thread) ---
+
+
+class FullDisk(io.BytesIO):
+    """A destination whose writes fail once ``room`` bytes are written (ENOSPC)."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def writers() -> set[str]:
+    return {t.name for t in threading.enumerate()} & {"iris-envs-write-behind"}
+
+
+def test_the_write_behind_copy_hashes_and_writes_every_byte_in_order() -> None:
+    data = os.urandom(5 * 1024 * 1024 + 777)
+    out = io.BytesIO()
+    seen: list[int] = []
+    digest = docker_adapter._hash_and_write_behind(io.BytesIO(data), out, seen.append)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert out.getvalue() == data and sum(seen) == len(data)
+    assert writers() == set()
+
+
+def test_a_full_disk_under_the_write_behind_copy_reaches_the_caller() -> None:
+    data = io.BytesIO(b"x" * (40 * 1024 * 1024))  # more than the queue holds
+    with pytest.raises(OSError, match="No space left"):
+        docker_adapter._hash_and_write_behind(data, FullDisk(3 * 1024 * 1024), None)
+    assert data.tell() < 40 * 1024 * 1024  # reading stopped early, not after the whole stream
+    assert writers() == set()
+
+
+def test_an_interrupted_write_behind_copy_stops_its_writer() -> None:
+    def interrupt(count: int) -> None:
+        raise KeyboardInterrupt
+
+    out = io.BytesIO()
+    with pytest.raises(KeyboardInterrupt):
+        docker_adapter._hash_and_write_behind(io.BytesIO(b"y" * (4 << 20)), out, interrupt)
+    assert writers() == set()
+    assert out.getvalue() == b"y" * (1 << 20)  # the chunk read before Ctrl-C, nothing after

@@ -111,9 +111,10 @@ def _engine_gone_instead(error: IrisEnvsError) -> IrisEnvsError:
 
     if not isinstance(error, DockerOperationFailed):
         return error  # no engine connection for the other errors
-    from iris_envs.docker_adapter import DockerEngine, vanished_engine_error
+    from iris_envs.docker_adapter import PING_TIMEOUT, DockerEngine, vanished_engine_error
 
-    return vanished_engine_error(DockerEngine(), error)
+    # A client of its own with short timeouts: creating one already asks the engine's version.
+    return vanished_engine_error(DockerEngine(timeout=PING_TIMEOUT), error)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -32,6 +32,7 @@ _WRITE_BEHIND_CHUNKS = 8
 # After an engine error, how long to check whether the engine is still there (see
 # DockerEngine.stopped_answering); a genuine refusal (a full disk) is reported that much later.
 ENGINE_GONE_WINDOW = 1.5
+PING_TIMEOUT = 2.0
 
 PullProgress = Callable[[Mapping[str, Any]], None]
 
@@ -135,9 +136,12 @@ def docker_host() -> str:
 class DockerEngine:
     """Facade over the docker SDK; creating one does no I/O (the client connects on first use)."""
 
-    def __init__(self, client_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, client_factory: Callable[[], Any] | None = None, *, timeout: float = 300
+    ) -> None:
         self._client_factory = client_factory
         self._client: Any = None
+        self._timeout = timeout  # seconds per request (a commit of gigabytes takes minutes)
 
     # -- connection and error translation -------------------------------------------------
 
@@ -150,7 +154,7 @@ class DockerEngine:
                 else:
                     import docker  # deferred: `iris-envs --version` must not import the SDK
 
-                    self._client = docker.from_env(timeout=300)
+                    self._client = docker.from_env(timeout=self._timeout)
         return self._client
 
     @property
@@ -173,14 +177,15 @@ class DockerEngine:
             raise NotFoundInEngine(f"{what}: not found ({_explanation(error)})") from None
         except docker.errors.APIError as error:
             raise DockerOperationFailed(f"{what}: {_explanation(error)}") from None
+        except requests.exceptions.ReadTimeout as error:
+            # Not a ConnectionError: without this it escaped as a traceback (an OSError).
+            raise DockerOperationFailed(f"{what}: the engine timed out ({error})") from None
         except (
             requests.exceptions.ConnectionError,
             docker.errors.DockerException,
             ConnectionError,
             FileNotFoundError,
-        ) as error:
-            if isinstance(error, requests.exceptions.ReadTimeout):
-                raise DockerOperationFailed(f"{what}: the engine timed out ({error})") from None
+        ):
             raise DockerUnavailable(
                 f"Docker engine not reachable at {docker_host()}",
                 hint="start Docker Desktop or dockerd, or point DOCKER_HOST at a running engine",
@@ -202,12 +207,21 @@ class DockerEngine:
         deadline = time.monotonic() + (ENGINE_GONE_WINDOW if window is None else window)
         while True:
             try:
-                self.ping()
+                self._ping_within(PING_TIMEOUT)
             except DockerUnavailable as gone:
                 return gone
+            except DockerOperationFailed:
+                pass  # no answer in time (a remote engine out of reach, a busy one): undecided
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.25)
+
+    def _ping_within(self, timeout: float) -> None:
+        """A ping that waits at most ``timeout`` seconds for the answer (the client's own
+        timeout is minutes long: right for a commit, not for asking whether anyone is there)."""
+        with self._translate("ping"):
+            api = self._api
+            api._raise_for_status(api._get(api._url("/_ping"), timeout=timeout))
 
     def info(self) -> dict[str, Any]:
         """The engine's own description (`docker info`): version, storage driver, CPUs, root."""

@@ -18,19 +18,24 @@ from iris_envs.exit_codes import ExitCode
 from iris_envs.manifest import EnvSpec
 
 
-def stopping_engine(answers: int) -> tuple[DockerEngine, list[int]]:
+def stopping_engine(answers: int, *, hangs: bool = False) -> tuple[DockerEngine, list[float]]:
     """A real adapter over an SDK client that answers ``answers`` pings, then refuses (a dockerd
-    shutting down): the adapter's own error translation turns that into DockerUnavailable."""
-    pings = [0]
+    shutting down), or with ``hangs`` lets every ping time out (a remote engine out of reach):
+    the adapter's own error translation does the rest. Returns the timeouts the pings used."""
+    timeouts: list[float] = []
 
-    def ping() -> bool:
-        pings[0] += 1
-        if pings[0] > answers:
+    def get(url: str, timeout: float) -> object:
+        assert url == "/_ping"
+        timeouts.append(timeout)
+        if hangs:
+            raise requests.exceptions.ReadTimeout("read timed out")
+        if len(timeouts) > answers:
             raise requests.exceptions.ConnectionError("connection refused")
-        return True
+        return object()
 
-    client = types.SimpleNamespace(api=types.SimpleNamespace(ping=ping))
-    return DockerEngine(client_factory=lambda: client), pings
+    api = types.SimpleNamespace(_get=get, _url=lambda path: path, _raise_for_status=lambda _: None)
+    client = types.SimpleNamespace(api=api)
+    return DockerEngine(client_factory=lambda: client), timeouts
 
 
 LAST_ANSWER = DockerOperationFailed(
@@ -44,7 +49,7 @@ def test_an_engine_that_stops_answering_after_an_error_is_exit_4(
     answers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(docker_adapter, "ENGINE_GONE_WINDOW", 5.0)
-    engine, _pings = stopping_engine(answers)
+    engine, _timeouts = stopping_engine(answers)
     with pytest.raises(DockerUnavailable) as raised:
         snapshot._raise_if_engine_gone(engine, EnvSpec("app"), LAST_ANSWER)
     assert raised.value.exit_code == ExitCode.DOCKER_UNAVAILABLE
@@ -57,9 +62,21 @@ def test_an_engine_that_still_answers_leaves_the_error_a_build_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(docker_adapter, "ENGINE_GONE_WINDOW", 0.3)
-    engine, pings = stopping_engine(answers=1000)
+    engine, timeouts = stopping_engine(answers=1000)
     snapshot._raise_if_engine_gone(engine, EnvSpec("app"), LAST_ANSWER)
-    assert pings[0] >= 2  # asked more than once before concluding it is alive
+    assert len(timeouts) >= 2  # asked more than once before concluding it is alive
+
+
+def test_an_engine_whose_pings_time_out_is_undecided_and_asked_briefly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A remote engine out of reach must not hold the error for the client's 300 s timeout, nor
+    # turn a refusal of a slow but present engine into exit 4.
+    monkeypatch.setattr(docker_adapter, "ENGINE_GONE_WINDOW", 0.3)
+    engine, timeouts = stopping_engine(answers=1000, hangs=True)
+    assert engine.stopped_answering() is None
+    assert timeouts and set(timeouts) == {docker_adapter.PING_TIMEOUT}
+    assert docker_adapter.PING_TIMEOUT <= 2
 
 
 def failing_command(error: Exception) -> argparse.Namespace:
@@ -118,3 +135,14 @@ def test_other_errors_do_not_ask_the_engine(
     monkeypatch.setattr(DockerEngine, "stopped_answering", no_engine)
     failure = BuildFailed("environment app: setup[1] failed")
     assert run_main(monkeypatch, failure) == ExitCode.BUILD_FAILED
+
+
+def test_an_engine_request_that_times_out_is_an_engine_error_not_a_traceback() -> None:
+    # requests' ReadTimeout is no ConnectionError (it is an OSError): it used to escape the
+    # adapter's translation, and the CLI printed a traceback for a commit that outlasted 300 s.
+    def ping() -> bool:
+        raise requests.exceptions.ReadTimeout("read timed out. (read timeout=300)")
+
+    client = types.SimpleNamespace(api=types.SimpleNamespace(ping=ping))
+    with pytest.raises(DockerOperationFailed, match="ping: the engine timed out"):
+        DockerEngine(client_factory=lambda: client).ping()

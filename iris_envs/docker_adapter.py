@@ -638,16 +638,23 @@ class DockerEngine:
         message: str = "",
     ) -> str:
         """Commit a container to a new UNTAGGED image and return its id (tag it when verified)."""
+        params = {
+            "container": container_id,
+            "comment": message or None,
+            "author": "iris-envs",
+            # A stopped container needs no pause; a running one is paused by the engine.
+            "pause": True,
+            "changes": list(changes) or None,
+        }
         with self._translate(f"commit container {container_id[:12]}"):
-            result = self._api.commit(
-                container_id,
-                message=message or None,
-                author="iris-envs",
-                # A stopped container needs no pause; a running one is paused by the engine.
-                pause=True,
-                changes=list(changes) or None,
-                conf={"Labels": dict(labels)},
+            api = self._api
+            # The SDK's commit with no read timeout: the engine answers once the layer is
+            # written, which for tens of gigabytes of fixtures outlasts the client's 300 s (the
+            # build would fail while the engine went on to make the image).
+            response = api._post_json(
+                api._url("/commit"), data={"Labels": dict(labels)}, params=params, timeout=None
             )
+            result = api._result(response, json=True)
         return str(result["Id"])
 
 

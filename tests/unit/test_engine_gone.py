@@ -146,3 +146,30 @@ def test_an_engine_request_that_times_out_is_an_engine_error_not_a_traceback() -
     client = types.SimpleNamespace(api=types.SimpleNamespace(ping=ping))
     with pytest.raises(DockerOperationFailed, match="ping: the engine timed out"):
         DockerEngine(client_factory=lambda: client).ping()
+
+
+def test_a_commit_waits_for_the_engine_without_a_read_timeout() -> None:
+    # A commit of tens of gigabytes outlasts the client's 300 s; the engine bounds it.
+    sent: dict[str, object] = {}
+
+    def post_json(url: str, data: object, **kwargs: object) -> str:
+        sent.update(url=url, data=data, **kwargs)
+        return "response"
+
+    api = types.SimpleNamespace(
+        _url=lambda path: path,
+        _post_json=post_json,
+        _result=lambda response, json: {"Id": "sha256:snap"},
+    )
+    engine = DockerEngine(client_factory=lambda: types.SimpleNamespace(api=api))
+    image = engine.commit("c1", labels={"a": "b"}, changes=["USER 51773"], message="m")
+    assert image == "sha256:snap"
+    assert sent["url"] == "/commit" and sent["timeout"] is None
+    assert sent["data"] == {"Labels": {"a": "b"}}
+    assert sent["params"] == {
+        "container": "c1",
+        "comment": "m",
+        "author": "iris-envs",
+        "pause": True,
+        "changes": ["USER 51773"],
+    }

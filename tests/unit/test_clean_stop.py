@@ -13,6 +13,7 @@ from iris_envs import clean_stop, snapshot
 from iris_envs.clean_stop import keep_alive_entrypoint, restore_config_changes, stop_iris_cleanly
 from iris_envs.containers import Owner
 from iris_envs.cpf import parse_cpf, unmerged_settings
+from iris_envs.dat_step import DatCopy
 from iris_envs.docker_adapter import ExecResult, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.manifest import EnvSpec
@@ -136,7 +137,7 @@ class CommitEngine:
         self.calls.append("stop")
 
 
-def build_run(engine: CommitEngine) -> snapshot._BuildRun:
+def build_run(engine: object) -> snapshot._BuildRun:
     return snapshot._BuildRun(
         engine,  # type: ignore[arg-type]
         EnvSpec("app"),
@@ -164,3 +165,40 @@ def test_other_commit_refusals_fail_the_build_as_before() -> None:
     with pytest.raises(DockerOperationFailed, match="no space left"):
         build_run(engine)._commit("c1", labels={}, changes=[])
     assert engine.calls == ["commit"]
+
+
+@dataclass
+class ExecEngine:
+    """Records execs; fails them with ``refusal`` when set (a stopped container)."""
+
+    refusal: str = ""
+    execs: list[list[str]] = field(default_factory=list)
+
+    def exec(self, container_id: str, command: list[str], **_: object) -> ExecResult:
+        self.execs.append(command)
+        if self.refusal:
+            raise DockerOperationFailed(self.refusal)
+        return ExecResult(0, "")
+
+
+def test_committed_database_copies_are_deleted_before_the_engine_syncs_them() -> None:
+    engine = ExecEngine()
+    run = build_run(engine)
+    run._discard_database_copies("c1")
+    assert engine.execs == []  # no dat steps: nothing to discard
+    run.dat_copies = {
+        2: DatCopy("/usr/irissys/mgr/orders", 1 << 30),
+        0: DatCopy("/usr/irissys/mgr/bench", 1 << 30),
+    }
+    run._discard_database_copies("c1")
+    assert engine.execs == [
+        ["rm", "-rf", "--", "/usr/irissys/mgr/bench", "/usr/irissys/mgr/orders"]
+    ]
+
+
+def test_discarding_is_best_effort() -> None:
+    engine = ExecEngine(refusal="container c1 is not running")
+    run = build_run(engine)
+    run.dat_copies = {0: DatCopy("/usr/irissys/mgr/bench", 1)}
+    run._discard_database_copies("c1")  # no error: the container is removed next anyway
+    assert len(engine.execs) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import queue
 import re
 import signal
@@ -464,6 +465,38 @@ def test_sigint_while_the_snapshot_is_verified_exits_130_and_leaves_nothing(
     stderr, _took = interrupt_build_at(process, "verify snapshot", before=lambda: time.sleep(0.2))
     assert process.returncode == int(ExitCode.INTERRUPTED), stderr
     assert "Traceback" not in stderr
+    assert_nothing_left(env)
+
+
+def test_sigint_during_the_commit_exits_130_and_gc_removes_the_image_the_engine_finishes(
+    project_env: Callable[..., tuple[Path, str]],
+) -> None:
+    # The commit pauses the build container; Ctrl-C must still remove it at once. The engine
+    # finishes the commit it was asked for after iris-envs has gone: an untagged image that
+    # names its dead builder, which `gc` removes.
+    root, env = project_env('  { dat = "data/orders" },\n', {"data/orders/IRIS.DAT": b""})
+    with (root / "data" / "orders" / "IRIS.DAT").open("wb") as handle:
+        for _ in range(256):
+            handle.write(os.urandom(1024 * 1024))  # incompressible: the commit takes a while
+    process = popen_cli(["build", "-e", env], cwd=root)
+    stderr, took = interrupt_build_at(process, "commit snapshot", before=lambda: time.sleep(0.3))
+    assert process.returncode == int(ExitCode.INTERRUPTED), stderr
+    assert "Traceback" not in stderr
+    assert took < 30, f"the build took {took:.0f} s to stop after Ctrl-C"
+    assert env_containers(env) == [] and image_tags(env) == set()
+    untagged = ["-aq", "--filter", f"label=org.iris-envs.env={env}"]
+    deadline = time.monotonic() + 120
+    while not docker("images", *untagged).stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = docker("images", *untagged).stdout.split()
+    assert len(set(left)) <= 1, left
+    if left:  # the engine went on with the commit (it has so far)
+        built_by = docker(
+            "inspect", "--format", '{{index .Config.Labels "org.iris-envs.built-by"}}', left[0]
+        ).stdout.strip()
+        assert built_by.endswith(f":{process.pid}"), built_by
+        gc = run_cli(["gc"], cwd=root)
+        assert gc.returncode == 0, gc.stderr
     assert_nothing_left(env)
 
 

@@ -22,6 +22,7 @@ from iris_envs.errors import (
     ImageNotFound,
     IrisEnvsError,
     NotFoundInEngine,
+    OutputFolderError,
 )
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -190,6 +191,10 @@ class DockerEngine:
                 f"Docker engine not reachable at {docker_host()}",
                 hint="start Docker Desktop or dockerd, or point DOCKER_HOST at a running engine",
             ) from None
+        except requests.exceptions.RequestException as error:
+            # A stream that broke half-way (ChunkedEncodingError, ...): also an OSError, which
+            # would otherwise reach the CLI as a traceback.
+            raise DockerOperationFailed(f"{what}: {error}") from None
 
     def ping(self) -> None:
         """Raise DockerUnavailable unless the engine answers."""
@@ -602,11 +607,15 @@ class DockerEngine:
                     if wanted is not None and relative not in wanted:
                         continue
                     target = destination / (rename or {}).get(relative, relative)
-                    target.parent.mkdir(parents=True, exist_ok=True)
                     source = archive.extractfile(member)
                     assert source is not None
-                    with target.open("wb") as out:
-                        digest = _hash_and_write_behind(source, out, on_bytes)
+                    try:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        out = target.open("wb")
+                    except OSError as error:
+                        raise _output_error(target, error) from None
+                    with out:
+                        digest = _hash_and_write_behind(source, out, on_bytes, target=target)
                     found[relative] = (member.size, "sha256:" + digest)
         return found
 
@@ -733,8 +742,22 @@ def _pipe_chunks(reader: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def _output_error(target: Path, error: OSError) -> OutputFolderError:
+    """A failed write on the host side of a copy out. Told apart from the engine's side: a
+    missing folder (FileNotFoundError) would otherwise read as a missing engine socket, and a
+    full disk ended in a traceback."""
+    return OutputFolderError(
+        f"cannot write {target}: {error.strerror or error}",
+        hint="free space there, make it writable, or name another folder",
+    )
+
+
 def _hash_and_write_behind(
-    source: IO[bytes], out: IO[bytes], on_bytes: Callable[[int], None] | None
+    source: IO[bytes],
+    out: IO[bytes],
+    on_bytes: Callable[[int], None] | None,
+    *,
+    target: Path,
 ) -> str:
     """Copy ``source`` to ``out`` and return its sha256 hex digest, hashing and writing each
     chunk on a second thread while this one reads the next off the engine's stream: sha256 and
@@ -765,6 +788,8 @@ def _hash_and_write_behind(
         chunks.put(None)  # also on an error or Ctrl-C here: the writer ends before `out` closes
         writer.join()
     if failure:
+        if isinstance(failure[0], OSError):
+            raise _output_error(target, failure[0]) from None
         raise failure[0]
     return digest.hexdigest()
 

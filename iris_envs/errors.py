@@ -29,6 +29,11 @@ class CacheFolderError(ConfigError):
     """The cache folder cannot be created or written (read-only, full, not a folder)."""
 
 
+class OutputFolderError(ConfigError):
+    """A folder named for output (``fixture create -o``) cannot be written: full, read-only,
+    or removed meanwhile."""
+
+
 class UnknownEnvironment(IrisEnvsError):
     """A selected environment name or tag matches nothing in the configuration."""
 

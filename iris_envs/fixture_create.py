@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock, Timeout
 
 from iris_envs.docker_adapter import DockerEngine
-from iris_envs.errors import ConfigError, IrisEnvsError, NotFoundInEngine
+from iris_envs.errors import ConfigError, IrisEnvsError, NotFoundInEngine, OutputFolderError
 from iris_envs.fixtures import (
     DAT_FILE,
     MANIFEST_NAME,
@@ -305,6 +305,7 @@ def _create(
         say(f"counting table rows in {source.namespace}")
         tables = row_counts(engine, options.container_id, source.namespace)
     partial = output / f".{DAT_FILE}{PARTIAL_SUFFIX}"
+    ours = [partial, output / f".{MANIFEST_NAME}{PARTIAL_SUFFIX}"]  # removed on a failure
     say(f"copying {source.directory}/{DAT_FILE} ({options.method})")
     try:
         with consistent(engine, options.container_id, source.directory, options.method):
@@ -325,11 +326,33 @@ def _create(
                 hint="name the database with --database (or its namespace with --namespace)",
             )
         partial.replace(output / DAT_FILE)
-    except BaseException:
-        partial.unlink(missing_ok=True)
+        ours.append(output / DAT_FILE)
+        manifest = _manifest(options, source, found[DAT_FILE], tables)
+        write_manifest(output, manifest)
+    except BaseException as error:
+        # No manifest, no fixture: nothing of this attempt stays (gigabytes on a full disk).
+        for leftover in ours:
+            with contextlib.suppress(OSError):  # a read-only folder: EROFS even when missing
+                leftover.unlink(missing_ok=True)
+        if isinstance(error, OSError):  # renaming or the manifest, on the host
+            raise OutputFolderError(
+                f"fixture create: cannot write the fixture into {output}: "
+                f"{error.strerror or error}",
+                hint="free space there, make it writable, or name another folder with -o",
+            ) from None
         raise
-    size, digest = found[DAT_FILE]
-    manifest = FixtureManifest(
+    return manifest
+
+
+def _manifest(
+    options: CreateOptions,
+    source: Source,
+    copied: tuple[int, str],
+    tables: list[FixtureTable],
+) -> FixtureManifest:
+    size, digest = copied
+    output = options.output
+    return FixtureManifest(
         fixture_id=fixture_id_for(output, source.database),
         version="1",
         description=options.description,
@@ -345,5 +368,3 @@ def _create(
             "source_directory": source.directory,
         },
     )
-    write_manifest(output, manifest)
-    return manifest

@@ -307,6 +307,43 @@ def test_ctrl_c_during_create_mounts_the_database_again_and_leaves_no_fixture(
     assert sorted(p.name for p in out_dir.iterdir()) == [], list(out_dir.iterdir())
 
 
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_create_into_a_full_or_read_only_folder_is_exit_2_and_mounts_the_database_again(
+    make_project: MakeProject,
+    standin_images: dict[str, str],
+    env_cleanup: Any,
+    tiny_tmpfs: Path,
+    fault: str,
+) -> None:
+    env = env_cleanup(unique_env("fxf"))
+    root = make_project(
+        f'[env."{env}"]\nimage = "{standin_images[VERSION]}"\n'
+        'setup = [{ dat = "data/orders" }]\n',
+        {"data/orders/IRIS.DAT": os.urandom(4 * 1024 * 1024)},  # 4 MiB into 64 KiB
+    )
+    out_dir = tiny_tmpfs / "made"
+    out_dir.mkdir()
+    if fault == "read-only":
+        subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
+    up = run_cli(["up", env], root, timeout=300)
+    assert up.returncode == 0, up.stderr
+    try:
+        container = up_container(env, root)
+        done = run_cli(
+            ["fixture", "create", "--env", env, "--database", "ORDERS", "-o", str(out_dir)], root
+        )
+        after = dismounted(container)
+    finally:
+        run_cli(["down", env], root, timeout=120)
+    assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
+    assert "Traceback" not in done.stderr
+    reason = "No space left on device" if fault == "full" else "Read-only file system"
+    assert f"cannot write {out_dir}" in done.stderr and reason in done.stderr, done.stderr
+    assert "name another folder" in done.stderr
+    assert after == "", f"left dismounted: {after}"
+    assert list(out_dir.iterdir()) == []  # no partial file, no manifest
+
+
 def stop(process: subprocess.Popen[str]) -> None:
     """Kill a CLI process a failed test left running, and close its pipes."""
     if process.poll() is None:

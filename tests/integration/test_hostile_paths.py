@@ -90,20 +90,6 @@ def test_a_cache_folder_that_is_a_file_is_a_clear_error(env_project: Path, tmp_p
     assert "IRIS_ENVS_CACHE_DIR" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (needs root, as CI has)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("CI must run as root to test a full or read-only cache folder")
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_a_full_or_read_only_cache_folder_is_a_clear_error_and_leaves_no_partial_file(
     env_project: Path, tiny_tmpfs: Path, fault: str

@@ -13,7 +13,7 @@ import pytest
 
 from iris_envs import cli, hashing
 from iris_envs.config import load_project
-from iris_envs.errors import ConfigError
+from iris_envs.errors import ConfigError, OutputFolderError
 from iris_envs.fixtures import (
     CHUNK,
     MANIFEST_NAME,
@@ -409,14 +409,21 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return ran
 
 
-@pytest.mark.parametrize("error", [KeyboardInterrupt(), OSError(28, "No space left on device")])
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (KeyboardInterrupt(), KeyboardInterrupt),
+        # A host-side error is the output folder's (exit 2, named), never a traceback.
+        (OSError(28, "No space left on device"), OutputFolderError),
+    ],
+)
 def test_create_mounts_again_and_leaves_no_fixture_when_the_copy_fails(
-    tmp_path: Path, sessions: list[str], error: BaseException
+    tmp_path: Path, sessions: list[str], error: BaseException, raised: type[BaseException]
 ) -> None:
     from iris_envs.fixture_create import CreateOptions, create_fixture
 
     options = CreateOptions("cid", "name", "ORDERS", None, tmp_path / "out")
-    with pytest.raises(type(error)):
+    with pytest.raises(raised):
         create_fixture(_StubEngine(error), options)  # type: ignore[arg-type]
     assert "DismountDatabase(path)" in sessions[-2] and "MountDatabase(path)" in sessions[-1]
     assert list((tmp_path / "out").iterdir()) == []  # no manifest, no partial file
@@ -606,3 +613,40 @@ def test_a_second_create_into_the_same_folder_is_refused_while_the_first_runs(
     finally:
         release.set()
         holder.join()
+
+
+def test_a_manifest_that_cannot_be_written_leaves_no_database_copy_behind(
+    tmp_path: Path, sessions: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk fills up after the copy, at the manifest: the copied IRIS.DAT (gigabytes, and
+    # no fixture without its manifest) goes too, and the error names the folder (exit 2).
+    from iris_envs import fixture_create
+    from iris_envs.fixture_create import CreateOptions, create_fixture
+
+    def full(output: Path, manifest: object) -> None:
+        (output / ".manifest.json.partial").write_text("{")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fixture_create, "write_manifest", full)
+    out = tmp_path / "out"
+    with pytest.raises(OutputFolderError, match=r"cannot write the fixture into .*No space") as e:
+        create_fixture(_StubEngine(None), CreateOptions("cid", "name", "ORDERS", None, out))  # type: ignore[arg-type]
+    assert e.value.exit_code == 2
+    assert list(out.iterdir()) == []
+    assert "MountDatabase(path)" in sessions[-1]
+
+
+def test_a_forced_create_that_fails_before_its_copy_keeps_the_old_database_file(
+    tmp_path: Path, sessions: list[str]
+) -> None:
+    from iris_envs.fixture_create import CreateOptions, create_fixture
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "IRIS.DAT").write_bytes(b"old")
+    (out / "manifest.json").write_text("{}")
+    options = CreateOptions("cid", "name", "ORDERS", None, out, force=True)
+    with pytest.raises(KeyboardInterrupt):
+        create_fixture(_StubEngine(KeyboardInterrupt()), options)  # type: ignore[arg-type]
+    # The manifest went first (no half-overwritten fixture); the user's old file is not ours.
+    assert sorted(p.name for p in out.iterdir()) == ["IRIS.DAT"]

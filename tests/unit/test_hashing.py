@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from iris_envs import docker_adapter, hashing
+from iris_envs.errors import OutputFolderError
 from iris_envs.hashing import HashCache, default_cache
 from tests.unit import write
 
@@ -175,7 +176,9 @@ def test_the_write_behind_copy_hashes_and_writes_every_byte_in_order() -> None:
     data = os.urandom(5 * 1024 * 1024 + 777)
     out = io.BytesIO()
     seen: list[int] = []
-    digest = docker_adapter._hash_and_write_behind(io.BytesIO(data), out, seen.append)
+    digest = docker_adapter._hash_and_write_behind(
+        io.BytesIO(data), out, seen.append, target=Path("out/IRIS.DAT")
+    )
     assert digest == hashlib.sha256(data).hexdigest()
     assert out.getvalue() == data and sum(seen) == len(data)
     assert writers() == set()
@@ -183,8 +186,11 @@ def test_the_write_behind_copy_hashes_and_writes_every_byte_in_order() -> None:
 
 def test_a_full_disk_under_the_write_behind_copy_reaches_the_caller() -> None:
     data = io.BytesIO(b"x" * (40 * 1024 * 1024))  # more than the queue holds
-    with pytest.raises(OSError, match="No space left"):
-        docker_adapter._hash_and_write_behind(data, FullDisk(3 * 1024 * 1024), None)
+    # An error of the host's side, with the file and the fix named (not the engine's, exit 2).
+    with pytest.raises(OutputFolderError, match=r"cannot write out/IRIS.DAT: No space left"):
+        docker_adapter._hash_and_write_behind(
+            data, FullDisk(3 * 1024 * 1024), None, target=Path("out/IRIS.DAT")
+        )
     assert data.tell() < 40 * 1024 * 1024  # reading stopped early, not after the whole stream
     assert writers() == set()
 
@@ -195,6 +201,8 @@ def test_an_interrupted_write_behind_copy_stops_its_writer() -> None:
 
     out = io.BytesIO()
     with pytest.raises(KeyboardInterrupt):
-        docker_adapter._hash_and_write_behind(io.BytesIO(b"y" * (4 << 20)), out, interrupt)
+        docker_adapter._hash_and_write_behind(
+            io.BytesIO(b"y" * (4 << 20)), out, interrupt, target=Path("out/IRIS.DAT")
+        )
     assert writers() == set()
     assert out.getvalue() == b"y" * (1 << 20)  # the chunk read before Ctrl-C, nothing after

@@ -26,7 +26,7 @@ from iris_envs.fixtures import (
     iris_version_tuple,
 )
 from iris_envs.objectscript import ScriptFailed, run_session, throw_on_error
-from iris_envs.recipes import ENV_DATABASE, ENV_NAMESPACE, ENV_PATH
+from iris_envs.recipes import ENV_DATABASE, ENV_NAMESPACE, ENV_PATH, SYSTEM_DATABASES
 
 MGR_DIR = PurePosixPath("/usr/irissys/mgr")
 METHODS = ("dismount", "freeze")
@@ -52,6 +52,12 @@ LEFT_BEHIND = {
 
 class CreateFailed(IrisEnvsError):
     """The copy could not be taken; the fixture folder holds no manifest (so it is no fixture)."""
+
+
+# The instance's own databases (recipes.SYSTEM_DATABASES) but USER and HSCUSTOM, which hold the
+# user's data: dismounting one of these takes the system, its security, audit or temporary
+# storage away from the running instance, so a dismount copy of them is refused.
+INSTANCE_DATABASES = SYSTEM_DATABASES - {"USER", "HSCUSTOM"}
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,13 @@ def _create(
         raise CreateFailed(
             f"container {options.container_name} did not report an IRIS version "
             f"($ZVERSION was {source.zversion!r}): is it an IRIS instance?"
+        )
+    if options.method == "dismount" and source.database in INSTANCE_DATABASES:
+        raise ConfigError(
+            f"fixture create: {source.database} is one of the instance's own databases: "
+            "dismounting it would pull it from under the running instance",
+            hint="name the database that holds your data (--database, or --namespace for its "
+            "globals database), or copy it under --method freeze",
         )
     tables: list[FixtureTable] = []
     if source.namespace:

@@ -221,6 +221,13 @@ def test_round_trip_create_validate_restore(
         assert "is not empty" in again.stderr and "--force" in again.stderr
         forced = run_cli([*create, "--force", "--method", "freeze"], root, timeout=300)
         assert forced.returncode == 0, forced.stderr
+        # The instance's own databases are never dismounted for a copy.
+        system = run_cli(
+            ["fixture", "create", "--env", source, "--database", "IRISSYS", "-o", str(other / "s")],
+            root,
+        )
+        assert system.returncode == int(ExitCode.CONFIG_ERROR), system.stderr
+        assert "IRISSYS is one of the instance's own databases" in system.stderr
         scripts = docker(
             "exec",
             up_container(source, root),

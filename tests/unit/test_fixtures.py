@@ -390,9 +390,11 @@ class _StubEngine:
         return {"IRIS.DAT": (4, "sha256:" + hashlib.sha256(b"half").hexdigest())}
 
 
-@pytest.fixture
-def sessions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every ObjectScript session fixture create runs; answer the probe like IRIS."""
+def record_sessions(
+    monkeypatch: pytest.MonkeyPatch, database: str = "ORDERS", directory: str = "orders/"
+) -> list[str]:
+    """Record every ObjectScript session fixture create runs; answer the probe like IRIS, with
+    ``database`` in mgr/``directory``."""
     from iris_envs import fixture_create
     from iris_envs.objectscript import SessionResult
 
@@ -401,12 +403,17 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def fake(engine: object, cid: str, body: list[str], **kw: Any) -> SessionResult:
         ran.append("\n".join(body))
         return SessionResult(
-            "IRIS-ENVS-ZVERSION:IRIS for UNIX 2025.1 (Build 223U)\nIRIS-ENVS-DB:ORDERS\n"
-            "IRIS-ENVS-DIR:/usr/irissys/mgr/orders/\n"
+            f"IRIS-ENVS-ZVERSION:IRIS for UNIX 2025.1 (Build 223U)\nIRIS-ENVS-DB:{database}\n"
+            f"IRIS-ENVS-DIR:/usr/irissys/mgr/{directory}\n"
         )
 
     monkeypatch.setattr(fixture_create, "run_session", fake)
     return ran
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return record_sessions(monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -650,3 +657,19 @@ def test_a_forced_create_that_fails_before_its_copy_keeps_the_old_database_file(
         create_fixture(_StubEngine(KeyboardInterrupt()), options)  # type: ignore[arg-type]
     # The manifest went first (no half-overwritten fixture); the user's old file is not ours.
     assert sorted(p.name for p in out.iterdir()) == ["IRIS.DAT"]
+
+
+@pytest.mark.parametrize(("database", "namespace"), [("IRISSYS", None), (None, "%SYS")])
+def test_create_refuses_to_dismount_the_instance_s_own_databases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str | None, namespace: str | None
+) -> None:
+    from iris_envs.fixture_create import CreateOptions, create_fixture
+
+    ran = record_sessions(monkeypatch, "IRISSYS", "")
+    options = CreateOptions("cid", "name", database, namespace, tmp_path / "out")
+    with pytest.raises(ConfigError, match="IRISSYS is one of the instance's own databases"):
+        create_fixture(_StubEngine(None), options)  # type: ignore[arg-type]
+    assert len(ran) == 1 and "DismountDatabase" not in ran[0]  # only the look-up ran
+    # Under an external freeze nothing is dismounted: allowed.
+    frozen = CreateOptions("cid", "name", database, namespace, tmp_path / "f", method="freeze")
+    assert create_fixture(_StubEngine(None), frozen).source_database == "IRISSYS"  # type: ignore[arg-type]

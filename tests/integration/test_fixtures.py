@@ -223,7 +223,7 @@ def test_round_trip_create_validate_restore(
         assert forced.returncode == 0, forced.stderr
         # The instance's own databases are never dismounted for a copy.
         system = run_cli(
-            ["fixture", "create", "--env", source, "--database", "IRISSYS", "-o", str(other / "s")],
+            ["fixture", "create", "--env", source, "--namespace", "%SYS", "-o", str(other / "s")],
             root,
         )
         assert system.returncode == int(ExitCode.CONFIG_ERROR), system.stderr

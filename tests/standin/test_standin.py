@@ -349,6 +349,25 @@ def test_statuses_caught_errors_and_sys_container(
     assert code == 0 and "AFTER" in out
 
 
+def test_config_get_reads_the_instance_s_own_namespaces_and_databases(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    # Config.Namespaces.Get / Config.Databases.Get (class reference) on the instance's own
+    # entries: %SYS keeps its globals in IRISSYS, which lives in mgr/ itself.
+    name = containers.start(standin_images[NEWEST])
+    script = (
+        'Set sc=##class(Config.Namespaces).Get("%SYS",.n) Write "G=",$Get(n("Globals")),!\n'
+        'Set sc=##class(Config.Databases).Get($Get(n("Globals")),.p) '
+        'Write "D=",$Get(p("Directory")),!\n'
+        'Set sc=##class(Config.Namespaces).Get("user",.u) Write "U=",$Get(u("Globals")),!\n'
+        'Set sc=##class(Config.Namespaces).Get("APP",.x) Write "X=",$Get(x("Globals")),!\n'
+    )
+    code, out = session(name, script)
+    assert code == 0, out
+    assert "G=IRISSYS" in out and "D=/usr/irissys/mgr/" in out and "U=USER" in out
+    assert "X=\n" in out.replace("\r", "")  # a name the instance does not have: nothing
+
+
 def test_ipm_only_in_its_home_namespace_until_mapped(
     standin_images: dict[str, str], containers: Containers
 ) -> None:

@@ -140,6 +140,24 @@ function set_dismounted(dir, on,    f) {
     if (on) record("dismounted", dir)
 }
 
+# The value of KEY in [SECTION] of the instance's iris.cpf (names compare case-blind), or "".
+function cpf_value(section, key,    cpf, l, in_section, eq) {
+    cpf = standin_dir
+    sub(/\/\.standin\/?$/, "/iris.cpf", cpf)
+    in_section = 0
+    while ((getline l < cpf) > 0) {
+        sub(/\r$/, "", l)
+        if (l ~ /^\[/) { in_section = (toupper(l) == "[" toupper(section) "]"); continue }
+        eq = index(l, "=")
+        if (in_section && eq > 0 && toupper(substr(l, 1, eq - 1)) == toupper(key)) {
+            close(cpf)
+            return substr(l, eq + 1)
+        }
+    }
+    close(cpf)
+    return ""
+}
+
 function record(name, line) {
     print line >> (standin_dir "/" name)
     close(standin_dir "/" name)
@@ -358,6 +376,21 @@ function eval_term(t,    u, a, k, v, name) {
         return 1
     }
     if (match(u, /^##CLASS\(%ZPM\.PACKAGEMANAGER\)\./)) { ev_err = "<CLASS DOES NOT EXIST> *%ZPM.PackageManager"; return "" }
+    # Config.Namespaces.Get(Name,.Properties) / Config.Databases.Get(Name,.Properties) (class
+    # reference, Config.Namespaces / Config.Databases): the instance's own entries, from iris.cpf
+    # ([Namespaces] NAME=GlobalsDB, [Databases] NAME=Directory), fill Properties("Globals") or
+    # Properties("Directory"). Other names keep the rule for any class method: an OK status.
+    if (match(u, /^##CLASS\(CONFIG\.(NAMESPACES|DATABASES)\)\.GET\(/)) {
+        name = (u ~ /NAMESPACES/) ? "Namespaces" : "Databases"
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        v = cpf_value(name, eval_expr(a[1]))
+        if (v != "" && k >= 2 && trim(a[2]) ~ /^\./) {
+            a[2] = substr(trim(a[2]), 2)
+            if (name == "Namespaces") { sub(/,.*/, "", v); vars[a[2] "(\"Globals\")"] = v }
+            else vars[a[2] "(\"Directory\")"] = v
+        }
+        return 1
+    }
     # SYS.Database DismountDatabase(Directory) / MountDatabase(Directory) (class reference,
     # SYS.Database): the directories dismounted now are kept in mgr/.standin/dismounted, so a
     # test sees a database left dismounted (fixture create must mount it again, even on Ctrl-C).

@@ -589,7 +589,7 @@ def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
                 value=database,
                 allowed="another `database` name for the dat step (or rename the folder)",
             )
-        _check_not_merged(ctx, name, spec, step.index, database)
+        _check_not_merged(ctx, name, spec, step)
         if spec.namespace.upper() in BUILTIN_NAMESPACES:
             continue
         if database.lower() == spec.namespace.lower():
@@ -602,28 +602,21 @@ def _check_dat_databases(ctx: _Context, name: str, spec: EnvSpec) -> None:
             )
 
 
-def _check_not_merged(ctx: _Context, name: str, spec: EnvSpec, index: int, database: str) -> None:
+def _check_not_merged(ctx: _Context, name: str, spec: EnvSpec, step: SetupStep) -> None:
     """A `dat` database must not also be defined by the CPF merge file: the instance would open
     mgr/<database>/ at start, while the step's copy is being written there (it is copied while
     IRIS starts), and the step would then copy over a mounted database."""
-    from iris_envs.cpf import merged_databases
+    from iris_envs.dat_step import dat_directory, database_name, merged_clash
 
-    if spec.cpf_merge is None:
-        return
-    try:
-        merged = merged_databases(spec.cpf_merge.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return  # the key reports an unreadable merge file
-    directory = f"/usr/irissys/mgr/{database.lower()}"
-    clash = next(
-        (n for n, d in merged.items() if n == database.upper() or d.lower() == directory), None
-    )
+    clash = merged_clash(step, spec.cpf_merge)
     if clash is not None:
+        assert spec.cpf_merge is not None
+        database = database_name(step)
         ctx.fail(
-            ("env", name, "setup", index),
-            f"the dat database {database!r} (copied to {directory}/) is also defined by the CPF "
-            f"merge file {spec.cpf_merge.name} (database {clash}): IRIS would open it while the "
-            "copy is written",
+            ("env", name, "setup", step.index),
+            f"the dat database {database!r} (copied to {dat_directory(step)}/) is also defined "
+            f"by the CPF merge file {spec.cpf_merge.name} (database {clash}): IRIS would open "
+            "it while the copy is written",
             value=database,
             allowed="a `database` name the merge file does not define, or drop that database "
             "from the merge file (the dat step adds and mounts it)",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from iris_envs.cpf import merged_databases
 from iris_envs.docker_adapter import DockerEngine, FileToCopy
 from iris_envs.errors import BuildFailed
 from iris_envs.fixtures import (
@@ -47,6 +48,20 @@ def database_name(step: SetupStep) -> str:
 def dat_directory(step: SetupStep) -> PurePosixPath:
     """mgr/<database>/, the folder the step's IRIS.DAT is copied into."""
     return MGR_DIR / database_name(step).lower()
+
+
+def merged_clash(step: SetupStep, merge_file: Path | None) -> str | None:
+    """The database a CPF merge file defines under the step's database name or in its
+    mgr/<database>/ folder (IRIS opens it at start), or None; an unreadable merge file is the
+    cache key's to report."""
+    if merge_file is None:
+        return None
+    try:
+        merged = merged_databases(merge_file.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    name, directory = database_name(step), str(dat_directory(step))
+    return next((n for n, d in merged.items() if n == name or d.lower() == directory), None)
 
 
 def mount_mode(step: SetupStep) -> str:

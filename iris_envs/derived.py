@@ -13,8 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from iris_envs.cpf import merged_databases
-from iris_envs.dat_step import database_name
+from iris_envs.dat_step import database_name, merged_clash
 from iris_envs.errors import ConfigError
 from iris_envs.fixtures import is_fixture_folder
 from iris_envs.manifest import EnvSpec, SetupStep, StepKind
@@ -69,7 +68,7 @@ def derive(spec: EnvSpec, base_ref: str, fixtures: Sequence[str], *, mount: str)
     namespace and CPF merge are already in the base snapshot (the recipes are idempotent)."""
     what = f"iris_fixtures on environment {spec.name}"
     steps = fixture_steps(spec, fixtures, mount=mount, what=what)
-    databases = [dict(step.options)["database"] for step in steps]
+    databases = [database_name(step) for step in steps]
     if len(set(databases)) != len(databases):
         raise ConfigError(f"{what}: two fixture folders have the same name ({databases})")
     for step, database in zip(steps, databases, strict=True):
@@ -83,7 +82,7 @@ def derive(spec: EnvSpec, base_ref: str, fixtures: Sequence[str], *, mount: str)
         elif database in _restored_databases(spec):
             # Its copy would land on the base snapshot's mounted database of that name.
             why = "is already restored by a `dat` step of the environment"
-        elif database in _merged_databases(spec):
+        elif merged_clash(step, spec.cpf_merge) is not None:
             why = "is defined by the environment's CPF merge file (mounted in its snapshot)"
         else:
             continue
@@ -109,13 +108,3 @@ def _restored_databases(spec: EnvSpec) -> set[str]:
         for step in spec.setup
         if step.kind is StepKind.DAT and step.path is not None
     }
-
-
-def _merged_databases(spec: EnvSpec) -> set[str]:
-    """The databases the environment's CPF merge file defines (in its snapshot already)."""
-    if spec.cpf_merge is None:
-        return set()
-    try:
-        return set(merged_databases(spec.cpf_merge.read_text(encoding="utf-8", errors="replace")))
-    except OSError:
-        return set()

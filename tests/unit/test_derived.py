@@ -97,3 +97,19 @@ def test_a_marker_fixture_named_like_a_database_of_the_cpf_merge_file_is_refused
             ["fixtures/audit"],
             mount="database",
         )
+
+
+def test_a_marker_fixture_whose_folder_the_cpf_merge_file_uses_is_refused(
+    tmp_path: Path,
+) -> None:
+    # Another name, the same mgr/audit/ folder: the same rule as a `dat` step's (config).
+    fixture_folder(tmp_path, "audit")
+    merge = tmp_path / "merge.cpf"
+    merge.write_text("[Actions]\nCreateDatabase:Name=LOGS,Directory=/usr/irissys/mgr/audit/\n")
+    with pytest.raises(ConfigError, match="defined by the environment's CPF merge file"):
+        derive(
+            spec(tmp_path, cpf_merge=merge),
+            "iris-envs/dev:0123456789ab",
+            ["fixtures/audit"],
+            mount="database",
+        )

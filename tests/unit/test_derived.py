@@ -84,28 +84,20 @@ def test_a_marker_fixture_named_like_a_database_the_environment_restores_is_refu
         derive(base, "iris-envs/dev:0123456789ab", ["more/fixtures/orders"], mount="database")
 
 
-def test_a_marker_fixture_named_like_a_database_of_the_cpf_merge_file_is_refused(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    "merge_text",
+    [
+        "[Databases]\nAUDIT=/usr/irissys/mgr/audit/\n",
+        # Another name, the same mgr/audit/ folder: the same rule as a `dat` step's (config).
+        "[Actions]\nCreateDatabase:Name=LOGS,Directory=/usr/irissys/mgr/audit/\n",
+    ],
+)
+def test_a_marker_fixture_whose_database_the_cpf_merge_file_defines_is_refused(
+    tmp_path: Path, merge_text: str
 ) -> None:
     fixture_folder(tmp_path, "audit")
     merge = tmp_path / "merge.cpf"
-    merge.write_text("[Databases]\nAUDIT=/usr/irissys/mgr/audit/\n")
-    with pytest.raises(ConfigError, match="defined by the environment's CPF merge file"):
-        derive(
-            spec(tmp_path, cpf_merge=merge),
-            "iris-envs/dev:0123456789ab",
-            ["fixtures/audit"],
-            mount="database",
-        )
-
-
-def test_a_marker_fixture_whose_folder_the_cpf_merge_file_uses_is_refused(
-    tmp_path: Path,
-) -> None:
-    # Another name, the same mgr/audit/ folder: the same rule as a `dat` step's (config).
-    fixture_folder(tmp_path, "audit")
-    merge = tmp_path / "merge.cpf"
-    merge.write_text("[Actions]\nCreateDatabase:Name=LOGS,Directory=/usr/irissys/mgr/audit/\n")
+    merge.write_text(merge_text)
     with pytest.raises(ConfigError, match="defined by the environment's CPF merge file"):
         derive(
             spec(tmp_path, cpf_merge=merge),

@@ -106,14 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _engine_gone_instead(error: IrisEnvsError) -> IrisEnvsError:
     """An engine error followed by an engine that stops answering is exit 4, not the command's
-    (`run` applies the same per environment, the snapshot build for its own errors)."""
-    from iris_envs.errors import DockerOperationFailed
-
-    if not isinstance(error, DockerOperationFailed):
-        return error  # no engine connection for the other errors
+    (`run` applies the same per environment, the snapshot build for its own errors). Other
+    errors pass through untouched: vanished_engine_error asks the engine about engine errors
+    only, and creating the client does no I/O."""
     from iris_envs.docker_adapter import PING_TIMEOUT, DockerEngine, vanished_engine_error
 
-    # A client of its own with short timeouts: creating one already asks the engine's version.
+    # A client of its own with short timeouts: connecting already asks the engine's version.
     return vanished_engine_error(DockerEngine(timeout=PING_TIMEOUT), error)
 
 

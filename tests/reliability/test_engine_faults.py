@@ -45,6 +45,20 @@ def wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 90
     return seen
 
 
+def stop_engine_expecting_exit_4(
+    engine: PrivateEngine, process: subprocess.Popen[str], seen: str, image: str
+) -> None:
+    """Stop the engine under a running command: it must end with exit 4 and a clear error, no
+    traceback; then start the engine again, ready to run containers."""
+    engine.stop()
+    _out, err = process.communicate(timeout=120)
+    err = seen + err
+    assert process.returncode == int(ExitCode.DOCKER_UNAVAILABLE), err
+    assert "Traceback" not in err and "iris-envs: error:" in err
+    engine.start()
+    engine.wait_until_it_runs_containers(image)
+
+
 def managed(engine: PrivateEngine) -> list[str]:
     return engine.docker("ps", "-aq", "--filter", "label=org.iris-envs.managed=true").stdout.split()
 
@@ -58,13 +72,7 @@ def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
     extra = {"DOCKER_HOST": private_engine.host}
     process = popen_cli(["build", "-e", env], cwd=root, env=extra)
     seen = wait_for_line(process, "start build container")
-    private_engine.stop()
-    _out, err = process.communicate(timeout=120)
-    err = seen + err
-    assert process.returncode == int(ExitCode.DOCKER_UNAVAILABLE), err
-    assert "Traceback" not in err and "iris-envs: error:" in err
-    private_engine.start()
-    private_engine.wait_until_it_runs_containers(standin_images[VERSION])
+    stop_engine_expecting_exit_4(private_engine, process, seen, standin_images[VERSION])
     # The next invocation removes what the interrupted build left and succeeds.
     again = run_cli(["run", "-e", env, "--", "true"], root, extra, timeout=240)
     assert again.returncode == 0, again.stderr
@@ -131,13 +139,7 @@ def test_engine_stopped_while_up_waits_for_iris_is_exit_4_and_up_recovers(
     process = popen_cli(["up", env], cwd=root, env=extra)
     seen = wait_for_line(process, "start container")
     time.sleep(1)
-    private_engine.stop()
-    _out, err = process.communicate(timeout=120)
-    err = seen + err
-    assert process.returncode == int(ExitCode.DOCKER_UNAVAILABLE), err
-    assert "Traceback" not in err and "iris-envs: error:" in err
-    private_engine.start()
-    private_engine.wait_until_it_runs_containers(standin_images[VERSION])
+    stop_engine_expecting_exit_4(private_engine, process, seen, standin_images[VERSION])
     # The container the interrupted `up` started is found again (or replaced), then removed.
     again = run_cli(["down", env], root, extra, timeout=120)
     assert again.returncode == 0, again.stderr

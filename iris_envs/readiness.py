@@ -84,7 +84,8 @@ class SessionProbe:
 
 
 DEFAULT_CHECKS: tuple[ReadinessCheck, ...] = (LogMessage(), QlistRunning(), SessionProbe())
-# A container of a VERIFIED snapshot (run, up, spares): `iris qlist` is redundant there, because
+# A container of a committed snapshot (its verify start, run, up, spares): the build container
+# already passed `iris qlist` on the same files, and `iris qlist` is redundant there, because
 # `iris session` only answers while the instance runs, so the session probe proves it (one exec
 # fewer per start). The log line stays: it is cheap, and it keeps the probe from exec'ing into an
 # instance that is still recovering. Build containers keep all three: their base image is unknown.
@@ -97,7 +98,7 @@ def wait_until_ready(
     *,
     timeout: float,
     checks: Sequence[ReadinessCheck] = DEFAULT_CHECKS,
-    interval: float = 0.2,
+    interval: float = 0.1,  # each start waits half of it on average; a round is 3 requests
     on_progress: Callable[[str], None] | None = None,
 ) -> float:
     """Poll until every check has passed; return the seconds waited or raise NotReady."""

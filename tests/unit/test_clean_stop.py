@@ -4,8 +4,11 @@ CPF checks."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -73,13 +76,46 @@ QLIST_DOWN = "IRIS^/usr/irissys^2025.1.0.0.0^down, last used 2026-11-22^iris.cpf
 
 
 def engine(stop: ExecResult, qlist: str = QLIST_DOWN, tidy: str = "removed 1024") -> FakeEngine:
+    """The tidy script's two outcomes as test_the_tidy_script_waits_for_qlist_down shows them."""
+    state = qlist.split("^")[3]
     return FakeEngine(
         {
             "iris stop": lambda: stop,
-            "iris qlist": lambda: ExecResult(0, qlist),
-            "sh -c": lambda: ExecResult(0, tidy),
+            "sh -c": lambda: (
+                ExecResult(0, tidy)
+                if state.startswith("down")
+                else ExecResult(clean_stop.NOT_DOWN, f"not down: {state}")
+            ),
         }
     )
+
+
+@pytest.mark.parametrize(
+    ("iris_script", "expected"),
+    [
+        (
+            f"echo '{QLIST_DOWN.replace('down, last used', 'running, since')}'",
+            "running, since 2026-11-22",
+        ),
+        ("echo 'iris: instance IRIS not found' >&2; exit 1", "iris: instance IRIS not found"),
+    ],
+)
+def test_the_tidy_script_waits_for_qlist_down(
+    tmp_path: Path, iris_script: str, expected: str
+) -> None:
+    """The real script under sh, with a fake `iris` first on PATH: an instance not yet down
+    (or a qlist that fails) exits NOT_DOWN naming the state, and tidies nothing."""
+    (tmp_path / "iris").write_text(f"#!/bin/sh\n{iris_script}\n")
+    (tmp_path / "iris").chmod(0o755)
+    done = subprocess.run(
+        ["sh", "-c", clean_stop._TIDY_ONCE_DOWN],
+        env={"PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == clean_stop.NOT_DOWN
+    assert done.stdout.strip() == f"not down: {expected}"
 
 
 def test_a_clean_stop_tidies_and_leaves_the_container_running_for_the_commit() -> None:

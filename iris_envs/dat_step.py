@@ -18,7 +18,7 @@ from iris_envs.fixtures import (
 )
 from iris_envs.hashing import default_cache
 from iris_envs.manifest import EnvSpec, SetupStep
-from iris_envs.objectscript import IRIS_OWNER_UID, run_session, throw_on_error
+from iris_envs.objectscript import IRIS_OWNER_UID, ScriptFailed, run_session, throw_on_error
 from iris_envs.recipes import ENV_ARGUMENT, ENV_DATABASE, ENV_NAMESPACE, ENV_PATH
 
 MGR_DIR = PurePosixPath("/usr/irissys/mgr")
@@ -123,32 +123,31 @@ def _check_unchanged(step: SetupStep, manifest: FixtureManifest) -> None:
             )
 
 
-def check_version(
-    engine: DockerEngine, container_id: str, step: SetupStep, *, timeout: float
-) -> str:
-    """Refuse a fixture made by a NEWER IRIS than the image's (databases upgrade forward only);
-    return the image's $ZVERSION."""
+def _version_line(step: SetupStep) -> list[str]:
+    """For a fixture folder: ObjectScript that writes the image's $ZVERSION, marked."""
     assert step.path is not None
-    if not is_fixture_folder(step.path):
-        return ""
-    manifest = _manifest(step)
-    result = run_session(
-        engine,
-        container_id,
-        [f'Write !,"{VERSION_MARKER}",$ZVERSION,!'],
-        namespace="%SYS",
-        timeout=timeout,
-        what=f"{step.describe()}: read the IRIS version",
-    )
-    banner = next(
+    return [f'Write !,"{VERSION_MARKER}",$ZVERSION,!'] if is_fixture_folder(step.path) else []
+
+
+def _banner(output: str) -> str:
+    return next(
         (
             line.split(VERSION_MARKER, 1)[1].strip()
-            for line in result.output.splitlines()
+            for line in output.splitlines()
             if VERSION_MARKER in line
         ),
         "",
     )
-    if banner and is_newer(manifest.iris_version, banner):
+
+
+def refuse_newer_fixture(step: SetupStep, banner: str) -> None:
+    """Refuse a fixture made by a NEWER IRIS than the image's ``banner`` ($ZVERSION): databases
+    upgrade forward only."""
+    assert step.path is not None
+    if not banner or not is_fixture_folder(step.path):
+        return
+    manifest = _manifest(step)
+    if is_newer(manifest.iris_version, banner):
         raise BuildFailed(
             f"{step.describe()}: the fixture {step.path} was made by IRIS "
             f"{manifest.iris_version}, newer than this image's IRIS ({banner}); a database "
@@ -156,7 +155,6 @@ def check_version(
             hint=f"use an image of IRIS {manifest.iris_version} or later, or create the fixture "
             "again from an instance of the image's version",
         )
-    return banner
 
 
 def session_environment(spec: EnvSpec, step: SetupStep, directory: str) -> dict[str, str]:
@@ -298,21 +296,31 @@ def run_dat(
     on_progress: Callable[[str], None] | None = None,
     copied: DatCopy | None = None,
 ) -> tuple[str, int]:
-    """Check the image's version, copy the database in, then add, mount and map it; return the
-    session output and the bytes copied. ``copied`` is the copy made ahead (dat_prestage)."""
-    banner = check_version(engine, container_id, step, timeout=timeout)
+    """Copy the database in, then add, mount and map it; return the session output and the
+    bytes copied. ``copied`` is the copy made ahead (dat_prestage).
+
+    The image's version is read by the same session, first (each line runs on its own, so it is
+    written even when the mount fails): a fixture from a newer IRIS fails the build either way,
+    named as such rather than as the refused mount it causes, and nothing is committed.
+    """
     copy = copied or copy_database(engine, container_id, step)
     if on_progress is not None:
         on_progress(f"copied {copy.bytes_copied:,} bytes")
-    result = run_session(
-        engine,
-        container_id,
-        dat_body(step),
-        namespace="%SYS",
-        environment=session_environment(spec, step, copy.directory),
-        timeout=timeout,
-        what=step.describe(),
-    )
+    try:
+        result = run_session(
+            engine,
+            container_id,
+            _version_line(step) + dat_body(step),
+            namespace="%SYS",
+            environment=session_environment(spec, step, copy.directory),
+            timeout=timeout,
+            what=step.describe(),
+        )
+    except ScriptFailed as failure:
+        refuse_newer_fixture(step, _banner(failure.output))
+        raise
+    banner = _banner(result.output)
+    refuse_newer_fixture(step, banner)
     counted = check_row_counts(engine, container_id, spec, step, timeout=timeout)
     note = f"image IRIS: {banner}\n" if banner else ""
     return note + result.output + ("\n" + counted if counted else ""), copy.bytes_copied

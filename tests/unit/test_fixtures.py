@@ -13,7 +13,7 @@ import pytest
 
 from iris_envs import cli, hashing
 from iris_envs.config import load_project
-from iris_envs.errors import ConfigError, OutputFolderError
+from iris_envs.errors import BuildFailed, ConfigError, OutputFolderError
 from iris_envs.fixtures import (
     CHUNK,
     MANIFEST_NAME,
@@ -673,3 +673,31 @@ def test_create_refuses_to_dismount_the_instance_s_own_databases(
     # Under an external freeze nothing is dismounted: allowed.
     frozen = CreateOptions("cid", "name", database, namespace, tmp_path / "f", method="freeze")
     assert create_fixture(_StubEngine(None), frozen).source_database == "IRISSYS"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mount_fails", [False, True])
+def test_a_fixture_newer_than_the_image_is_named_even_when_its_mount_failed_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mount_fails: bool
+) -> None:
+    """The version is read by the mount's own session: whether IRIS refused the newer database
+    or mounted it, the build fails naming the versions, not the mount."""
+    from iris_envs import dat_step
+    from iris_envs.dat_step import DatCopy, run_dat
+    from iris_envs.objectscript import ScriptFailed, SessionResult
+
+    spec, step = _table_fixture(tmp_path, [])
+    banner = "IRIS-ENVS-ZVERSION:IRIS for UNIX (Ubuntu Server LTS) 2023.1 (Build 229U)\n"
+    bodies: list[list[str]] = []
+
+    def session(engine: object, cid: str, body: list[str], **kw: Any) -> SessionResult:
+        bodies.append(body)
+        if mount_fails:
+            raise ScriptFailed("mount failed", output=banner + "ERROR #5xxx", error_text="")
+        return SessionResult(banner)
+
+    monkeypatch.setattr(dat_step, "run_session", session)
+    copied = DatCopy("/usr/irissys/mgr/orders/", 10)
+    with pytest.raises(BuildFailed, match=r"made by IRIS 2024\.1, newer than this image's IRIS"):
+        run_dat(object(), "c", spec, step, timeout=5, copied=copied)  # type: ignore[arg-type]
+    [body] = bodies  # one session: the version line first, then the mount
+    assert "$ZVERSION" in body[0] and "MountDatabase" in "\n".join(body[1:])

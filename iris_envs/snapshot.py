@@ -399,10 +399,32 @@ class _BuildRun:
                 self.image_id, created=lambda: self._remove_build_container_meanwhile(container_id)
             )
         self._finish_removal()
+        replaced = engine.inspect_image(naming.snapshot_ref(spec.name, key))
         # Tags last: a snapshot is visible by name only once it is known to work.
         engine.tag(self.image_id, naming.snapshot_repository(spec.name) + ":latest")
         engine.tag(self.image_id, naming.snapshot_ref(spec.name, key))
         self.succeeded = True
+        if replaced is not None and replaced.id != self.image_id:
+            self._remove_replaced(replaced)
+
+    def _remove_replaced(self, replaced: ImageInfo) -> None:
+        """Remove the snapshot a ``--rebuild`` of the same key replaced, which its tags left.
+
+        Untagged, it would only hold disk space (gigabytes with fixtures) until ``gc``. Not
+        forced: the engine keeps it while a container runs from it, another tag names it or a
+        derived snapshot is built on it, and ``gc`` removes it once it is free.
+        """
+        try:
+            now = self.engine.inspect_image(replaced.id)
+            if now is None or now.tags:  # gone, or tagged by someone else: theirs to keep
+                return
+            self.engine.remove_image(replaced.id)
+        except IrisEnvsError:
+            return
+        self.reporter.line(
+            f"removed the snapshot it replaced ({replaced.id.removeprefix('sha256:')[:12]}, "
+            f"{human_bytes(replaced.size)})"
+        )
 
     def _commit(self, container_id: str, *, labels: dict[str, str], changes: list[str]) -> str:
         """Commit the build container, IRIS stopped and the keep-alive shell paused by the engine.

@@ -531,6 +531,27 @@ def test_concurrent_builds_of_one_key_commit_once(
     assert env_containers(env) == []
 
 
+def test_rebuild_removes_the_snapshot_it_replaced_unless_a_container_uses_it(
+    project_env: Callable[..., tuple[Path, str]],
+) -> None:
+    root, env = project_env("", {})
+    assert run_cli(["build", "-e", env], root).returncode == 0
+    [first] = image_ids(env)
+    rebuilt = run_cli(["build", "-e", env, "--rebuild"], root)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    [second] = image_ids(env)
+    assert second != first
+    assert "removed the snapshot it replaced" in rebuilt.stderr
+    assert docker("image", "inspect", first, check=False).returncode != 0  # no dangling GB
+    # A container of the old snapshot (an `up` container, a test run): the engine keeps the
+    # image, iris-envs says nothing, and `gc` takes it once the container is gone.
+    docker("create", second)
+    kept = run_cli(["build", "-e", env, "--rebuild"], root)
+    assert kept.returncode == 0, kept.stderr
+    assert "removed the snapshot it replaced" not in kept.stderr
+    assert docker("image", "inspect", second, check=False).returncode == 0
+
+
 def test_explain_and_rebuild_name_the_changed_files(
     project_env: Callable[..., tuple[Path, str]],
 ) -> None:

@@ -238,3 +238,29 @@ def test_discarding_is_best_effort() -> None:
     run.dat_copies = {0: DatCopy("/usr/irissys/mgr/bench", 1)}
     run._discard_database_copies("c1")  # no error: the container is removed next anyway
     assert len(engine.execs) == 1
+
+
+@dataclass
+class ImagesEngine:
+    """Answers inspect_image from ``tags``; records removals."""
+
+    tags: tuple[str, ...]
+    removed: list[str] = field(default_factory=list)
+
+    def inspect_image(self, ref: str) -> ImageInfo:
+        return ImageInfo(ref, self.tags, (), {}, "", 1 << 30, "linux", "amd64")
+
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
+        self.removed.append(ref)
+
+
+@pytest.mark.parametrize(("tags", "removed"), [((), ["sha256:old"]), (("mine:1",), [])])
+def test_the_replaced_snapshot_is_removed_only_when_no_tag_names_it(
+    tags: tuple[str, ...], removed: list[str]
+) -> None:
+    """The engine deletes an image with ONE tag when asked by id: a tag the user gave the old
+    snapshot must keep it."""
+    engine = ImagesEngine(tags)
+    old = engine.inspect_image("sha256:old")
+    build_run(engine)._remove_replaced(old)
+    assert engine.removed == removed

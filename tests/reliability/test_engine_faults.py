@@ -4,6 +4,7 @@ stopped during a build and during a run, and its disk filling up during a build.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -170,3 +171,31 @@ def test_engine_disk_full_during_a_build_is_a_build_failure_with_nothing_tagged(
     index = isolated_cache / "snapshots.json"
     if index.exists():
         json.loads(index.read_text())  # still valid JSON
+
+
+@pytest.mark.engine_disk(100)
+def test_engine_disk_full_during_a_dat_copy_is_a_build_failure_with_nothing_left(
+    private_engine: PrivateEngine,
+    tmp_path: Path,
+    isolated_cache: Path,
+    standin_images: dict[str, str],
+) -> None:
+    # The engine runs out of space while it extracts the streamed archive: it stops reading
+    # mid-upload and answers with its error, which must reach the user as such (exit 5).
+    root, env = project(
+        tmp_path / "p",
+        standin_images[VERSION],
+        '  { dat = "db", database = "BIG", mount = "database" },\n',
+    )
+    (root / "db").mkdir()
+    with (root / "db" / "IRIS.DAT").open("wb") as handle:
+        for _ in range(150):
+            handle.write(os.urandom(1 << 20))
+    extra = {"DOCKER_HOST": private_engine.host}
+    done = run_cli(["build", "-e", env], root, extra, timeout=240)
+    assert done.returncode == int(ExitCode.BUILD_FAILED), done.stdout + done.stderr
+    assert "no space left on device" in done.stderr.lower(), done.stderr
+    assert "setup[1] dat db" in done.stderr and "Traceback" not in done.stderr
+    tags = private_engine.docker("images", "--format", "{{.Repository}}").stdout.split()
+    assert f"iris-envs/{env}" not in tags
+    assert managed(private_engine) == []

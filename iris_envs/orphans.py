@@ -66,8 +66,9 @@ def collect_orphans(engine: DockerEngine) -> list[ContainerInfo]:
 def collect_untagged_snapshots(engine: DockerEngine) -> list[ImageInfo]:
     """Remove iris-envs snapshot images that have no tag and that no container uses.
 
-    A build killed between commit and tag, ``build --rebuild`` (the old snapshot loses its tags)
-    and concurrent builds of one key leave such images; nothing else would ever remove them.
+    A build killed between commit and tag, ``build --rebuild`` while a container still used the
+    snapshot it replaced (the engine refused that removal) and concurrent builds of one key leave
+    such images; nothing else would ever remove them.
     """
     removed = []
     for image in untagged_snapshots(engine):

@@ -102,10 +102,13 @@ def test_reuse_refuses_an_up_container_of_an_old_snapshot_and_up_replaces_it(
 def test_gc_removes_untagged_snapshot_images_that_no_container_uses(
     make_project: MakeProject, standin_images: dict[str, str], shared_env: str
 ) -> None:
-    # `build --rebuild` leaves the previous snapshot untagged (issue 14, defect 9).
+    # `build --rebuild` leaves the previous snapshot untagged when a container still used it
+    # (issue 14, defect 9): the engine refused its removal then, and gc takes it once it is free.
     root = project(make_project, standin_images[VERSION], shared_env, "p", "Gc-pw-1")
     assert run_cli(["build", "-e", shared_env], root, timeout=180).returncode == 0
+    user = docker("create", f"{snapshot_repo(shared_env)}:latest").stdout.strip()
     assert run_cli(["build", "-e", shared_env, "--rebuild"], root, timeout=180).returncode == 0
+    docker("rm", user)
 
     def images(*flags: str) -> set[str]:
         return set(

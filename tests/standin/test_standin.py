@@ -368,6 +368,33 @@ def test_config_get_reads_the_instance_s_own_namespaces_and_databases(
     assert "X=\n" in out.replace("\r", "")  # a name the instance does not have: nothing
 
 
+def test_mount_database_needs_an_iris_dat_owned_by_irisowner(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    # IRIS cannot open an IRIS.DAT that irisowner does not own (Data Integrity Guide).
+    name = containers.start(standin_images[NEWEST])
+    mgr = "/usr/irissys/mgr"
+    docker(
+        "exec",
+        "-u",
+        "root",
+        name,
+        "sh",
+        "-c",
+        f"mkdir -p {mgr}/a {mgr}/b {mgr}/c && "
+        f"echo x > {mgr}/a/IRIS.DAT && echo x > {mgr}/b/IRIS.DAT && chown 51773 {mgr}/b/IRIS.DAT",
+    )
+    script = "".join(
+        f'Set sc=##class(SYS.Database).MountDatabase("{mgr}/{d}/") Write "{d}=",sc,!\n'
+        for d in "abc"
+    )
+    code, out = session(name, script)
+    assert code == 0, out
+    assert "a=0 ERROR (stand-in): cannot open /usr/irissys/mgr/a/IRIS.DAT: it is not owned" in out
+    assert "b=1" in out
+    assert "c=0 ERROR (stand-in): cannot mount /usr/irissys/mgr/c/:" in out
+
+
 def test_ipm_only_in_its_home_namespace_until_mapped(
     standin_images: dict[str, str], containers: Containers
 ) -> None:

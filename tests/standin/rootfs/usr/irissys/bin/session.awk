@@ -399,8 +399,17 @@ function eval_term(t,    u, a, k, v, name) {
         set_dismounted(name, 1)
         return 1
     }
+    # IRIS can open only an IRIS.DAT that irisowner (UID 51773) owns (Data Integrity Guide,
+    # "restore to a different system"; iris-facts.md "Databases"): a missing file or one copied
+    # in as root is an error status, so a copy that loses the ownership fails its build.
     if (match(u, /^##CLASS\(SYS\.DATABASE\)\.MOUNTDATABASE\(/)) {
         name = eval_expr(call_args(t, RLENGTH))
+        v = name
+        sub(/\/+$/, "", v)
+        v = v "/IRIS.DAT"
+        if (!file_exists(v)) return status_error("ERROR (stand-in): cannot mount " name ": " v " does not exist")
+        if (system("test \"$(stat -c %u " shq(v) ")\" = 51773") != 0)
+            return status_error("ERROR (stand-in): cannot open " v ": it is not owned by irisowner (UID 51773)")
         set_dismounted(name, 0)
         return 1
     }

@@ -64,6 +64,19 @@ def managed(engine: PrivateEngine) -> list[str]:
     return engine.docker("ps", "-aq", "--filter", "label=org.iris-envs.managed=true").stdout.split()
 
 
+def build_expecting_a_full_disk(engine: PrivateEngine, root: Path, env: str) -> str:
+    """`build` on the private engine must fail with exit 5 and the engine's "no space left on
+    device", no traceback, no tag and no container; return its stderr."""
+    done = run_cli(["build", "-e", env], root, {"DOCKER_HOST": engine.host}, timeout=240)
+    assert done.returncode == int(ExitCode.BUILD_FAILED), done.stdout + done.stderr
+    assert "no space left on device" in done.stderr.lower(), done.stderr
+    assert "Traceback" not in done.stderr
+    tags = engine.docker("images", "--format", "{{.Repository}}").stdout.split()
+    assert f"iris-envs/{env}" not in tags
+    assert managed(engine) == []
+    return done.stderr
+
+
 def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
     private_engine: PrivateEngine, tmp_path: Path, standin_images: dict[str, str]
 ) -> None:
@@ -160,14 +173,7 @@ def test_engine_disk_full_during_a_build_is_a_build_failure_with_nothing_tagged(
         standin_images[VERSION],
         '  { shell = "head -c 52428800 /dev/urandom > /home/irisowner/big" },\n',
     )
-    extra = {"DOCKER_HOST": private_engine.host}
-    done = run_cli(["build", "-e", env], root, extra, timeout=240)
-    assert done.returncode == int(ExitCode.BUILD_FAILED), done.stdout + done.stderr
-    assert "no space left on device" in done.stderr.lower(), done.stderr
-    assert "Traceback" not in done.stderr
-    tags = private_engine.docker("images", "--format", "{{.Repository}}").stdout.split()
-    assert f"iris-envs/{env}" not in tags
-    assert managed(private_engine) == []
+    build_expecting_a_full_disk(private_engine, root, env)
     index = isolated_cache / "snapshots.json"
     if index.exists():
         json.loads(index.read_text())  # still valid JSON
@@ -191,11 +197,5 @@ def test_engine_disk_full_during_a_dat_copy_is_a_build_failure_with_nothing_left
     with (root / "db" / "IRIS.DAT").open("wb") as handle:
         for _ in range(150):
             handle.write(os.urandom(1 << 20))
-    extra = {"DOCKER_HOST": private_engine.host}
-    done = run_cli(["build", "-e", env], root, extra, timeout=240)
-    assert done.returncode == int(ExitCode.BUILD_FAILED), done.stdout + done.stderr
-    assert "no space left on device" in done.stderr.lower(), done.stderr
-    assert "setup[1] dat db" in done.stderr and "Traceback" not in done.stderr
-    tags = private_engine.docker("images", "--format", "{{.Repository}}").stdout.split()
-    assert f"iris-envs/{env}" not in tags
-    assert managed(private_engine) == []
+    stderr = build_expecting_a_full_disk(private_engine, root, env)
+    assert "setup[1] dat db" in stderr

@@ -130,12 +130,21 @@ def baseline_snapshot(image: str, dat: Path | None, made: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def remove_snapshots(*envs: str) -> None:
+    """Remove every snapshot image of these environments."""
+    ids = {
+        image
+        for env in envs
+        for image in run("docker", "images", "-q", f"iris-envs/{env}", check=False).stdout.split()
+    }
+    if ids:
+        run("docker", "rmi", "-f", *ids, check=False)
+
+
 def timed_build(work: Path, env: str) -> float:
     """A first build of the key, as after a change of inputs: the previous round's snapshot is
     removed untimed first (``--rebuild`` would also time removing the snapshot it replaces)."""
-    ids = run("docker", "images", "-q", f"iris-envs/{env}", check=False).stdout.split()
-    if ids:
-        run("docker", "rmi", "-f", *set(ids), check=False)
+    remove_snapshots(env)
     settled()
     return timed(*CLI, "build", "-e", env, cwd=work)
 
@@ -229,10 +238,7 @@ def main() -> None:
         for thing in made:
             kind = "rmi" if ":" in thing else "rm"
             run("docker", kind, "-f", thing, check=False)
-        ids = run("docker", "images", "-q", f"iris-envs/{env}", check=False).stdout.split()
-        ids += run("docker", "images", "-q", f"iris-envs/{env}-empty", check=False).stdout.split()
-        if ids:
-            run("docker", "rmi", "-f", *set(ids), check=False)
+        remove_snapshots(env, f"{env}-empty")
         shutil.rmtree(work, ignore_errors=True)
 
 

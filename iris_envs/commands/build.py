@@ -21,7 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser)
     add_selection_options(parser)
     parser.add_argument(
-        "--rebuild", action="store_true", help="build even when a snapshot with the key exists"
+        "--rebuild",
+        action="store_true",
+        help="build even when a snapshot with the key exists, and remove the one it replaces "
+        "(kept while a container uses it)",
     )
     parser.add_argument(
         "--keep-failed",

@@ -43,7 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail (exit 5) instead of building a missing or stale snapshot",
     )
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the snapshots first")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="rebuild the snapshots first (as `build --rebuild`)"
+    )
     parser.add_argument(
         "--reuse",
         action="store_true",

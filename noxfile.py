@@ -48,8 +48,8 @@ def docs(session: nox.Session) -> None:
         "-m",
         "pytest",
         "-q",
-        "tests/unit/test_cli_reference.py",
-        "tests/unit/test_config_reference.py",
+        "tests/unit/cli/test_cli_reference.py",
+        "tests/unit/config/test_config_reference.py",
     )
     session.run(
         "mkdocs",

@@ -106,12 +106,12 @@ def main() -> int:
     os.environ["IRIS_ENVS_CACHE_DIR"] = str(work / "cache")
 
     from iris_envs import naming
-    from iris_envs.config import load_project
-    from iris_envs.containers import Owner
-    from iris_envs.docker_adapter import DockerEngine
+    from iris_envs.build.snapshot import ensure_snapshot
+    from iris_envs.config.load import load_project
+    from iris_envs.config.selection import select_one
+    from iris_envs.engine.adapter import DockerEngine
+    from iris_envs.instance.containers import Owner
     from iris_envs.progress import Reporter, human_bytes
-    from iris_envs.selection import select_one
-    from iris_envs.snapshot import ensure_snapshot
     from tests.standin.build import ensure_standin_images
 
     image = ensure_standin_images()[args.version]

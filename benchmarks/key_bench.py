@@ -71,9 +71,9 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="iris-envs-bench-", dir=args.dir))
     os.environ["IRIS_ENVS_CACHE_DIR"] = str(work / "cache")
-    from iris_envs.config import load_project
-    from iris_envs.hashing import HashCache, default_cache
-    from iris_envs.key import BaseImage, compute_key
+    from iris_envs.cache.hashing import HashCache, default_cache
+    from iris_envs.config.load import load_project
+    from iris_envs.key.cache_key import BaseImage, compute_key
 
     total = int(args.size_gb * 1024 * MIB)
     try:
@@ -90,7 +90,7 @@ def main() -> int:
         cold = min(timed(lambda: compute_key(spec, base, "linux/amd64", HashCache(None)), 2))
 
         # The same with one thread, to separate hashing speed from parallelism.
-        from iris_envs import hashing
+        from iris_envs.cache import hashing
 
         workers, hashing.MAX_WORKERS = hashing.MAX_WORKERS, 1
         serial = min(timed(lambda: compute_key(spec, base, "linux/amd64", HashCache(None)), 1))
@@ -102,7 +102,8 @@ def main() -> int:
         # A new process pays for loading the cache JSON once: measure that too.
         probe = (
             "import time,sys;sys.path.insert(0,sys.argv[1]);"
-            "from iris_envs.config import load_project;from iris_envs.key import BaseImage,"
+            "from iris_envs.config.load import load_project;"
+            "from iris_envs.key.cache_key import BaseImage,"
             "compute_key;s=load_project(cwd=__import__('pathlib').Path(sys.argv[2])).envs['big'];"
             "b=BaseImage('x:1','sha256:'+'0'*64);t=time.perf_counter();"
             "compute_key(s,b,'linux/amd64');print(time.perf_counter()-t)"

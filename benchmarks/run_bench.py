@@ -3,9 +3,9 @@
 # Run from the repository root: `.venv/bin/python benchmarks/run_bench.py [--repeat 5]`. Builds the
 # stand-in IRIS image and a snapshot of a stand-in environment first, then measures (a) the wall
 # time of `iris-envs run -e ENV -- true` against a baseline of `docker run -d` of the same
-# snapshot, the readiness checks of iris_envs/readiness.py done with the docker CLI (log line
-# `Enabling logons`, `iris qlist` running, a marker-checked `iris session` round trip), `true`
-# and `docker rm -f`; (b) `iris-envs --version` against `python -c pass`.
+# snapshot, the readiness checks of iris_envs/instance/readiness.py done with the docker CLI
+# (log line `Enabling logons`, `iris qlist` running, a marker-checked `iris session` round
+# trip), `true` and `docker rm -f`; (b) `iris-envs --version` against `python -c pass`.
 # Targets (issue 5): ratio <= 1.25; --version < 150 ms. Prints a table; no asserts; cleans up.
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 STANDIN_VERSION = "2025.1"
-POLL_INTERVAL = 0.2  # the same as iris_envs.readiness.wait_until_ready
+POLL_INTERVAL = 0.2  # the same as iris_envs.instance.readiness.wait_until_ready
 READY_TIMEOUT = 120.0
 
 

@@ -1,5 +1,5 @@
 """Entry point for ``python -m iris_envs``."""
 
-from iris_envs.cli import main
+from iris_envs.cli.main import main
 
 raise SystemExit(main())

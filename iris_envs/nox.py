@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iris_envs.config import load_project
-from iris_envs.selection import select_envs
+from iris_envs.config.load import load_project
+from iris_envs.config.selection import select_envs
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def iris_session(
 
     def decorate(body: Callable[..., None]) -> Any:
         def run(session: nox.Session, iris_env: str) -> None:
-            from iris_envs.lifecycle import warm_instance
+            from iris_envs.run.lifecycle import warm_instance
 
             project = load_project(Path(config) if config is not None else None)
             [spec] = select_envs(project, [iris_env], None)

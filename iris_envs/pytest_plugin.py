@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from iris_envs.instance import Instance
+    from iris_envs.run.instance import Instance
 
 _STATE = pytest.StashKey["_Environments"]()
 
@@ -66,15 +66,15 @@ class IrisEnv:
     @property
     def version(self) -> str:
         """The IRIS version of the image (its ``com.intersystems.platform-version`` label)."""
-        from iris_envs.docker_adapter import DockerEngine
+        from iris_envs.engine.adapter import DockerEngine
 
         info = DockerEngine().inspect_container(self.container) if self.container else None
         return info.labels.get("com.intersystems.platform-version", "") if info else ""
 
     def run_objectscript(self, lines: list[str], namespace: str | None = None) -> str:
         """Run ObjectScript lines in the container (marker-checked ``iris session``)."""
-        from iris_envs.docker_adapter import DockerEngine
-        from iris_envs.objectscript import run_session
+        from iris_envs.engine.adapter import DockerEngine
+        from iris_envs.instance.objectscript import run_session
 
         result = run_session(
             DockerEngine(), self.container, lines, namespace=namespace or self.namespace
@@ -83,7 +83,7 @@ class IrisEnv:
 
     def connect(self) -> Any:
         """A DB-API connection (iris_envs.connect), past first-login password expiry."""
-        from iris_envs.connect import connect
+        from iris_envs.dbapi import connect
 
         return connect(
             self.host,
@@ -106,12 +106,12 @@ class _Environments:
         self.failed = False
 
     def project(self) -> Any:
-        from iris_envs.config import load_project
+        from iris_envs.config.load import load_project
 
         return load_project(None, cwd=self.config.rootpath)
 
     def spec(self, name: str) -> Any:
-        from iris_envs.selection import select_one
+        from iris_envs.config.selection import select_one
 
         return select_one(self.project(), name)
 
@@ -119,7 +119,7 @@ class _Environments:
         """The session's container of ``name`` (with ``fixtures``: of its derived snapshot that
         holds them), started on first use, removed at the end."""
         from iris_envs.errors import IrisEnvsError
-        from iris_envs.lifecycle import warm_instance
+        from iris_envs.run.lifecycle import warm_instance
 
         key = (name, fixtures, mount)
         problem = ""
@@ -139,11 +139,11 @@ class _Environments:
 
     def derived_spec(self, spec: Any, fixtures: tuple[str, ...], mount: str) -> Any:
         """``spec`` plus the fixtures, built FROM ``spec``'s snapshot (built or reused first)."""
-        from iris_envs.containers import Owner
-        from iris_envs.derived import derive
-        from iris_envs.docker_adapter import DockerEngine
+        from iris_envs.build.snapshot import ensure_snapshot
+        from iris_envs.engine.adapter import DockerEngine
+        from iris_envs.fixtures.derived import derive
+        from iris_envs.instance.containers import Owner
         from iris_envs.progress import Reporter
-        from iris_envs.snapshot import ensure_snapshot
 
         base = ensure_snapshot(DockerEngine(), spec, owner=Owner(), reporter=Reporter(spec.name))
         return derive(spec, base.ref, fixtures, mount=mount)
@@ -193,7 +193,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _requested(config: pytest.Config) -> list[str]:
-    from iris_envs.selection import split_names
+    from iris_envs.config.selection import split_names
 
     value = config.getoption("iris_env") or str(config.getini("iris_env") or "")
     return split_names([value]) if value else []
@@ -293,7 +293,7 @@ def iris_env(request: pytest.FixtureRequest) -> IrisEnv:
 def fresh_iris_env(request: pytest.FixtureRequest, iris_env: IrisEnv) -> Iterator[IrisEnv]:
     """A new container of the same environment (and fixtures), for a test that must not share
     state."""
-    from iris_envs.lifecycle import warm_instance
+    from iris_envs.run.lifecycle import warm_instance
 
     state = request.config.stash[_STATE]
     callspec = getattr(request.node, "callspec", None)

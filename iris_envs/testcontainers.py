@@ -16,7 +16,13 @@ from urllib.parse import quote
 
 from testcontainers.core.container import DockerContainer
 
-from iris_envs.containers import HOSTNAME, SUPERSERVER_PORT, WEB_PORT, Owner, container_labels
+from iris_envs.instance.containers import (
+    HOSTNAME,
+    SUPERSERVER_PORT,
+    WEB_PORT,
+    Owner,
+    container_labels,
+)
 
 
 class IRISEnvContainer(DockerContainer):
@@ -25,8 +31,8 @@ class IRISEnvContainer(DockerContainer):
     def __init__(
         self, env: str | None = None, *, config: str | Path | None = None, **kwargs: Any
     ) -> None:
-        from iris_envs.config import load_project
-        from iris_envs.selection import select_one
+        from iris_envs.config.load import load_project
+        from iris_envs.config.selection import select_one
 
         self.spec = select_one(load_project(Path(config) if config else None), env)
         self.username = self.spec.username
@@ -43,10 +49,10 @@ class IRISEnvContainer(DockerContainer):
 
     def start(self) -> IRISEnvContainer:
         """Ensure the snapshot, start a container of it, and wait until IRIS is ready."""
-        from iris_envs.docker_adapter import DockerEngine
+        from iris_envs.build.snapshot import ensure_snapshot
+        from iris_envs.engine.adapter import DockerEngine
+        from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
         from iris_envs.progress import Reporter
-        from iris_envs.readiness import WARM_CHECKS, wait_until_ready
-        from iris_envs.snapshot import ensure_snapshot
 
         engine = DockerEngine()
         snapshot = ensure_snapshot(
@@ -72,7 +78,7 @@ class IRISEnvContainer(DockerContainer):
         testcontainers guesses the docker bridge gateway when it runs inside a container, but
         iris-envs publishes on loopback (engine_host.py decides, as for `iris-envs run`).
         """
-        from iris_envs.engine_host import engine_host
+        from iris_envs.engine.host import engine_host
 
         return engine_host()
 

@@ -1,7 +1,7 @@
 """Write docs/cli.md from the argparse parser, so the CLI reference cannot drift.
 
 Run ``python scripts/cli_reference.py`` after changing a command or option;
-tests/unit/test_cli_reference.py fails while the page is stale or an option lacks help.
+tests/unit/cli/test_cli_reference.py fails while the page is stale or an option lacks help.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _section(name: str, parser: argparse.ArgumentParser, level: int) -> list[str
 
 def render() -> str:
     """The page; usage lines are wrapped at 100 columns whatever the terminal is."""
-    from iris_envs.cli import build_parser
+    from iris_envs.cli.main import build_parser
 
     previous = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"  # argparse wraps usage at the terminal width
@@ -79,7 +79,7 @@ def _render(parser: argparse.ArgumentParser) -> str:
 
 def undocumented() -> list[str]:
     """Options and commands without help text."""
-    from iris_envs.cli import build_parser
+    from iris_envs.cli.main import build_parser
 
     missing = []
 

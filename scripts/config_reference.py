@@ -1,8 +1,8 @@
 """Write docs/config-reference.md from the JSON Schema `iris-envs schema` prints.
 
 Run ``python scripts/config_reference.py`` after adding or changing a configuration field;
-tests/unit/test_config_reference.py fails while the page is stale or a field has no
-description in ``iris_envs/schema.py``.
+tests/unit/config/test_config_reference.py fails while the page is stale or a field has no
+description in ``iris_envs/config/schema.py``.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def undocumented(schema: dict[str, Any]) -> list[str]:
 
 
 def current_schema() -> dict[str, Any]:
-    from iris_envs.schema import config_schema
+    from iris_envs.config.schema import config_schema
 
     return config_schema()
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from iris_envs.docker_adapter import ContainerSpec, DockerEngine, FileToCopy
+from iris_envs.engine.adapter import ContainerSpec, DockerEngine, FileToCopy
 from iris_envs.errors import DockerUnavailable
 from iris_envs.exit_codes import ExitCode
-from iris_envs.objectscript import IRIS_OWNER, IRIS_OWNER_UID, run_session
-from iris_envs.readiness import LogMessage, wait_until_ready
+from iris_envs.instance.objectscript import IRIS_OWNER, IRIS_OWNER_UID, run_session
+from iris_envs.instance.readiness import LogMessage, wait_until_ready
 from tests.integration.conftest import MakeProject, cli_env, docker, run_cli
 
 pytestmark = pytest.mark.docker
@@ -281,13 +281,13 @@ def test_version_does_not_import_the_docker_sdk(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("iris-envs ")
     imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()]
-    assert "iris_envs.cli" in imported  # importtime really reported our modules
+    assert "iris_envs.cli.main" in imported  # importtime really reported our modules
     heavy = [m for m in imported if m.split(".")[0] in ("docker", "requests", "rich")]
     assert heavy == [], heavy
 
     # The full parser (every subcommand module) is still free of the SDK.
     probe = (
-        "import sys, iris_envs.cli as cli; cli.build_parser(); "
+        "import sys, iris_envs.cli.main as cli; cli.build_parser(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'requests')))"
     )
     listed = subprocess.run(

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.docker
 
 VERSION = "2025.1"
 MGR = "/usr/irissys/mgr"
-ZERO_CONFIG_IMAGE = "intersystemsdc/iris-community:latest-em"  # iris_envs.manifest.DEFAULT_IMAGE
+ZERO_CONFIG_IMAGE = "intersystemsdc/iris-community:latest-em"  # iris_envs.config.spec.DEFAULT_IMAGE
 
 
 @pytest.fixture(scope="module")

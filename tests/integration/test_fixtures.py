@@ -359,8 +359,8 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def up_container(env: str, root: Path) -> str:
-    from iris_envs.config import load_project
-    from iris_envs.containers import up_container_name
+    from iris_envs.config.load import load_project
+    from iris_envs.instance.containers import up_container_name
 
     return up_container_name(load_project(root / "iris-envs.toml").envs[env])
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from iris_envs.config import load_project
-from iris_envs.containers import license_mounts
+from iris_envs.config.load import load_project
+from iris_envs.config.selection import select_envs
 from iris_envs.errors import ConfigError, UnknownEnvironment
-from iris_envs.selection import select_envs
+from iris_envs.instance.containers import license_mounts
 from tests.unit import write
 
 

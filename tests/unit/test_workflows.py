@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from iris_envs.cli import main
+from iris_envs.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = Path(sys.executable).with_name("check-jsonschema")

@@ -1,0 +1,78 @@
+"""``iris-envs status``: the containers iris-envs manages on this engine, and their ports."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from iris_envs.engine.adapter import ContainerInfo
+
+HELP = "list the containers iris-envs manages (up, run, build), their state and ports"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``status``."""
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Print one row per managed container."""
+    import json
+
+    from iris_envs import naming
+    from iris_envs.engine.adapter import DockerEngine
+
+    engine = DockerEngine()
+    rows = [
+        {
+            "env": c.labels.get(naming.LABEL_ENV, ""),
+            "role": _role(c),
+            "name": c.name,
+            "state": c.status + (f" ({c.health})" if c.health else ""),
+            "superserver": c.ports.get(1972),
+            "web": c.ports.get(52773),
+            "image": c.image,
+        }
+        for c in engine.containers_by_label({naming.LABEL_MANAGED: "true"})
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no containers managed by iris-envs")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("env", "role", "container", "state", "127.0.0.1 ports", "image", box=None)
+    for row in rows:
+        ports = f"{row['superserver'] or '-'} / {row['web'] or '-'}"
+        table.add_row(
+            str(row["env"]),
+            str(row["role"]),
+            str(row["name"]),
+            str(row["state"]),
+            ports,
+            str(row["image"]),
+        )
+    import sys
+
+    # Piped or redirected output is not cut at rich's default 80 columns.
+    width = None if sys.stdout.isatty() else 1000
+    Console(highlight=False, width=width).print(table)
+    return 0
+
+
+def _role(container: ContainerInfo) -> str:
+    """The role label, except that a claimed spare is shown as the run it now serves."""
+    from iris_envs import naming
+    from iris_envs.cache.orphans import KEPT_PREFIX
+    from iris_envs.run.spares import claimant_pid
+
+    role = container.labels.get(naming.LABEL_ROLE, "")
+    if container.name.startswith(KEPT_PREFIX):
+        return f"{role} (kept)"
+    if claimant_pid(container) is not None:
+        return "run (claimed spare)"
+    return role

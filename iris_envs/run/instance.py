@@ -1,0 +1,70 @@
+"""Warm start: a container from a snapshot image, ready, with its connection variables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+
+from iris_envs.config.spec import EnvSpec
+from iris_envs.engine.adapter import ContainerInfo, DockerEngine
+from iris_envs.errors import DockerOperationFailed, IrisEnvsError
+from iris_envs.instance.containers import Owner, container_name, iris_container_spec
+from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
+from iris_envs.run.variables import connection_environment
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A running container of an environment's snapshot."""
+
+    spec: EnvSpec
+    container: ContainerInfo
+    snapshot_ref: str
+    start_seconds: float
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The IRIS_* variables for a process testing against this instance."""
+        return connection_environment(self.spec, self.container, self.snapshot_ref)
+
+
+def start_instance(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    snapshot_ref: str,
+    *,
+    owner: Owner,
+    role: str = "run",
+    name: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> Instance:
+    """Start a container of ``snapshot_ref`` and wait until ready; remove it if that fails."""
+    started = time.monotonic()
+    container_id = engine.create_container(
+        iris_container_spec(
+            snapshot_ref,
+            spec,
+            role=role,
+            owner=owner,
+            name=name or container_name(role, spec.name, owner),
+        )
+    )
+    try:
+        engine.start(container_id)
+        wait_until_ready(
+            engine,
+            container_id,
+            timeout=spec.ready_timeout,
+            checks=WARM_CHECKS,  # snapshots are verified at build time
+            on_progress=on_progress,
+        )
+        info = engine.inspect_container(container_id)
+        if info is None:
+            raise DockerOperationFailed(f"container {container_id[:12]} vanished after start")
+    except BaseException:
+        with suppress(IrisEnvsError):
+            engine.remove_container(container_id)
+        raise
+    return Instance(spec, info, snapshot_ref, time.monotonic() - started)

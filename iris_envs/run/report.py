@@ -1,0 +1,103 @@
+"""The end-of-run summary (tox style) and the JSON report of ``iris-envs run --report``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from iris_envs import __version__
+from iris_envs.cache.folder import atomic_write_json
+from iris_envs.errors import ConfigError
+from iris_envs.run.runner import EnvResult
+
+_LABELS = {"passed": "OK", "failed": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
+
+
+def summary_lines(results: Sequence[EnvResult]) -> list[str]:
+    """One line per environment: result, exit code and where the time went."""
+    lines = []
+    for result in results:
+        if result.status == "pending":
+            lines.append(f"  {result.env}: SKIPPED (not run)")
+            continue
+        parts = []
+        if "snapshot" in result.timings:
+            parts.append(f"snapshot {result.snapshot_state} {result.timings['snapshot']:.2f}")
+        for phase in ("start", "command"):
+            if phase in result.timings:
+                parts.append(f"{phase} {result.timings[phase]:.2f}")
+        total = sum(result.timings.values())
+        timing = f" ({' + '.join(parts)} = {total:.2f} s)" if parts else ""
+        code = f" code {result.exit_code}" if result.status != "passed" else ""
+        lines.append(f"  {result.env}: {_LABELS.get(result.status, result.status)}{code}{timing}")
+    return lines
+
+
+def print_summary(results: Sequence[EnvResult], stream: TextIO | None = None) -> None:
+    """Print the summary block after all environments ran."""
+    out = stream if stream is not None else sys.stderr
+    for line in summary_lines(results):
+        print(line, file=out)
+    if results and all(r.status == "passed" for r in results):
+        print("  all environments passed", file=out)
+    out.flush()
+
+
+def report_data(
+    results: Sequence[EnvResult], command: Sequence[str], exit_code: int
+) -> dict[str, Any]:
+    """The JSON report: the same facts as the summary, machine readable (no secrets)."""
+    return {
+        "tool": "iris-envs",
+        "version": __version__,
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": list(command),
+        "exit_code": exit_code,
+        "environments": [
+            {
+                "env": r.env,
+                "status": r.status,
+                "exit_code": r.exit_code,
+                "snapshot": {"state": r.snapshot_state, "ref": r.snapshot_ref},
+                "container": {"id": r.container_id, "kept": r.container_kept},
+                "seconds": {k: round(v, 3) for k, v in r.timings.items()},
+                "error": r.error,
+            }
+            for r in results
+        ],
+    }
+
+
+def check_report_path(path: Path) -> None:
+    """Refuse a --report path that cannot be written BEFORE anything runs, so a long test run
+    never ends without its report (or, worse, without its exit code)."""
+    if path.is_dir():
+        raise ConfigError(
+            f"--report {path} is a directory", hint="give a file name, e.g. --report report.json"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--report {path}: the folder {folder} does not exist", hint="create it first"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(
+            f"--report {path} cannot be written (permission denied)",
+            hint="choose a writable location",
+        )
+
+
+def write_report(path: Path, data: dict[str, Any]) -> str:
+    """Write the report atomically (a reader never sees half a file); return '' or the error.
+
+    A failure (disk full meanwhile) is returned, not raised: the run's exit code matters more.
+    """
+    try:
+        atomic_write_json(path, data)
+    except OSError as error:
+        return f"could not write the report {path}: {error.strerror or error}"
+    return ""

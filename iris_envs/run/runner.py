@@ -1,0 +1,472 @@
+"""Run a command against each selected environment in a warm container, then clean up."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext, suppress
+from dataclasses import dataclass, field
+
+from iris_envs import naming
+from iris_envs.build.snapshot import Snapshot, ensure_snapshot
+from iris_envs.cache.orphans import inspect_hint, keep_container
+from iris_envs.config.spec import EnvSpec
+from iris_envs.engine.adapter import DockerEngine, vanished_engine_error
+from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
+from iris_envs.exit_codes import ExitCode
+from iris_envs.instance.containers import Owner
+from iris_envs.progress import Reporter, use_live_output
+from iris_envs.run import lifecycle, spares
+from iris_envs.run.instance import Instance
+from iris_envs.share.registry import RemoteCache
+
+# After Ctrl-C the command gets this long to finish on its own (it usually got the same SIGINT
+# from the terminal), then SIGINT, SIGTERM and finally SIGKILL, as tox escalates.
+INTERRUPT_GRACE = (2.0, 10.0, 5.0)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``iris-envs run`` was asked to do."""
+
+    command: tuple[str, ...]
+    parallel: int = 1
+    keep: bool = False
+    keep_on_failure: bool = False
+    allow_build: bool = True
+    reuse: bool = False
+    rebuild: bool = False
+    spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
+    remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
+
+
+@dataclass
+class EnvResult:
+    """Outcome of one environment, as the summary and the JSON report show it."""
+
+    env: str
+    status: str = "pending"  # passed | failed | error | interrupted
+    exit_code: int = 0
+    snapshot_state: str = "-"  # cached | built | -
+    snapshot_ref: str = ""
+    container_id: str = ""
+    container_kept: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    output: str = ""
+    phase: str = "waiting"  # what the status board shows while the environment runs
+    started: float = field(default_factory=time.monotonic)
+
+
+class _Cancellation:
+    """Shared by worker threads: set on Ctrl-C; tracks running commands to signal them."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._processes: set[subprocess.Popen[bytes]] = set()
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.add(process)
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+    def cancel(self) -> list[threading.Thread]:
+        """Stop every running command with the same escalation as a sequential run's Ctrl-C
+        (grace, SIGINT, SIGTERM, SIGKILL), all at once; return the threads doing it."""
+        self.event.set()
+        with self._lock:
+            processes = list(self._processes)
+        threads = [
+            threading.Thread(target=stop_process, args=(p,), kwargs={"group": True}, daemon=True)
+            for p in processes
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise Interrupted("interrupted")
+
+
+def run_environments(
+    engine: DockerEngine, envs: Sequence[EnvSpec], options: RunOptions, owner: Owner
+) -> list[EnvResult]:
+    """Run the command in every environment (sequentially or ``parallel`` at a time).
+
+    Ctrl-C stops the run after cleanup; the interrupted environment says so in its result.
+    """
+    results = [EnvResult(env=spec.name) for spec in envs]
+    cancellation = _Cancellation()
+    run_one = functools.partial(
+        _run_one, engine, options=options, owner=owner, cancellation=cancellation
+    )
+    if options.parallel <= 1 or len(envs) == 1:
+        for spec, result in zip(envs, results, strict=True):
+            try:
+                run_one(spec, result=result, stream=True)
+            except KeyboardInterrupt:
+                break
+        return results
+    print_lock = threading.Lock()
+
+    def work(spec: EnvSpec, result: EnvResult) -> None:
+        run_one(spec, result=result, stream=False)
+        # Each environment's output is printed whole, so parallel outputs never interleave.
+        with print_lock:
+            sys.stdout.write(f"===== {spec.name}: output =====\n{result.output}")
+            if result.output and not result.output.endswith("\n"):
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+
+    board = status_board(results)
+    with ThreadPoolExecutor(max_workers=options.parallel) as pool, board:
+        futures = [pool.submit(work, s, r) for s, r in zip(envs, results, strict=True)]
+        try:
+            for future in futures:
+                while not future.done():
+                    time.sleep(0.1)  # short sleeps keep the main thread responsive to Ctrl-C
+        except KeyboardInterrupt:
+            stopping = cancellation.cancel()
+            # Builds and starts run in the workers, out of reach of the KeyboardInterrupt:
+            # removing this run's containers makes their next engine call fail at once, and
+            # their own cleanup (untagged images, the lock) runs as on any failure.
+            _remove_run_containers(engine, owner)
+            for thread in stopping:
+                thread.join()
+            for future in futures:
+                with suppress(Exception):
+                    future.result()
+            for result in results:
+                if result.status == "pending":
+                    result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
+    return results
+
+
+def _remove_run_containers(engine: DockerEngine, owner: Owner) -> None:
+    """Remove every container this invocation created (build, verify, run) or claimed (a spare
+    carries the run id of the run that started it, and its claimant's pid in its name)."""
+    with suppress(IrisEnvsError):
+        ours = engine.containers_by_label(
+            {naming.LABEL_MANAGED: "true", naming.LABEL_RUN_ID: owner.run_id}
+        )
+        claimed = [
+            c
+            for c in engine.containers_by_label(
+                {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: spares.SPARE_ROLE}
+            )
+            if spares.claimant_pid(c) == owner.pid
+        ]
+        for container in ours + claimed:
+            with suppress(IrisEnvsError):
+                engine.remove_container(container.id)
+
+
+def _run_one(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    *,
+    options: RunOptions,
+    owner: Owner,
+    result: EnvResult,
+    cancellation: _Cancellation,
+    stream: bool,
+) -> None:
+    reporter = Reporter(spec.name, live=stream)
+    instance: Instance | None = None
+    snapshot: Snapshot | None = None
+    reused = False
+    mark = result.started = time.monotonic()
+    result.phase = "snapshot"
+    try:
+        snapshot = ensure_snapshot(
+            engine,
+            spec,
+            owner=owner,
+            reporter=reporter,
+            rebuild=options.rebuild,
+            allow_build=options.allow_build,
+            remote=options.remote,
+        )
+        result.snapshot_state = snapshot.state
+        result.snapshot_ref = snapshot.ref
+        result.timings["snapshot"] = time.monotonic() - mark
+        cancellation.check()
+
+        mark = time.monotonic()
+        result.phase = "starting container"
+        instance, reused = _acquire_instance(
+            engine,
+            spec,
+            snapshot=snapshot,
+            options=options,
+            owner=owner,
+            reporter=reporter,
+        )
+        result.container_id = instance.container.id
+        result.timings["start"] = time.monotonic() - mark
+        cancellation.check()
+
+        mark = time.monotonic()
+        result.phase = "running command"
+        reporter.line(f"running {' '.join(options.command)}")
+        code, output = run_command(options.command, instance.variables, cancellation, stream)
+        result.timings["command"] = time.monotonic() - mark
+        result.output = output
+        result.exit_code = code
+        result.status = "passed" if code == 0 else "failed"
+        # With -p the main thread forwarded Ctrl-C to the command, which then "failed":
+        # report the interruption, not the command's code (the run must exit 130).
+        cancellation.check()
+    except (KeyboardInterrupt, Interrupted):
+        result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
+        cancellation.event.set()
+        if stream:
+            raise
+    except IrisEnvsError as error:
+        if cancellation.event.is_set():  # failed because Ctrl-C removed its containers
+            result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
+        else:
+            error = vanished_engine_error(engine, error)
+            result.status, result.exit_code = "error", int(error.exit_code)
+            result.error = str(error)
+            reporter.line(f"error: {error}")
+    finally:
+        result.phase = result.status
+        if instance is not None and not reused:
+            _release(engine, instance, options=options, result=result, reporter=reporter)
+        if snapshot is not None and result.status != "interrupted":
+            _replenish_spares(
+                engine, spec, snapshot, options=options, owner=owner, reporter=reporter
+            )
+
+
+def _release(
+    engine: DockerEngine,
+    instance: Instance,
+    *,
+    options: RunOptions,
+    result: EnvResult,
+    reporter: Reporter,
+) -> None:
+    """Remove the run's container, or keep it (renamed, so no gc takes it) when asked."""
+    failed = result.status != "passed"
+    if options.keep or (options.keep_on_failure and failed):
+        result.container_kept = True
+        name = keep_container(engine, instance.container.id, instance.container.name)
+        reporter.line(
+            f"kept container {name} (until `iris-envs down` or `docker rm -f {name}`): "
+            + inspect_hint(engine, instance.container.id, name)
+        )
+    else:
+        try:
+            engine.remove_container(instance.container.id)
+        except IrisEnvsError as error:
+            reporter.line(
+                f"warning: could not remove container {instance.container.name}: {error}; "
+                "the next `iris-envs run` or `iris-envs gc` removes it"
+            )
+
+
+def _replenish_spares(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    snapshot: Snapshot,
+    *,
+    options: RunOptions,
+    owner: Owner,
+    reporter: Reporter,
+) -> None:
+    """Start the spares the next run will claim; detached, so this run does not wait."""
+    count = spares.wanted_spares(spec, options.spares)
+    if count <= 0:
+        return
+    try:
+        started = spares.replenish(
+            engine, spec, snapshot.ref, snapshot.key, count=count, owner=owner
+        )
+    except IrisEnvsError as error:  # the run itself is done: a missing spare only costs time
+        reporter.line(f"warning: could not start a warm spare: {error}")
+        return
+    if started:
+        reporter.line(f"started {len(started)} warm spare(s) for the next run")
+
+
+def _acquire_instance(
+    engine: DockerEngine,
+    spec: EnvSpec,
+    *,
+    snapshot: Snapshot,
+    options: RunOptions,
+    owner: Owner,
+    reporter: Reporter,
+) -> tuple[Instance, bool]:
+    """The `up` container with --reuse (True: not ours to remove), else a warm spare of this
+    snapshot's key, else a new container."""
+    if options.reuse:
+        instance = find_up_instance(engine, spec)
+        if instance is not None:
+            stale = stale_up_reason(instance, snapshot.key)
+            if stale:
+                raise ConfigError(
+                    stale,
+                    hint=f"restart it with `iris-envs up -e {spec.name}` (it is replaced), or run "
+                    "without --reuse",
+                )
+            return instance, True
+        reporter.line("no `iris-envs up` container to reuse: starting a new one")
+    return lifecycle.acquire(engine, spec, snapshot, owner=owner, reporter=reporter), False
+
+
+def status_board(results: Sequence[EnvResult]) -> AbstractContextManager[object]:
+    """A live table of environments, phases and elapsed times (terminal only; else nothing)."""
+    if not use_live_output(sys.stderr):
+        return nullcontext()
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    class _Board:
+        def __rich__(self) -> Table:
+            table = Table("environment", "phase", "elapsed", box=None)
+            for r in results:
+                table.add_row(r.env, r.phase, f"{time.monotonic() - r.started:.0f} s")
+            return table
+
+    # Live redirects stderr, so workers' progress lines scroll above the table.
+    return Live(_Board(), console=Console(file=sys.stderr), refresh_per_second=4)
+
+
+def find_up_instance(engine: DockerEngine, spec: EnvSpec) -> Instance | None:
+    """The running container ``iris-envs up`` started for this project's environment, if any."""
+    for container in engine.containers_by_label(
+        {
+            naming.LABEL_ROLE: "up",
+            naming.LABEL_ENV: spec.name,
+            naming.LABEL_PROJECT: str(spec.project_root),
+            naming.LABEL_MANAGED: "true",
+        }
+    ):
+        if container.running:
+            return Instance(spec, container, container.image, 0.0)
+    return None
+
+
+def stale_up_reason(instance: Instance, key: str) -> str:
+    """Why an `up` container no longer matches the environment ('' when it does).
+
+    Its snapshot's key label (inherited by the container) covers everything the snapshot holds,
+    the test user's password hash included: a changed configuration, input file or regenerated
+    password all change it.
+    """
+    running = instance.container.labels.get(naming.LABEL_KEY, "")
+    if running == key:
+        return ""
+    return (
+        f"the `up` container {instance.container.name} runs snapshot {running[:12] or '?'}, but "
+        f"the environment's snapshot is now {key[:12]} (its configuration, an input file or the "
+        "password changed), so its database and credentials no longer match"
+    )
+
+
+def run_command(
+    command: Sequence[str],
+    variables: dict[str, str],
+    cancellation: _Cancellation,
+    stream: bool,
+) -> tuple[int, str]:
+    """Run ``command`` with the IRIS_* variables; stream or capture its output."""
+    environment = {**os.environ, **variables}
+    try:
+        process = subprocess.Popen(
+            list(command),
+            env=environment,
+            stdout=None if stream else subprocess.PIPE,
+            stderr=None if stream else subprocess.STDOUT,
+            # Captured (-p) commands get a process group of their own, signalled as a whole on
+            # Ctrl-C: a child left behind would hold the output pipe open and the run with it.
+            start_new_session=not stream,
+        )
+    except FileNotFoundError:
+        raise ConfigError(
+            f"command not found: {command[0]!r}",
+            hint="install it in this environment, or give the full path after `--`",
+        ) from None
+    except PermissionError:
+        raise ConfigError(f"command {command[0]!r} is not executable") from None
+    cancellation.add(process)
+    try:
+        if stream:
+            return shell_exit_code(process.wait()), ""
+        captured, _ = process.communicate()
+        return shell_exit_code(process.returncode), captured.decode("utf-8", errors="replace")
+    except KeyboardInterrupt:
+        stop_process(process)
+        raise
+    finally:
+        cancellation.discard(process)
+
+
+def shell_exit_code(returncode: int) -> int:
+    """A command killed by signal N exits 128+N, as a shell reports it (Popen says -N, and
+    ``sys.exit(-N)`` would turn that into the meaningless 256-N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def stop_process(process: subprocess.Popen[bytes], *, group: bool = False) -> None:
+    """Let an interrupted command finish, escalating SIGINT -> SIGTERM -> SIGKILL.
+
+    A command in the terminal's process group got the terminal's SIGINT already, so it first
+    gets a grace period; one in a group of its own (``group``) did not, so it gets SIGINT at
+    once, and every signal goes to its whole group.
+    """
+    grace, after_int, after_term = INTERRUPT_GRACE
+
+    def send(signum: int) -> None:
+        with suppress(ProcessLookupError, PermissionError):
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+
+    steps: list[tuple[int | None, float]] = [
+        (signal.SIGINT, after_int),
+        (signal.SIGTERM, after_term),
+    ]
+    if not group:
+        steps.insert(0, (None, grace))
+    for signum, wait in steps:
+        if signum is not None:
+            send(signum)
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            continue  # a second Ctrl-C moves on to the next signal at once
+    else:
+        send(signal.SIGKILL)
+        process.wait()
+    if group:
+        send(signal.SIGKILL)  # what the command left behind in its group (it holds the pipe)
+
+
+def overall_exit_code(results: Sequence[EnvResult]) -> int:
+    """One environment passes its code through (as tox does); several: 0 if all passed, else 1."""
+    if any(r.status == "interrupted" for r in results):
+        return int(ExitCode.INTERRUPTED)
+    if len(results) == 1:
+        return results[0].exit_code
+    return 0 if all(r.status == "passed" for r in results) else int(ExitCode.FAILED)

@@ -1,0 +1,153 @@
+"""An OCI registry as a remote snapshot cache: pull the exact key before building, push after."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from filelock import Timeout
+
+from iris_envs import naming
+from iris_envs.cache import index as snapshot_index
+from iris_envs.engine.adapter import DockerEngine, ImageInfo
+from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError
+from iris_envs.progress import Reporter, human_bytes
+
+REGISTRY_ENV = "IRIS_ENVS_REGISTRY"
+
+# host[:port] then optional lower-case path segments (Docker's reference grammar, simplified);
+# no scheme and no tag: iris-envs appends iris-envs/<env>:<key> itself.
+_REGISTRY = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
+@dataclass(frozen=True)
+class RemoteCache:
+    """Where snapshots are shared, and whether newly built ones are published there."""
+
+    registry: str
+    push: bool = False
+
+
+def check_registry(value: str, source: str) -> str:
+    """The registry (``host[:port][/path]``) without a trailing slash; ConfigError if invalid."""
+    cleaned = value.strip().rstrip("/")
+    if not cleaned or not _REGISTRY.match(cleaned):
+        raise ConfigError(
+            f"{source}: invalid registry {value!r}",
+            hint="give host[:port][/lower-case/path], e.g. ghcr.io/acme/iris-envs or "
+            "127.0.0.1:5000; no scheme (https://), no tag, and no credentials (use `docker login`)",
+        )
+    return cleaned
+
+
+def resolve_registry(
+    option: str | None, configured: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """``--registry`` beats ``IRIS_ENVS_REGISTRY`` beats the configuration's ``cache.registry``."""
+    environ = os.environ if environ is None else environ
+    if option:
+        return check_registry(option, "--registry")
+    if environ.get(REGISTRY_ENV):
+        return check_registry(environ[REGISTRY_ENV], REGISTRY_ENV)
+    return configured  # validated when the configuration was loaded
+
+
+def remote_ref(registry: str, env_name: str, key: str) -> str:
+    """``REG/iris-envs/<env>:<key>``: the FULL 64-digit key, so only the exact key can match."""
+    return f"{registry}/{naming.snapshot_repository(env_name)}:{key}"
+
+
+def _progress(handle: Any) -> Any:
+    layers: dict[str, tuple[int, int]] = {}
+
+    def update(message: Mapping[str, Any]) -> None:
+        detail = message.get("progressDetail") or {}
+        if message.get("id") and detail.get("total"):
+            layers[str(message["id"])] = (int(detail.get("current", 0)), int(detail["total"]))
+            done = sum(c for c, _ in layers.values())
+            total = sum(t for _, t in layers.values())
+            handle.update(f"{len(layers)} layers, {human_bytes(done)} of {human_bytes(total)}")
+
+    return update
+
+
+def is_miss(error: DockerOperationFailed, remote: str) -> bool:
+    """Whether a failed pull says the image is not there (rather than the registry being down).
+
+    The reference is cut out of the message first: a 64-digit key or a registry path can hold
+    "404" or "not found" itself (a key with "404" in it once turned a refused connection into
+    a "miss" with no warning).
+    """
+    text = str(error).replace(remote, "").replace(remote.rpartition(":")[2], "").lower()
+    return bool(re.search(r"manifest unknown|not found|does not exist|\b404\b", text))
+
+
+def pull_snapshot(
+    engine: DockerEngine, registry: str, env_name: str, key: str, reporter: Reporter
+) -> ImageInfo | None:
+    """Pull the snapshot of exactly ``key`` and tag it locally; None on a miss.
+
+    A registry that cannot be reached (or refuses the login) is reported and treated as a miss,
+    as a remote build cache does: the snapshot is then built locally.
+    """
+    remote = remote_ref(registry, env_name, key)
+    local = naming.snapshot_ref(env_name, key)
+    try:
+        with reporter.step(f"pull {remote}") as handle:
+            info = engine.pull(remote, on_progress=_progress(handle))
+    except DockerOperationFailed as error:
+        if is_miss(error, remote):
+            reporter.line(f"registry miss: {remote} does not exist")
+        else:
+            reporter.line(f"warning: registry {registry} unavailable, building instead: {error}")
+        return None
+    try:
+        if info.labels.get(naming.LABEL_KEY) != key or info.labels.get(naming.LABEL_ENV) is None:
+            # A tag is only a name: an image pushed under the key by anything else is no hit.
+            reporter.line(f"warning: {remote} does not carry key {key[:12]}: ignored")
+            engine.remove_image(info.id, force=False)
+            return None
+        engine.tag(info.id, local)
+        engine.tag(info.id, naming.snapshot_repository(env_name) + ":latest")
+        with suppress(OSError, Timeout):
+            snapshot_index.record_built(
+                local, env=env_name, key=key, image_id=info.id, size=info.size
+            )
+    finally:
+        with suppress(IrisEnvsError):
+            engine.remove_image(remote)  # the local name is the one iris-envs uses
+    return engine.inspect_image(local)
+
+
+def push_snapshot(
+    engine: DockerEngine, registry: str, env_name: str, key: str, reporter: Reporter
+) -> str:
+    """Publish the local snapshot of ``key`` as ``REG/iris-envs/<env>:<key>``; return its ref."""
+    local = naming.snapshot_ref(env_name, key)
+    info = engine.inspect_image(local)
+    if info is None or info.labels.get(naming.LABEL_KEY) != key:
+        raise DockerOperationFailed(
+            f"no local snapshot {local} to push", hint=f"build it: iris-envs build -e {env_name}"
+        )
+    remote = remote_ref(registry, env_name, key)
+    engine.tag(info.id, remote)
+    try:
+        with reporter.step(f"push {remote}") as handle:
+            engine.push(remote, on_progress=_progress(handle))
+    except DockerOperationFailed as error:
+        raise DockerOperationFailed(
+            f"could not push {remote}: {error.message}",
+            hint=f"log in with `docker login {registry.split('/', maxsplit=1)[0]}` (iris-envs "
+            "never reads credentials from its configuration); check the registry is reachable",
+        ) from None
+    finally:
+        with suppress(IrisEnvsError):
+            engine.remove_image(remote)
+    return remote

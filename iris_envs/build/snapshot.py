@@ -34,6 +34,7 @@ from iris_envs.cache import index as snapshot_index
 from iris_envs.cache.folder import cache_subdir
 from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.cpf import IRIS_CPF, unmerged_settings
+from iris_envs.config.databases import BUILTIN_NAMESPACES
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import ContainerSpec, DockerEngine, FileToCopy, ImageInfo
 from iris_envs.errors import (
@@ -55,7 +56,6 @@ from iris_envs.instance.containers import (
 from iris_envs.instance.objectscript import IRIS_OWNER, IRIS_OWNER_UID, ScriptFailed, run_session
 from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
 from iris_envs.instance.recipes import (
-    BUILTIN_NAMESPACES,
     ENV_NAMESPACE,
     ENV_PASSWORD,
     ENV_USERNAME,

@@ -11,25 +11,9 @@ from dataclasses import dataclass
 from iris_envs import naming
 from iris_envs.cache import index as snapshot_index
 from iris_envs.engine.adapter import DockerEngine
-from iris_envs.errors import ConfigError, DockerOperationFailed
+from iris_envs.errors import DockerOperationFailed
 
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 DAY = 86400.0
-
-
-def parse_size(text: str, source: str = "size") -> int:
-    """``"20GB"``, ``"500M"``, ``"1.5GiB"``, ``"1024"`` -> bytes (KiB/MiB/GiB are powers of 2)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ConfigError(
-            f"{source}: invalid size {text!r}", hint="give a number with an optional unit: 20GB"
-        )
-    number, unit = float(match.group(1)), (match.group(2) or "").lower()
-    scale = _UNITS[unit[:1]]
-    if "i" in unit:
-        scale = {1: 1, 1000: 1024, 1000**2: 1024**2, 1000**3: 1024**3, 1000**4: 1024**4}[scale]
-    return int(number * scale)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def execute(args: argparse.Namespace) -> int:
     """Prepare snapshots, run the command in each environment, summarise, return the exit code."""
     from iris_envs.cache.orphans import collect_orphans
     from iris_envs.cli.doctor_checks import preflight
-    from iris_envs.config.load import MAX_SPARES
+    from iris_envs.config.values import MAX_SPARES
     from iris_envs.engine.adapter import DockerEngine
     from iris_envs.errors import ConfigError
     from iris_envs.instance.containers import Owner

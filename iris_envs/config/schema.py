@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from iris_envs.config.load import ENV_FIELDS, STEP_KINDS, STEP_OPTIONS, TOOL_TABLE
+from iris_envs.config.load import TOOL_TABLE
 from iris_envs.config.spec import Edition, StepKind
+from iris_envs.config.values import ENV_FIELDS, STEP_KINDS, STEP_OPTIONS
 
 SCHEMA_ID = "https://iris-envs.invalid/schema/config.json"  # no hosted copy yet: a stable name
 

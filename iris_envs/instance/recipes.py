@@ -17,29 +17,6 @@ ENV_FLAGS = "IRIS_ENVS_FLAGS"
 ENV_ARGUMENT = "IRIS_ENVS_ARGUMENT"
 ENV_LOG = "IRIS_ENVS_LOG"
 
-# Namespaces every instance has; anything else is created with a database of its own.
-BUILTIN_NAMESPACES = frozenset({"USER", "%SYS"})
-# Databases an instance (IRIS, or IRIS for Health / HealthShare) ships with, in mgr/ or
-# mgr/<name>/ (System Administration Guide, "Configuring Databases"): a `dat` step named like one
-# would overwrite a live system database.
-SYSTEM_DATABASES = frozenset(
-    {
-        "IRISSYS",
-        "IRISLIB",
-        "IRISTEMP",
-        "IRISLOCALDATA",
-        "IRISAUDIT",
-        "IRISMETRICS",
-        "IRISSECURITY",
-        "USER",
-        "ENSLIB",
-        "HSLIB",
-        "HSSYS",
-        "HSCUSTOM",
-        "HSAUDIT",
-    }
-)
-
 
 def _getenv(variable: str, name: str) -> str:
     return f'Set {variable}=$system.Util.GetEnviron("{name}")'

@@ -13,18 +13,12 @@ from filelock import Timeout
 
 from iris_envs import naming
 from iris_envs.cache import index as snapshot_index
+from iris_envs.config.values import check_registry
 from iris_envs.engine.adapter import DockerEngine, ImageInfo
-from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError
+from iris_envs.errors import DockerOperationFailed, IrisEnvsError
 from iris_envs.progress import Reporter, human_bytes
 
 REGISTRY_ENV = "IRIS_ENVS_REGISTRY"
-
-# host[:port] then optional lower-case path segments (Docker's reference grammar, simplified);
-# no scheme and no tag: iris-envs appends iris-envs/<env>:<key> itself.
-_REGISTRY = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)
 
 
 @dataclass(frozen=True)
@@ -33,18 +27,6 @@ class RemoteCache:
 
     registry: str
     push: bool = False
-
-
-def check_registry(value: str, source: str) -> str:
-    """The registry (``host[:port][/path]``) without a trailing slash; ConfigError if invalid."""
-    cleaned = value.strip().rstrip("/")
-    if not cleaned or not _REGISTRY.match(cleaned):
-        raise ConfigError(
-            f"{source}: invalid registry {value!r}",
-            hint="give host[:port][/lower-case/path], e.g. ghcr.io/acme/iris-envs or "
-            "127.0.0.1:5000; no scheme (https://), no tag, and no credentials (use `docker login`)",
-        )
-    return cleaned
 
 
 def resolve_registry(

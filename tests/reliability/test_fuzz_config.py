@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iris_envs.cli.main import main
-from iris_envs.config.load import ENV_FIELDS
+from iris_envs.config.values import ENV_FIELDS
 from iris_envs.exit_codes import ExitCode
 
 DOCUMENTED = {int(ExitCode.OK), int(ExitCode.CONFIG_ERROR), int(ExitCode.SELECTION_ERROR)}

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from iris_envs.cli import _common
 from iris_envs.cli import main as cli
-from iris_envs.config.load import ENV_FIELDS, STEP_KINDS, TOP_LEVEL_KEYS, load_project
+from iris_envs.config.load import load_project
+from iris_envs.config.values import ENV_FIELDS, STEP_KINDS, TOP_LEVEL_KEYS
 from iris_envs.errors import DockerUnavailable
 from iris_envs.key.cache_key import compute_key, resolve_base_image
 from tests.unit import FakeEngine, image, toml_value, write

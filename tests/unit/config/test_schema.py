@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from iris_envs.config.load import ENV_FIELDS, STEP_OPTIONS, TOP_LEVEL_KEYS
 from iris_envs.config.schema import config_schema, pyproject_schema
 from iris_envs.config.spec import StepKind
+from iris_envs.config.values import ENV_FIELDS, STEP_OPTIONS, TOP_LEVEL_KEYS
 
 
 def test_schema_mirrors_the_loader() -> None:

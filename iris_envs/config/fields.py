@@ -1,0 +1,199 @@
+"""Environment fields (image, edition, license, namespace, ...) validated into an EnvSpec."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from iris_envs.config.context import Context, Field, Path_, project_path
+from iris_envs.config.spec import DEFAULT_NAMESPACE, Edition, EnvSpec, LicenseRef
+from iris_envs.config.steps import check_dat_databases, parse_setup
+from iris_envs.config.values import (
+    ENV_FIELDS,
+    ENV_VAR,
+    IMAGE,
+    MAX_SPARES,
+    NAMESPACE,
+    PLATFORM,
+    TAG,
+    USERNAME,
+)
+
+
+def _string(ctx: Context, f: Field, name: str, pattern: re.Pattern[str] | None = None) -> str:
+    if (
+        not isinstance(f.value, str)
+        or not f.value
+        or (pattern is not None and not pattern.match(f.value))
+    ):
+        ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS[name])
+    return f.value
+
+
+def resolve_env(name: str, fields: dict[str, Field], ctx: Context) -> EnvSpec:
+    from iris_envs.config.secrets import default_password
+
+    kwargs: dict[str, Any] = {"edition": Edition.COMMUNITY, "namespace": DEFAULT_NAMESPACE}
+    # ENV_FIELDS lists edition before license, which depends on it.
+    for key in ENV_FIELDS:
+        if key in fields:
+            _FIELD_HANDLERS[key](ctx, name, fields[key], kwargs)
+    if "password" not in fields:
+        kwargs["password"] = default_password()
+        kwargs["password_generated"] = True
+    spec = EnvSpec(name=name, project_root=ctx.root, config_file=ctx.file, **kwargs)
+    check_dat_databases(ctx, name, spec)
+    return spec
+
+
+_Handler = Callable[[Context, str, Field, dict[str, Any]], None]
+
+
+def _simple(key: str, pattern: re.Pattern[str] | None = None, upper: bool = False) -> _Handler:
+    def handle(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+        value = _string(ctx, f, key, pattern)
+        out[key] = value.upper() if upper else value
+
+    return handle
+
+
+def _edition(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    if not isinstance(f.value, str) or f.value not in {e.value for e in Edition}:
+        ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS["edition"])
+    out["edition"] = Edition(f.value)
+
+
+def _license_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    if out["edition"] is Edition.ENTERPRISE:
+        out["license"] = _license(ctx, f)
+    elif not f.from_shared:
+        # Shared defaults may name a license for the enterprise members of a matrix;
+        # on one community environment it is a mistake worth reporting.
+        ctx.fail(
+            f.path,
+            f"a license only applies to edition = 'enterprise' ({name!r} is community)",
+            value=f.value,
+        )
+
+
+def _password_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    out["password"] = _password(ctx, f)
+
+
+def _setup_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    out["setup"] = parse_setup(ctx, f)
+
+
+def _cpf_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    out["cpf_merge"] = project_path(ctx, f.path, _string(ctx, f, "cpf_merge"), "file")
+
+
+def _description_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    if not isinstance(f.value, str):
+        ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS["description"])
+    out["description"] = f.value
+
+
+def _tags_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    if not isinstance(f.value, list):
+        ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS["tags"])
+    for i, tag in enumerate(f.value, 1):
+        if not isinstance(tag, str) or not TAG.match(tag):
+            ctx.fail((*f.path, i), "invalid tag", value=tag, allowed=ENV_FIELDS["tags"])
+    out["tags"] = tuple(dict.fromkeys(f.value))
+
+
+def _labels_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    if not isinstance(f.value, dict):
+        ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS["labels"])
+    for key, value in f.value.items():
+        if not isinstance(value, str):
+            ctx.fail((*f.path, key), "label values must be strings", value=value)
+    out["labels"] = tuple(sorted(f.value.items()))
+
+
+def _timeout_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    value = f.value
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if not valid or not 0 < value < float("inf"):
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["ready_timeout"])
+    out["ready_timeout"] = float(value)
+
+
+def _spares_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    value = f.value
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SPARES:
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["spares"])
+    out["spares"] = value
+
+
+def _spare_age_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    value = f.value
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if not valid or not 0 < value < float("inf"):
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["spare_max_age"])
+    out["spare_max_age"] = float(value) * 3600
+
+
+_FIELD_HANDLERS: dict[str, _Handler] = {
+    "image": _simple("image", IMAGE),
+    "edition": _edition,
+    "license": _license_field,
+    "namespace": _simple("namespace", NAMESPACE, upper=True),
+    "username": _simple("username", USERNAME),
+    "password": _password_field,
+    "setup": _setup_field,
+    "cpf_merge": _cpf_field,
+    "description": _description_field,
+    "tags": _tags_field,
+    "labels": _labels_field,
+    "platform": _simple("platform", PLATFORM),
+    "ready_timeout": _timeout_field,
+    "spares": _spares_field,
+    "spare_max_age": _spare_age_field,
+}
+assert set(_FIELD_HANDLERS) == set(ENV_FIELDS)
+
+
+def _env_var(ctx: Context, path: Path_, name: str, what: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        ctx.fail(
+            path, f"{what} reads ${name}, which is not set (or empty)", allowed=f"export {name}=..."
+        )
+    return value
+
+
+def _password(ctx: Context, f: Field) -> str:
+    if not isinstance(f.value, str) or not f.value:
+        # Never echo the value: it may be a real secret.
+        ctx.fail(f.path, "invalid value (value not shown)", allowed=ENV_FIELDS["password"])
+    match = ENV_VAR.match(f.value)
+    if match:
+        return _env_var(ctx, f.path, match.group(1), "the password")
+    if f.value.startswith("$$"):
+        return f.value[1:]  # "$$..." is the escape for a literal password starting with "$"
+    return f.value
+
+
+def _license(ctx: Context, f: Field) -> LicenseRef:
+    source = _string(ctx, f, "license")
+    match = ENV_VAR.match(source)
+    if match:
+        # Unset variable: keep the reference unresolved; the runner reports it when mounting,
+        # so machines that never run this environment can still list and key the project.
+        raw = os.environ.get(match.group(1))
+        if not raw:
+            return LicenseRef(source=source, path=Path(source))
+    else:
+        raw = source
+    # The license is mounted at run time, never copied into a snapshot, so it may live
+    # outside the project (e.g. ~/iris.key); existence is checked when it is mounted.
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:  # "~user" with an unknown user
+        path = Path(raw)
+    return LicenseRef(source=source, path=path if path.is_absolute() else ctx.root / path)

@@ -20,6 +20,10 @@ LABEL_MANAGED = LABEL_PREFIX + "managed"  # "true" on everything iris-envs creat
 LABEL_SPARE_SINCE = LABEL_PREFIX + "spare-since"  # spares: epoch seconds they were started
 LABEL_BUILT_BY = LABEL_PREFIX + "built-by"  # snapshots: "<host>:<pid>" of the building process
 
+SPARE_ROLE = "spare"
+SPARE_NAME_PREFIX = "iris-envs-spare-"  # an unclaimed spare's name; claiming renames it
+_CLAIMED_PID = re.compile(r"-p(\d+)$")  # a claimed spare's name ends in -p<claimant pid>
+
 SNAPSHOT_REPO_PREFIX = "iris-envs/"
 KEY_TAG_LENGTH = 12
 
@@ -40,3 +44,12 @@ def snapshot_tag(key: str) -> str:
 def snapshot_ref(env_name: str, key: str) -> str:
     """Full image reference ``iris-envs/<env>:<key12>``."""
     return f"{snapshot_repository(env_name)}:{snapshot_tag(key)}"
+
+
+def spare_claimant_pid(labels: dict[str, str], name: str) -> int | None:
+    """The pid of the process that claimed a spare (its name says), or None: not a spare, or
+    one still available."""
+    if labels.get(LABEL_ROLE) != SPARE_ROLE or name.startswith(SPARE_NAME_PREFIX):
+        return None
+    match = _CLAIMED_PID.search(name)
+    return int(match.group(1)) if match else None

@@ -10,7 +10,6 @@ from contextlib import suppress
 from iris_envs import naming
 from iris_envs.engine.adapter import ContainerInfo, DockerEngine, ImageInfo
 from iris_envs.errors import IrisEnvsError
-from iris_envs.run import spares
 
 # `up` containers outlive their process on purpose; `iris-envs down` removes them.
 LONG_LIVED_ROLES = frozenset({"up"})
@@ -41,10 +40,10 @@ def is_orphan(container: ContainerInfo, host: str | None = None) -> bool:
         return False
     if labels.get(naming.LABEL_OWNER_HOST) != (host or socket.gethostname()):
         return False  # another machine's process (shared engine via DOCKER_HOST): not ours to judge
-    if labels.get(naming.LABEL_ROLE) == spares.SPARE_ROLE:
+    if labels.get(naming.LABEL_ROLE) == naming.SPARE_ROLE:
         # An available spare outlives the run that started it (gc's age rule removes it); a
         # claimed one belongs to the process whose pid its name carries.
-        claimant = spares.claimant_pid(container)
+        claimant = naming.spare_claimant_pid(labels, container.name)
         return claimant is not None and claimant != os.getpid() and not _process_alive(claimant)
     try:
         pid = int(labels.get(naming.LABEL_OWNER_PID, ""))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -32,10 +31,9 @@ from iris_envs.instance.containers import Owner, container_name, iris_container_
 from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
 from iris_envs.run.instance import Instance
 
-SPARE_ROLE = "spare"
-SPARE_NAME_PREFIX = "iris-envs-spare-"  # what container_name(SPARE_ROLE, env) starts with
+SPARE_ROLE = naming.SPARE_ROLE
+SPARE_NAME_PREFIX = naming.SPARE_NAME_PREFIX  # what container_name(SPARE_ROLE, env) starts with
 SPARES_VARIABLE = "IRIS_ENVS_SPARES"
-_CLAIMED_PID = re.compile(r"-p(\d+)$")
 
 
 def wanted_spares(spec: EnvSpec, override: int | None = None) -> int:
@@ -70,10 +68,7 @@ def is_available(container: ContainerInfo) -> bool:
 
 def claimant_pid(container: ContainerInfo) -> int | None:
     """The pid of the process that claimed this spare, or None (not a claimed spare)."""
-    if container.labels.get(naming.LABEL_ROLE) != SPARE_ROLE or is_available(container):
-        return None
-    match = _CLAIMED_PID.search(container.name)
-    return int(match.group(1)) if match else None
+    return naming.spare_claimant_pid(container.labels, container.name)
 
 
 def _spares_of(engine: DockerEngine, spec: EnvSpec) -> list[ContainerInfo]:

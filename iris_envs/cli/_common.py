@@ -148,7 +148,6 @@ def prune_past_max_size(project: Project, engine: DockerEngine) -> None:
     """``[cache] max-size``: after run/build, prune least recently used snapshots past it."""
     if project.cache.max_size is None:
         return
-    from iris_envs.cli.cache import prune_snapshots
     from iris_envs.errors import IrisEnvsError
     from iris_envs.progress import Reporter
 
@@ -156,3 +155,35 @@ def prune_past_max_size(project: Project, engine: DockerEngine) -> None:
         prune_snapshots(engine, max_size=project.cache.max_size)
     except IrisEnvsError as error:  # housekeeping must never change the command's own result
         Reporter().line(f"warning: automatic prune failed: {error}")
+
+
+def prune_snapshots(
+    engine: DockerEngine,
+    *,
+    older_than_days: float | None = None,
+    keep: int | None = None,
+    max_size: int | None = None,
+    dry_run: bool = False,
+) -> int:
+    """Prune and print one line per snapshot and a total; return the bytes freed."""
+    from iris_envs.cache.prune import choose, list_snapshots, remove
+    from iris_envs.progress import human_bytes
+
+    snapshots = list_snapshots(engine)
+    chosen = choose(snapshots, older_than_days=older_than_days, keep=keep, max_size=max_size)
+    freed = 0
+    for snap in chosen:
+        if dry_run:
+            print(f"would remove {snap.tag} ({human_bytes(snap.size)})")
+            freed += snap.size
+        elif remove(engine, snap):
+            print(f"removed {snap.tag} ({human_bytes(snap.size)})")
+            freed += snap.size
+        else:
+            print(f"kept {snap.tag}: a container uses it")
+    for snap in snapshots:
+        if snap.containers and snap not in chosen:
+            print(f"kept {snap.tag}: in use by {len(snap.containers)} container(s)")
+    verb = "would free" if dry_run else "freed"
+    print(f"{verb} {human_bytes(freed)} ({len(chosen)} snapshot(s))")
+    return freed

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_envs.cli._common import add_config_option
+from iris_envs.cli._common import add_config_option, prune_snapshots
 
 if TYPE_CHECKING:
     from iris_envs.cache.prune import CachedSnapshot
@@ -171,7 +171,7 @@ def _ls(engine: DockerEngine, args: argparse.Namespace) -> int:
 
 
 def _prune(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs.cache.prune import parse_size
+    from iris_envs.config.values import parse_size
     from iris_envs.errors import ConfigError
 
     if args.older_than is None and args.keep is None and args.max_size is None:
@@ -191,38 +191,6 @@ def _prune(engine: DockerEngine, args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     return 0
-
-
-def prune_snapshots(
-    engine: DockerEngine,
-    *,
-    older_than_days: float | None = None,
-    keep: int | None = None,
-    max_size: int | None = None,
-    dry_run: bool = False,
-) -> int:
-    """Prune and print one line per snapshot and a total; return the bytes freed."""
-    from iris_envs.cache.prune import choose, list_snapshots, remove
-    from iris_envs.progress import human_bytes
-
-    snapshots = list_snapshots(engine)
-    chosen = choose(snapshots, older_than_days=older_than_days, keep=keep, max_size=max_size)
-    freed = 0
-    for snap in chosen:
-        if dry_run:
-            print(f"would remove {snap.tag} ({human_bytes(snap.size)})")
-            freed += snap.size
-        elif remove(engine, snap):
-            print(f"removed {snap.tag} ({human_bytes(snap.size)})")
-            freed += snap.size
-        else:
-            print(f"kept {snap.tag}: a container uses it")
-    for snap in snapshots:
-        if snap.containers and snap not in chosen:
-            print(f"kept {snap.tag}: in use by {len(snap.containers)} container(s)")
-    verb = "would free" if dry_run else "freed"
-    print(f"{verb} {human_bytes(freed)} ({len(chosen)} snapshot(s))")
-    return freed
 
 
 def _rm(engine: DockerEngine, args: argparse.Namespace) -> int:

@@ -32,7 +32,8 @@ import re
 import shlex
 import time
 
-from iris_envs.engine.adapter import DockerEngine, ExecResult, ImageInfo
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import ExecResult, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.instance.objectscript import INSTANCE, IRIS_OWNER
 

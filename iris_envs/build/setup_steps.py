@@ -10,7 +10,8 @@ from typing import Any
 
 from iris_envs.cache.hashing import UnsafeLink, tree_digest, walk_files
 from iris_envs.config.spec import EnvSpec, SetupStep, StepKind
-from iris_envs.engine.adapter import DockerEngine, FileToCopy
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import FileToCopy
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.fixtures.dat_step import DatCopy, run_dat
 from iris_envs.instance.objectscript import (

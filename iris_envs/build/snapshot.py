@@ -36,7 +36,8 @@ from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.cpf import IRIS_CPF, unmerged_settings
 from iris_envs.config.databases import BUILTIN_NAMESPACES
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ContainerSpec, DockerEngine, FileToCopy, ImageInfo
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import ContainerSpec, FileToCopy, ImageInfo
 from iris_envs.errors import (
     BuildFailed,
     DockerOperationFailed,

@@ -8,7 +8,8 @@ import socket
 from contextlib import suppress
 
 from iris_envs import naming
-from iris_envs.engine.adapter import ContainerInfo, DockerEngine, ImageInfo
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import ContainerInfo, ImageInfo
 from iris_envs.errors import IrisEnvsError
 
 # `up` containers outlive their process on purpose; `iris-envs down` removes them.

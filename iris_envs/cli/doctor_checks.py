@@ -37,7 +37,7 @@ class Check:
 
 def check_engine(engine: Any) -> tuple[Check, dict[str, Any] | None]:
     """Is the engine reachable; its version and storage driver."""
-    from iris_envs.engine.adapter import docker_host
+    from iris_envs.engine.client import docker_host
 
     try:
         info = engine.info()

@@ -109,7 +109,8 @@ def _engine_gone_instead(error: IrisEnvsError) -> IrisEnvsError:
     (`run` applies the same per environment, the snapshot build for its own errors). Other
     errors pass through untouched: vanished_engine_error asks the engine about engine errors
     only, and creating the client does no I/O."""
-    from iris_envs.engine.adapter import PING_TIMEOUT, DockerEngine, vanished_engine_error
+    from iris_envs.engine.adapter import DockerEngine
+    from iris_envs.engine.client import PING_TIMEOUT, vanished_engine_error
 
     # A client of its own with short timeouts: connecting already asks the engine's version.
     return vanished_engine_error(DockerEngine(timeout=PING_TIMEOUT), error)

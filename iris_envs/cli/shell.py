@@ -20,7 +20,7 @@ def execute(args: argparse.Namespace) -> int:
     """Replace this process with ``docker exec -it ... iris session IRIS -U NS``."""
     import os
 
-    from iris_envs.engine.adapter import interactive_exec_argv
+    from iris_envs.engine.exec import interactive_exec_argv
     from iris_envs.errors import UnknownEnvironment
     from iris_envs.instance.objectscript import INSTANCE, IRIS_OWNER
     from iris_envs.run.runner import find_up_instance

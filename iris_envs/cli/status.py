@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from iris_envs.engine.adapter import ContainerInfo
+    from iris_envs.engine.types import ContainerInfo
 
 HELP = "list the containers iris-envs manages (up, run, build), their state and ports"
 

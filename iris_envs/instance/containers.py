@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ContainerSpec, Mount
 from iris_envs.engine.host import publish_address
+from iris_envs.engine.types import ContainerSpec, Mount
 from iris_envs.errors import ConfigError
 
 SUPERSERVER_PORT = 1972

@@ -11,7 +11,8 @@ from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
 
 if TYPE_CHECKING:
-    from iris_envs.engine.adapter import DockerEngine, ImageInfo
+    from iris_envs.engine.adapter import DockerEngine
+    from iris_envs.engine.types import ImageInfo
 
 BUILT = "built"
 STALE = "stale"

@@ -8,7 +8,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ContainerInfo, DockerEngine
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import ContainerInfo
 from iris_envs.errors import DockerOperationFailed, IrisEnvsError
 from iris_envs.instance.containers import Owner, container_name, iris_container_spec
 from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready

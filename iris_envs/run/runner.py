@@ -18,7 +18,8 @@ from iris_envs import naming
 from iris_envs.build.snapshot import Snapshot, ensure_snapshot
 from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import DockerEngine, vanished_engine_error
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.client import vanished_engine_error
 from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner

@@ -25,7 +25,8 @@ from filelock import FileLock
 
 from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ContainerInfo, DockerEngine
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import ContainerInfo
 from iris_envs.errors import ConfigError, IrisEnvsError, NotFoundInEngine
 from iris_envs.instance.containers import Owner, container_name, iris_container_spec
 from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready

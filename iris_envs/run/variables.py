@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ContainerInfo
 from iris_envs.engine.host import engine_host
+from iris_envs.engine.types import ContainerInfo
 from iris_envs.instance.containers import SUPERSERVER_PORT, WEB_PORT
 
 SECRET_VARIABLES = frozenset({"IRIS_PASSWORD", "IRIS_SQLALCHEMY_URL"})

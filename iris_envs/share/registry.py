@@ -14,7 +14,8 @@ from filelock import Timeout
 from iris_envs import naming
 from iris_envs.cache import index as snapshot_index
 from iris_envs.config.values import check_registry
-from iris_envs.engine.adapter import DockerEngine, ImageInfo
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import ImageInfo
 from iris_envs.errors import DockerOperationFailed, IrisEnvsError
 from iris_envs.progress import Reporter, human_bytes
 

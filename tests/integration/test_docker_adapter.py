@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from iris_envs.engine.adapter import ContainerSpec, DockerEngine, FileToCopy
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.types import ContainerSpec, FileToCopy
 from iris_envs.errors import DockerUnavailable
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.objectscript import IRIS_OWNER, IRIS_OWNER_UID, run_session

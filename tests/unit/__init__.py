@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iris_envs import naming
-from iris_envs.engine.adapter import ImageInfo
+from iris_envs.engine.types import ImageInfo
 
 
 def image(

@@ -15,7 +15,7 @@ import pytest
 
 from iris_envs.cache import hashing
 from iris_envs.cache.hashing import HashCache, default_cache
-from iris_envs.engine import adapter as docker_adapter
+from iris_envs.engine import archive as docker_adapter
 from iris_envs.errors import OutputFolderError
 from tests.unit import write
 

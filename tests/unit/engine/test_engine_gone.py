@@ -14,7 +14,7 @@ import requests.exceptions
 from iris_envs.build import snapshot
 from iris_envs.cli import main as cli
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine import adapter as docker_adapter
+from iris_envs.engine import client as docker_adapter
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.errors import BuildFailed, DockerOperationFailed, DockerUnavailable
 from iris_envs.exit_codes import ExitCode

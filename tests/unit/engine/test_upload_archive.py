@@ -10,20 +10,16 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from iris_envs.engine.adapter import (
-    _UPLOAD_PIECE,
-    FileToCopy,
-    _coalesced,
-    _TarPieces,
-)
+from iris_envs.engine.tar_stream import _UPLOAD_PIECE, TarPieces, coalesced
+from iris_envs.engine.types import FileToCopy
 from iris_envs.errors import DockerOperationFailed
 
 
 def archive(
     root: str, files: list[FileToCopy], digests: dict[str, str] | None = None
-) -> tuple[tarfile.TarFile, _TarPieces, list[bytes]]:
-    tar = _TarPieces((51773, 51773), 0o640, digests)
-    pieces = list(_coalesced(tar.archive(PurePosixPath(root), files)))
+) -> tuple[tarfile.TarFile, TarPieces, list[bytes]]:
+    tar = TarPieces((51773, 51773), 0o640, digests)
+    pieces = list(coalesced(tar.archive(PurePosixPath(root), files)))
     return tarfile.open(fileobj=io.BytesIO(b"".join(pieces))), tar, pieces
 
 
@@ -76,7 +72,7 @@ def test_large_content_goes_out_in_upload_pieces_and_its_hash_is_what_was_sent(
 def test_a_file_that_shrinks_while_it_is_sent_fails_naming_it(tmp_path: Path) -> None:
     big = tmp_path / "IRIS.DAT"
     big.write_bytes(b"x" * (2 * _UPLOAD_PIECE))
-    tar = _TarPieces((51773, 51773), None, None)
+    tar = TarPieces((51773, 51773), None, None)
     pieces = tar.archive(PurePosixPath(""), [FileToCopy(big, "IRIS.DAT")])
     next(pieces)  # the header, sized from the file as it was opened
     os.truncate(big, 10)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from iris_envs.engine.adapter import ContainerInfo, ExecResult
+from iris_envs.engine.types import ContainerInfo, ExecResult
 from iris_envs.errors import NotReady
 from iris_envs.instance.objectscript import (
     ScriptFailed,

@@ -1,0 +1,161 @@
+"""The engine connection: a lazily created SDK client and the translation of its errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from iris_envs.errors import (
+    DockerOperationFailed,
+    DockerUnavailable,
+    ImageNotFound,
+    IrisEnvsError,
+    NotFoundInEngine,
+)
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+# After an engine error, how long to check whether the engine is still there (see
+# DockerEngine.stopped_answering); a genuine refusal (a full disk) is reported that much later.
+ENGINE_GONE_WINDOW = 1.5
+
+
+PING_TIMEOUT = 2.0
+
+
+def vanished_engine_error(engine: EngineClient, error: IrisEnvsError) -> IrisEnvsError:
+    """``error``, or DockerUnavailable (exit 4) if it was an engine error and the engine has
+    stopped answering since: what a dockerd shutdown (or a Docker Desktop quit) answered last
+    is not the command's failure (see DockerEngine.stopped_answering)."""
+    if not isinstance(error, DockerOperationFailed):
+        return error
+    gone = engine.stopped_answering()
+    if gone is None:
+        return error
+    return DockerUnavailable(
+        f"the Docker engine stopped answering (its last answer: {error.message})", hint=gone.hint
+    )
+
+
+def docker_host() -> str:
+    """Describe the engine endpoint the SDK will use, for error messages."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def label_filters(labels: Mapping[str, str | None]) -> dict[str, list[str]]:
+    """Engine filters matching every label (value None = the label with any value)."""
+    return {"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]}
+
+
+def _explanation(error: Any) -> str:
+    explanation = getattr(error, "explanation", None)
+    return str(explanation or error)
+
+
+class EngineClient:
+    """The engine connection and error translation under DockerEngine; creating one does no I/O."""
+
+    def __init__(
+        self, client_factory: Callable[[], Any] | None = None, *, timeout: float = 300
+    ) -> None:
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._timeout = timeout  # seconds per request (a commit of gigabytes takes minutes)
+
+    @property
+    def _sdk(self) -> Any:
+        if self._client is None:
+            with self._translate():
+                if self._client_factory is not None:
+                    self._client = self._client_factory()
+                else:
+                    import docker  # deferred: `iris-envs --version` must not import the SDK
+
+                    self._client = docker.from_env(timeout=self._timeout)
+        return self._client
+
+    @property
+    def _api(self) -> Any:
+        return self._sdk.api
+
+    @contextlib.contextmanager
+    def _translate(self, what: str = "") -> Iterator[None]:
+        """Turn SDK and transport exceptions into the project's own, without a traceback."""
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            yield
+        except IrisEnvsError:
+            raise
+        except docker.errors.ImageNotFound as error:
+            raise ImageNotFound(f"{what}: image not found ({_explanation(error)})") from None
+        except docker.errors.NotFound as error:
+            raise NotFoundInEngine(f"{what}: not found ({_explanation(error)})") from None
+        except docker.errors.APIError as error:
+            raise DockerOperationFailed(f"{what}: {_explanation(error)}") from None
+        except requests.exceptions.ReadTimeout as error:
+            # Not a ConnectionError: without this it escaped as a traceback (an OSError).
+            raise DockerOperationFailed(f"{what}: the engine timed out ({error})") from None
+        except (
+            requests.exceptions.ConnectionError,
+            docker.errors.DockerException,
+            ConnectionError,
+            FileNotFoundError,
+        ):
+            raise DockerUnavailable(
+                f"Docker engine not reachable at {docker_host()}",
+                hint="start Docker Desktop or dockerd, or point DOCKER_HOST at a running engine",
+            ) from None
+        except requests.exceptions.RequestException as error:
+            # A stream that broke half-way (ChunkedEncodingError, ...): also an OSError, which
+            # would otherwise reach the CLI as a traceback.
+            raise DockerOperationFailed(f"{what}: {error}") from None
+
+    def ping(self) -> None:
+        """Raise DockerUnavailable unless the engine answers."""
+        with self._translate("ping"):
+            self._api.ping()
+
+    def stopped_answering(self, window: float | None = None) -> DockerUnavailable | None:
+        """Ping for ``window`` seconds after an engine error: the failure if it goes silent.
+
+        A dockerd that is shutting down can answer its last requests with errors of its own
+        (seen: "error creating overlay mount ... invalid argument" for a start while it unmounted
+        its layers). Such an error is the engine going away (exit 4), not the operation's
+        fault; an engine that keeps answering meant its error.
+        """
+        deadline = time.monotonic() + (ENGINE_GONE_WINDOW if window is None else window)
+        while True:
+            try:
+                self._ping_within(PING_TIMEOUT)
+            except DockerUnavailable as gone:
+                return gone
+            except DockerOperationFailed:
+                pass  # no answer in time (a remote engine out of reach, a busy one): undecided
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.25)
+
+    def _ping_within(self, timeout: float) -> None:
+        """A ping that waits at most ``timeout`` seconds for the answer (the client's own
+        timeout is minutes long: right for a commit, not for asking whether anyone is there)."""
+        with self._translate("ping"):
+            api = self._api
+            api._raise_for_status(api._get(api._url("/_ping"), timeout=timeout))
+
+    def info(self) -> dict[str, Any]:
+        """The engine's own description (`docker info`): version, storage driver, CPUs, root."""
+        with self._translate("info"):
+            return dict(self._api.info())
+
+    def platform(self) -> str:
+        """The engine's native platform, e.g. ``linux/amd64``."""
+        with self._translate("version"):
+            version = self._api.version()
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(version["Arch"], version["Arch"])
+        return f"{version['Os']}/{arch}"

@@ -22,7 +22,7 @@ the layer. That captures the files as a stop would: ``docker stop`` signals only
 (the keep-alive shell), and everything else dies by SIGKILL when tini exits, at a point as
 arbitrary as the pause. Stopping first cost about a second per gigabyte written (the engine
 writes the layer's dirty pages back as it unmounts it); the build now removes the container
-while the snapshot is verified (snapshot.py).
+while the snapshot is verified (attempt.py, verify.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
-from iris_envs.build.snapshot import Snapshot, ensure_snapshot
+from iris_envs.build.outcome import Snapshot
+from iris_envs.build.snapshot import ensure_snapshot
 from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine

@@ -15,7 +15,8 @@ from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 
 from iris_envs import naming
-from iris_envs.build.snapshot import Snapshot, ensure_snapshot
+from iris_envs.build.outcome import Snapshot
+from iris_envs.build.snapshot import ensure_snapshot
 from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from iris_envs.build import clean_stop, snapshot
+from iris_envs.build import attempt, clean_stop
 from iris_envs.build.clean_stop import (
     keep_alive_entrypoint,
     restore_config_changes,
@@ -20,7 +20,7 @@ from iris_envs.build.clean_stop import (
 )
 from iris_envs.config.cpf import parse_cpf, unmerged_settings
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ExecResult, ImageInfo
+from iris_envs.engine.types import ExecResult, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.fixtures.dat_step import DatCopy
 from iris_envs.instance.containers import Owner
@@ -177,8 +177,8 @@ class CommitEngine:
         self.calls.append("stop")
 
 
-def build_run(engine: object) -> snapshot._BuildRun:
-    return snapshot._BuildRun(
+def build_run(engine: object) -> attempt.BuildAttempt:
+    return attempt.BuildAttempt(
         engine,  # type: ignore[arg-type]
         EnvSpec("app"),
         owner=Owner(),

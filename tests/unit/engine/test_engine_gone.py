@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests.exceptions
 
-from iris_envs.build import snapshot
+from iris_envs.build import attempt
 from iris_envs.cli import main as cli
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine import client as docker_adapter
@@ -53,7 +53,7 @@ def test_an_engine_that_stops_answering_after_an_error_is_exit_4(
     monkeypatch.setattr(docker_adapter, "ENGINE_GONE_WINDOW", 5.0)
     engine, _timeouts = stopping_engine(answers)
     with pytest.raises(DockerUnavailable) as raised:
-        snapshot._raise_if_engine_gone(engine, EnvSpec("app"), LAST_ANSWER)
+        attempt._raise_if_engine_gone(engine, EnvSpec("app"), LAST_ANSWER)
     assert raised.value.exit_code == ExitCode.DOCKER_UNAVAILABLE
     assert "stopped answering during the build" in raised.value.message
     assert "invalid argument" in raised.value.message  # what it said last is kept
@@ -65,7 +65,7 @@ def test_an_engine_that_still_answers_leaves_the_error_a_build_failure(
 ) -> None:
     monkeypatch.setattr(docker_adapter, "ENGINE_GONE_WINDOW", 0.3)
     engine, timeouts = stopping_engine(answers=1000)
-    snapshot._raise_if_engine_gone(engine, EnvSpec("app"), LAST_ANSWER)
+    attempt._raise_if_engine_gone(engine, EnvSpec("app"), LAST_ANSWER)
     assert len(timeouts) >= 2  # asked more than once before concluding it is alive
 
 

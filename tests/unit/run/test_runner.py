@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from iris_envs import naming
-from iris_envs.build.snapshot import Snapshot
+from iris_envs.build.outcome import Snapshot
 from iris_envs.cache.orphans import collect_untagged_snapshots, is_orphan
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ContainerInfo, ImageInfo
+from iris_envs.engine.types import ContainerInfo, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, DockerUnavailable
 from iris_envs.instance.containers import Owner
 from iris_envs.run import lifecycle, runner

@@ -11,7 +11,7 @@ import pytest
 
 from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
-from iris_envs.engine.adapter import ContainerInfo
+from iris_envs.engine.types import ContainerInfo
 from iris_envs.errors import NotFoundInEngine
 from iris_envs.instance.containers import Owner
 from iris_envs.run import spares

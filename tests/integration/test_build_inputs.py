@@ -63,9 +63,11 @@ def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
     setup: str,
     edited: str,
 ) -> None:
-    # A slow start leaves time to edit the file after the key was computed. A `dat` fixture is
-    # copied right after the container starts, while IRIS starts up: 64 MiB keep the copy
-    # going for long enough that the edit lands before the copy is checked.
+    # The edit lands after the key was computed ("building snapshot: ..." is printed once it
+    # is) and before the file is copied: a `load` or `objectscript` file during setup, after a
+    # slow start; a `dat` fixture right after the container is created, while IRIS starts, so
+    # the edit is made before the container exists (at 2 GB/s, waiting for "start build
+    # container" let the copy of even 64 MiB finish first under load).
     slow = build_slow_variant(VERSION, 4)
     dat = "IRIS.DAT of fixture 1111\n"
     if edited.endswith("IRIS.DAT"):
@@ -99,10 +101,11 @@ def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
     process = popen_cli(["build", "-e", env_name], cwd=root)
     assert process.stderr is not None
     seen = ""
+    marker = "building snapshot:" if edited.endswith("IRIS.DAT") else "start build container"
     deadline = time.monotonic() + 60
-    while "start build container" not in seen and time.monotonic() < deadline:
+    while marker not in seen and time.monotonic() < deadline:
         seen += process.stderr.readline()
-    assert "start build container" in seen, seen
+    assert marker in seen, seen
     # Same size, other content: a size-based check alone would miss it. In place, so a copy
     # under way never sees the file shorter than its header says.
     path = root / edited

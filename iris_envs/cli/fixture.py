@@ -90,7 +90,8 @@ def execute(args: argparse.Namespace) -> int:
 def load_valid(folder: Path, *, check_hashes: bool) -> Fixture:
     """The fixture in ``folder``, or a ConfigError listing every problem (exit 2)."""
     from iris_envs.errors import ConfigError
-    from iris_envs.fixtures.manifest import FIX_HINT, FixtureInvalid, validate_fixture
+    from iris_envs.fixtures.manifest import FIX_HINT, FixtureInvalid
+    from iris_envs.fixtures.validate import validate_fixture
 
     try:
         return validate_fixture(folder, check_hashes=check_hashes)
@@ -100,7 +101,8 @@ def load_valid(folder: Path, *, check_hashes: bool) -> Fixture:
 
 def _validate(args: argparse.Namespace) -> int:
     from iris_envs.cache.hashing import default_cache
-    from iris_envs.fixtures.manifest import FixtureInvalid, read_manifest, validate_fixture
+    from iris_envs.fixtures.manifest import FixtureInvalid, read_manifest
+    from iris_envs.fixtures.validate import validate_fixture
     from iris_envs.progress import Reporter, human_bytes
 
     manifest, _ = read_manifest(args.folder)
@@ -167,7 +169,8 @@ def _info(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from iris_envs.errors import ConfigError
-    from iris_envs.fixtures.manifest import find_fixtures, read_manifest
+    from iris_envs.fixtures.manifest import read_manifest
+    from iris_envs.fixtures.validate import find_fixtures
     from iris_envs.progress import human_bytes
 
     if not args.path.is_dir():
@@ -214,7 +217,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from iris_envs.fixtures.manifest import fixture_schema
+    from iris_envs.fixtures.schema import fixture_schema
 
     print(json.dumps(fixture_schema(), indent=2))
     return 0
@@ -231,7 +234,7 @@ def _create(args: argparse.Namespace) -> int:
     if args.env:
         from iris_envs.cli._common import load_project_from_args
         from iris_envs.config.selection import select_one
-        from iris_envs.run.runner import find_up_instance
+        from iris_envs.run.up_instance import find_up_instance
 
         spec = select_one(load_project_from_args(args), args.env)
         instance = find_up_instance(engine, spec)

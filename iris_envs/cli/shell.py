@@ -23,7 +23,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.engine.exec import interactive_exec_argv
     from iris_envs.errors import UnknownEnvironment
     from iris_envs.instance.objectscript import INSTANCE, IRIS_OWNER
-    from iris_envs.run.runner import find_up_instance
+    from iris_envs.run.up_instance import find_up_instance
 
     _project, spec = load_one(args)
     from iris_envs.engine.adapter import DockerEngine

@@ -32,7 +32,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.instance.containers import Owner, up_container_name
     from iris_envs.progress import Reporter
     from iris_envs.run.instance import start_instance
-    from iris_envs.run.runner import find_up_instance, stale_up_reason
+    from iris_envs.run.up_instance import find_up_instance, stale_up_reason
     from iris_envs.run.variables import redacted
 
     merge_env_positional(args)

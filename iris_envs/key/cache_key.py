@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from iris_envs.cache.hashing import HashCache, UnsafeLink, default_cache
 from iris_envs.config.spec import EnvSpec, SetupStep, StepKind
 from iris_envs.errors import ConfigError
-from iris_envs.fixtures.manifest import fixture_key_content, is_fixture_folder
+from iris_envs.fixtures.validate import fixture_key_content, is_fixture_folder
 
 if TYPE_CHECKING:
     from iris_envs.engine.adapter import DockerEngine

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -26,12 +23,10 @@ from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, spares
+from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
+from iris_envs.run.up_instance import find_up_instance, stale_up_reason
 from iris_envs.share.registry import RemoteCache
-
-# After Ctrl-C the command gets this long to finish on its own (it usually got the same SIGINT
-# from the terminal), then SIGINT, SIGTERM and finally SIGKILL, as tox escalates.
-INTERRUPT_GRACE = (2.0, 10.0, 5.0)
 
 
 @dataclass(frozen=True)
@@ -67,41 +62,6 @@ class EnvResult:
     started: float = field(default_factory=time.monotonic)
 
 
-class _Cancellation:
-    """Shared by worker threads: set on Ctrl-C; tracks running commands to signal them."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self._lock = threading.Lock()
-        self._processes: set[subprocess.Popen[bytes]] = set()
-
-    def add(self, process: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._processes.add(process)
-
-    def discard(self, process: subprocess.Popen[bytes]) -> None:
-        with self._lock:
-            self._processes.discard(process)
-
-    def cancel(self) -> list[threading.Thread]:
-        """Stop every running command with the same escalation as a sequential run's Ctrl-C
-        (grace, SIGINT, SIGTERM, SIGKILL), all at once; return the threads doing it."""
-        self.event.set()
-        with self._lock:
-            processes = list(self._processes)
-        threads = [
-            threading.Thread(target=stop_process, args=(p,), kwargs={"group": True}, daemon=True)
-            for p in processes
-        ]
-        for thread in threads:
-            thread.start()
-        return threads
-
-    def check(self) -> None:
-        if self.event.is_set():
-            raise Interrupted("interrupted")
-
-
 def run_environments(
     engine: DockerEngine, envs: Sequence[EnvSpec], options: RunOptions, owner: Owner
 ) -> list[EnvResult]:
@@ -110,7 +70,7 @@ def run_environments(
     Ctrl-C stops the run after cleanup; the interrupted environment says so in its result.
     """
     results = [EnvResult(env=spec.name) for spec in envs]
-    cancellation = _Cancellation()
+    cancellation = Cancellation()
     run_one = functools.partial(
         _run_one, engine, options=options, owner=owner, cancellation=cancellation
     )
@@ -182,7 +142,7 @@ def _run_one(
     options: RunOptions,
     owner: Owner,
     result: EnvResult,
-    cancellation: _Cancellation,
+    cancellation: Cancellation,
     stream: bool,
 ) -> None:
     reporter = Reporter(spec.name, live=stream)
@@ -348,121 +308,6 @@ def status_board(results: Sequence[EnvResult]) -> AbstractContextManager[object]
 
     # Live redirects stderr, so workers' progress lines scroll above the table.
     return Live(_Board(), console=Console(file=sys.stderr), refresh_per_second=4)
-
-
-def find_up_instance(engine: DockerEngine, spec: EnvSpec) -> Instance | None:
-    """The running container ``iris-envs up`` started for this project's environment, if any."""
-    for container in engine.containers_by_label(
-        {
-            naming.LABEL_ROLE: "up",
-            naming.LABEL_ENV: spec.name,
-            naming.LABEL_PROJECT: str(spec.project_root),
-            naming.LABEL_MANAGED: "true",
-        }
-    ):
-        if container.running:
-            return Instance(spec, container, container.image, 0.0)
-    return None
-
-
-def stale_up_reason(instance: Instance, key: str) -> str:
-    """Why an `up` container no longer matches the environment ('' when it does).
-
-    Its snapshot's key label (inherited by the container) covers everything the snapshot holds,
-    the test user's password hash included: a changed configuration, input file or regenerated
-    password all change it.
-    """
-    running = instance.container.labels.get(naming.LABEL_KEY, "")
-    if running == key:
-        return ""
-    return (
-        f"the `up` container {instance.container.name} runs snapshot {running[:12] or '?'}, but "
-        f"the environment's snapshot is now {key[:12]} (its configuration, an input file or the "
-        "password changed), so its database and credentials no longer match"
-    )
-
-
-def run_command(
-    command: Sequence[str],
-    variables: dict[str, str],
-    cancellation: _Cancellation,
-    stream: bool,
-) -> tuple[int, str]:
-    """Run ``command`` with the IRIS_* variables; stream or capture its output."""
-    environment = {**os.environ, **variables}
-    try:
-        process = subprocess.Popen(
-            list(command),
-            env=environment,
-            stdout=None if stream else subprocess.PIPE,
-            stderr=None if stream else subprocess.STDOUT,
-            # Captured (-p) commands get a process group of their own, signalled as a whole on
-            # Ctrl-C: a child left behind would hold the output pipe open and the run with it.
-            start_new_session=not stream,
-        )
-    except FileNotFoundError:
-        raise ConfigError(
-            f"command not found: {command[0]!r}",
-            hint="install it in this environment, or give the full path after `--`",
-        ) from None
-    except PermissionError:
-        raise ConfigError(f"command {command[0]!r} is not executable") from None
-    cancellation.add(process)
-    try:
-        if stream:
-            return shell_exit_code(process.wait()), ""
-        captured, _ = process.communicate()
-        return shell_exit_code(process.returncode), captured.decode("utf-8", errors="replace")
-    except KeyboardInterrupt:
-        stop_process(process)
-        raise
-    finally:
-        cancellation.discard(process)
-
-
-def shell_exit_code(returncode: int) -> int:
-    """A command killed by signal N exits 128+N, as a shell reports it (Popen says -N, and
-    ``sys.exit(-N)`` would turn that into the meaningless 256-N)."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
-def stop_process(process: subprocess.Popen[bytes], *, group: bool = False) -> None:
-    """Let an interrupted command finish, escalating SIGINT -> SIGTERM -> SIGKILL.
-
-    A command in the terminal's process group got the terminal's SIGINT already, so it first
-    gets a grace period; one in a group of its own (``group``) did not, so it gets SIGINT at
-    once, and every signal goes to its whole group.
-    """
-    grace, after_int, after_term = INTERRUPT_GRACE
-
-    def send(signum: int) -> None:
-        with suppress(ProcessLookupError, PermissionError):
-            if group:
-                os.killpg(process.pid, signum)
-            else:
-                process.send_signal(signum)
-
-    steps: list[tuple[int | None, float]] = [
-        (signal.SIGINT, after_int),
-        (signal.SIGTERM, after_term),
-    ]
-    if not group:
-        steps.insert(0, (None, grace))
-    for signum, wait in steps:
-        if signum is not None:
-            send(signum)
-        try:
-            process.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-        except KeyboardInterrupt:
-            continue  # a second Ctrl-C moves on to the next signal at once
-    else:
-        send(signal.SIGKILL)
-        process.wait()
-    if group:
-        send(signal.SIGKILL)  # what the command left behind in its group (it holds the pipe)
 
 
 def overall_exit_code(results: Sequence[EnvResult]) -> int:

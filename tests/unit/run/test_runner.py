@@ -21,15 +21,10 @@ from iris_envs.engine.types import ContainerInfo, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, DockerUnavailable
 from iris_envs.instance.containers import Owner
 from iris_envs.run import lifecycle, runner
+from iris_envs.run.command import run_command, shell_exit_code
 from iris_envs.run.instance import Instance
 from iris_envs.run.report import report_data, summary_lines
-from iris_envs.run.runner import (
-    EnvResult,
-    RunOptions,
-    overall_exit_code,
-    run_environments,
-    shell_exit_code,
-)
+from iris_envs.run.runner import EnvResult, RunOptions, overall_exit_code, run_environments
 from iris_envs.run.variables import connection_environment, redacted
 from tests.unit import FakeEngine, image
 
@@ -78,14 +73,14 @@ def test_a_command_killed_by_a_signal_exits_like_in_a_shell() -> None:
     assert shell_exit_code(-15) == 143
     assert shell_exit_code(-2) == 130
     assert shell_exit_code(3) == 3
-    cancellation = runner._Cancellation()
+    cancellation = runner.Cancellation()
     killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"]
-    assert runner.run_command(killed, {}, cancellation, stream=True) == (143, "")
+    assert run_command(killed, {}, cancellation, stream=True) == (143, "")
 
 
 def test_captured_commands_see_the_variables() -> None:
     command = [sys.executable, "-c", "import os; print(os.environ['IRIS_PORT'])"]
-    code, output = runner.run_command(command, {"IRIS_PORT": "4242"}, runner._Cancellation(), False)
+    code, output = run_command(command, {"IRIS_PORT": "4242"}, runner.Cancellation(), False)
     assert (code, output.strip()) == (0, "4242")
 
 

@@ -76,7 +76,7 @@ class IRISEnvContainer(DockerContainer):
         """Where the published ports are: 127.0.0.1, or the remote engine's host.
 
         testcontainers guesses the docker bridge gateway when it runs inside a container, but
-        iris-envs publishes on loopback (engine_host.py decides, as for `iris-envs run`).
+        iris-envs publishes on loopback (engine/host.py decides, as for `iris-envs run`).
         """
         from iris_envs.engine.host import engine_host
 

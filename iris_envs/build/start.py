@@ -56,7 +56,7 @@ class StartPhase(BuildState):
                 )
         with self.reporter.step("start build container") as handle:
             engine.start(container_id)
-            # The `dat` databases are copied while IRIS starts (see dat_prestage).
+            # The `dat` databases are copied while IRIS starts (see fixtures/copy_ahead.py).
             self.dat_copies = copy_databases_ahead(
                 engine, container_id, spec.setup, on_progress=handle.update
             )

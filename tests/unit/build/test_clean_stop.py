@@ -18,7 +18,6 @@ from iris_envs.build.clean_stop import (
     restore_config_changes,
     stop_iris_cleanly,
 )
-from iris_envs.config.cpf import parse_cpf, unmerged_settings
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.types import ExecResult, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed
@@ -149,15 +148,6 @@ def test_a_stop_that_outlasts_its_timeout_is_a_build_failure() -> None:
     fake = FakeEngine({"iris stop": hang})
     with pytest.raises(BuildFailed, match="did not finish within 180 s"):
         stop_iris_cleanly(fake, "c1")  # type: ignore[arg-type]
-
-
-def test_cpf_settings_are_compared_by_section_and_key_not_actions() -> None:
-    cpf = "[config]\nglobals=0,0,512,0,0,0\n[Startup]\nSystemMode=TEST\n"
-    assert parse_cpf(cpf)[("startup", "systemmode")] == "TEST"
-    merge = "[Config]\nGlobals = 0,0,512,0,0,0\n[Actions]\nCreateDatabase:Name=X\n"
-    assert unmerged_settings(merge, cpf) == []
-    assert unmerged_settings("[confg]\nglobals=1\n", cpf) == ["[confg] globals=1"]
-    assert unmerged_settings("[config]\nglobals=1\n", cpf) == ["[config] globals=1"]
 
 
 @dataclass

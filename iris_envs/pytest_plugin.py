@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 _STATE = pytest.StashKey["_Environments"]()
 
 
+def image_version(labels: dict[str, str]) -> str:
+    """The IRIS version an InterSystems image's labels state (ADOCK, "Discovering Defaults in
+    InterSystems Images"), "" when they state none."""
+    clean = labels.get("org.opencontainers.image.version", "").strip()
+    return clean or labels.get("com.intersystems.platform-version", "").strip().lstrip(":")
+
+
 @dataclass(frozen=True)
 class IrisEnv:
     """A running IRIS of one environment, as tests see it."""
@@ -65,11 +72,13 @@ class IrisEnv:
 
     @property
     def version(self) -> str:
-        """The IRIS version of the image (its ``com.intersystems.platform-version`` label)."""
+        """The IRIS version of the image, e.g. ``2025.1.0.223.0``: its
+        ``org.opencontainers.image.version`` label, else ``com.intersystems.platform-version``
+        without the leading ``:`` ADOCK shows it with (":2023.2.0.299.0")."""
         from iris_envs.engine.adapter import DockerEngine
 
         info = DockerEngine().inspect_container(self.container) if self.container else None
-        return info.labels.get("com.intersystems.platform-version", "") if info else ""
+        return image_version(info.labels) if info else ""
 
     def run_objectscript(self, lines: list[str], namespace: str | None = None) -> str:
         """Run ObjectScript lines in the container (marker-checked ``iris session``)."""

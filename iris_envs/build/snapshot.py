@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 
 from iris_envs import naming
 from iris_envs.build.attempt import build_snapshot
-from iris_envs.build.image_age import community_license_warning
+from iris_envs.build.image_age import community_license_warning, kit_build_time
 from iris_envs.build.outcome import Snapshot
 from iris_envs.cache import index as snapshot_index
 from iris_envs.cache.folder import cache_subdir
@@ -160,7 +160,8 @@ def _warn_about_license_age(
     if spec.is_enterprise:
         return
     info = engine.inspect_image(base.image_id or spec.image)
-    warning = community_license_warning(spec.image, info.created if info else "")
+    built = kit_build_time(info.labels, info.created) if info else ""
+    warning = community_license_warning(spec.image, built)
     if warning:
         reporter.line(f"warning: {warning}")
 

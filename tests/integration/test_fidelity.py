@@ -256,12 +256,17 @@ def test_ipm_install_failure_reports_ipm_status_text(
 # -- item 7: the CPF merge is checked by its effect and not repeated by every container ----------
 
 
+@pytest.mark.parametrize("flavour", ["plain", "dc-background"])
 def test_cpf_merge_takes_effect_once_and_leaves_no_variable_in_the_snapshot(
-    build: Build,
+    build: Build, dc_images: dict[str, str], flavour: str
 ) -> None:
+    # Both image flavours: the plain /iris-main and the intersystemsdc wrapper (issue 24).
     merge = f"[config]\nglobals=0,0,512,0,0,0\n[Actions]\nCreateDatabase:Name=X,Directory={MGR}/x\n"
     env, done = build(
-        '  { shell = "true" },\n', {"merge.cpf": merge}, extra='cpf_merge = "merge.cpf"\n'
+        '  { shell = "true" },\n',
+        {"merge.cpf": merge},
+        image=None if flavour == "plain" else dc_images[flavour],
+        extra='cpf_merge = "merge.cpf"\n',
     )
     assert done.returncode == 0, done.stderr
     ref = snapshot_of(done, env)

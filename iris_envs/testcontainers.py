@@ -10,6 +10,7 @@ cannot be pulled) ``iris-envs gc`` still removes it. Ports are published on 127.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,19 +34,39 @@ class IRISEnvContainer(DockerContainer):
     ) -> None:
         from iris_envs.config.load import load_project
         from iris_envs.config.selection import select_one
+        from iris_envs.engine.discovery import discover
 
         self.spec = select_one(load_project(Path(config) if config else None), env)
         self.username = self.spec.username
         self.password = self.spec.password
         self.namespace = self.spec.namespace
-        # The image is known once the snapshot exists (start()); the base image stands in.
-        super().__init__(self.spec.image, **kwargs)
+        # The engine iris-envs chose (a Docker context, a Colima socket, ...), for testcontainers'
+        # client too: left alone, it would pick its own (it ignores DOCKER_CONTEXT).
+        self.endpoint = discover()
+        client_kw = dict(kwargs.pop("docker_client_kw", None) or {})
+        client_kw.setdefault("environment", self.endpoint.sdk_environment())
+        client_kw.setdefault("use_ssh_client", self.endpoint.host.startswith("ssh://"))
+        # testcontainers writes its own guess into os.environ["DOCKER_HOST"]; that would
+        # override the context for everything else in this process: put it back.
+        saved = os.environ.get("DOCKER_HOST")
+        try:
+            # The image is known once the snapshot exists (start()); the base image stands in.
+            super().__init__(self.spec.image, docker_client_kw=client_kw, **kwargs)
+        finally:
+            if saved is None:
+                os.environ.pop("DOCKER_HOST", None)
+            else:
+                os.environ["DOCKER_HOST"] = saved
         for port in (SUPERSERVER_PORT, WEB_PORT):
             # A random host port on loopback only; the SDK takes (address, port) where
             # testcontainers' own annotation says int.
             self.ports[str(port)] = ("127.0.0.1", None)  # type: ignore[assignment]
         self.owner = Owner()
-        self.with_kwargs(hostname=HOSTNAME, labels=container_labels("run", self.spec, self.owner))
+        self.with_kwargs(
+            hostname=HOSTNAME,
+            labels=container_labels("run", self.spec, self.owner),
+            platform=self.spec.platform,  # e.g. linux/amd64 under emulation on an arm64 engine
+        )
 
     def start(self) -> IRISEnvContainer:
         """Ensure the snapshot, start a container of it, and wait until IRIS is ready."""
@@ -54,7 +75,7 @@ class IRISEnvContainer(DockerContainer):
         from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
         from iris_envs.progress import Reporter
 
-        engine = DockerEngine()
+        engine = DockerEngine(endpoint=self.endpoint)
         snapshot = ensure_snapshot(
             engine, self.spec, owner=self.owner, reporter=Reporter(self.spec.name)
         )

@@ -126,7 +126,8 @@ def keep_container(engine: DockerEngine, container_id: str, name: str) -> str:
 def inspect_hint(engine: DockerEngine, container_id: str, name: str) -> str:
     """How to get into a kept container, depending on whether it still runs."""
     info = engine.inspect_container(container_id)
-    session = f"docker exec -it {name} iris session IRIS"
+    docker = " ".join(["docker", *engine.endpoint.cli_args()])  # the engine iris-envs chose
+    session = f"{docker} exec -it {name} iris session IRIS"
     if info is not None and info.running:
         return session
-    return f"docker start {name} && {session}"
+    return f"{docker} start {name} && {session}"

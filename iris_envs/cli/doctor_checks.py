@@ -36,24 +36,24 @@ class Check:
 
 
 def check_engine(engine: Any) -> tuple[Check, dict[str, Any] | None]:
-    """Is the engine reachable; its version and storage driver."""
-    from iris_envs.engine.client import docker_host
+    """Which engine was chosen and why; is it reachable; its version and storage driver."""
+    from iris_envs.engine.client import UNREACHABLE_HINT
 
+    fix = f"{UNREACHABLE_HINT} (as root on Linux: `bash scripts/ensure-docker` from a checkout)"
+    try:
+        endpoint = engine.endpoint
+    except IrisEnvsError as error:  # a Docker context that does not exist
+        return Check("engine", FAIL, error.message, error.hint or fix), None
     try:
         info = engine.info()
+    except DockerUnavailable as error:  # names the engine, why it was chosen, what was tried
+        hint = fix if error.hint in (None, UNREACHABLE_HINT) else error.hint
+        return Check("engine", FAIL, error.message, hint), None
     except IrisEnvsError as error:
-        return (
-            Check(
-                "engine",
-                FAIL,
-                f"no Docker engine answers at {docker_host()}: {error.message}",
-                "start Docker Desktop or dockerd (as root: `bash scripts/ensure-docker` from a "
-                "checkout), or point DOCKER_HOST at a running engine",
-            ),
-            None,
-        )
+        detail = f"no Docker engine answers at {endpoint.describe()}: {error.message}"
+        return Check("engine", FAIL, detail, fix), None
     detail = (
-        f"Docker {info.get('ServerVersion', '?')} at {docker_host()}, "
+        f"Docker {info.get('ServerVersion', '?')} at {endpoint.describe()}, "
         f"storage driver {info.get('Driver', '?')}"
     )
     return Check("engine", PASS, detail), info

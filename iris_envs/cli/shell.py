@@ -28,7 +28,8 @@ def execute(args: argparse.Namespace) -> int:
     _project, spec = load_one(args)
     from iris_envs.engine.adapter import DockerEngine
 
-    instance = find_up_instance(DockerEngine(), spec)
+    engine = DockerEngine()
+    instance = find_up_instance(engine, spec)
     if instance is None:
         raise UnknownEnvironment(
             f"environment {spec.name} has no running `up` container",
@@ -38,6 +39,7 @@ def execute(args: argparse.Namespace) -> int:
         instance.container.id,
         ["iris", "session", INSTANCE, "-U", args.namespace or spec.namespace],
         user=IRIS_OWNER,
+        endpoint=engine.endpoint,
     )
     os.execvp(argv[0], argv)
     return 0  # not reached: execvp replaces the process

@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iris_envs import naming
+from iris_envs.engine.discovery import Endpoint
 from iris_envs.engine.types import ImageInfo
+
+# The engine a fake engine claims to be (for the spare lock's scope, the `docker` hints).
+FAKE_ENDPOINT = Endpoint("unix:///fake/docker.sock", "a fake engine", configured=False)
 
 
 def image(

@@ -29,6 +29,7 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
         ports=ports,
         health=health,
         env=tuple(config.get("Env") or ()),
+        image_id=str(data.get("Image", "")),
     )
 
 

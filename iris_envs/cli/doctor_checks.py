@@ -56,6 +56,15 @@ def check_engine(engine: Any) -> tuple[Check, dict[str, Any] | None]:
         f"Docker {info.get('ServerVersion', '?')} at {endpoint.describe()}, "
         f"storage driver {info.get('Driver', '?')}"
     )
+    try:
+        client = engine.client_network()
+    except IrisEnvsError:
+        client = None
+    if client is not None:
+        detail += (
+            f"; this process runs in its container {client.container[:12]}, so IRIS is reached "
+            f"over network {client.network} (IRIS_ENVS_PUBLISH_ADDRESS overrides)"
+        )
     return Check("engine", PASS, detail), info
 
 
@@ -77,7 +86,11 @@ def check_engine_disk(info: dict[str, Any] | None) -> Check:
         return Check("engine disk", PASS, "skipped (no engine)")
     root = info.get("DockerRootDir")
     if not root or engine_host() != LOCALHOST or not Path(root).exists():
-        return Check("engine disk", PASS, "not measurable from here (remote engine): skipped")
+        return Check(
+            "engine disk",
+            PASS,
+            "not measurable from here (a remote engine, or run from a container)",
+        )
     free = _free(Path(root))
     return _disk_verdict("engine disk", Path(root), free, "docker system df; iris-envs cache prune")
 

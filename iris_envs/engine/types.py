@@ -48,6 +48,8 @@ class ContainerInfo:
     health: str | None  # healthy | unhealthy | starting | None (no healthcheck)
     env: tuple[str, ...] = ()
     image_id: str = ""  # the id of the image it was created from
+    networks: Mapping[str, str] = field(default_factory=dict)  # network name -> its address
+    network_mode: str = ""  # "bridge", "host", a network's name, "container:<id>"
 
 
 @dataclass(frozen=True)

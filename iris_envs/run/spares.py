@@ -138,6 +138,7 @@ def claim(
                 checks=WARM_CHECKS,
                 on_progress=on_progress,
             )
+            network = engine.join_client_network(container.id)  # in a container: engine/network
             info = engine.inspect_container(container.id)
         except BaseException:
             with suppress(IrisEnvsError):
@@ -146,7 +147,7 @@ def claim(
         if info is None:  # removed meanwhile (gc): try the next one
             container = _rename_one(engine, spec, key, owner)
             continue
-        return Instance(spec, info, snapshot_ref, time.monotonic() - started)
+        return Instance(spec, info, snapshot_ref, time.monotonic() - started, network)
     return None
 
 

@@ -41,6 +41,9 @@ class RacyRenameEngine:
     def inspect_container(self, container_id: str) -> ContainerInfo | None:
         return next((c for c in self.containers if c.id == container_id), None)
 
+    def join_client_network(self, container_id: str) -> str | None:
+        return None  # this process runs on the engine's host
+
 
 def test_two_processes_claiming_at_once_never_get_the_same_spare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -19,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Replace this process with ``docker exec -it ... iris session IRIS -U NS``."""
     import os
+    import subprocess
+    import sys
 
     from iris_envs.engine.exec import interactive_exec_argv
     from iris_envs.errors import UnknownEnvironment
@@ -41,5 +43,9 @@ def execute(args: argparse.Namespace) -> int:
         user=IRIS_OWNER,
         endpoint=engine.endpoint,
     )
+    if sys.platform == "win32":
+        # No exec there (os.execvp starts a new process and ends this one, which leaves the
+        # console to both): wait for the docker CLI and pass its exit code on.
+        return subprocess.call(argv)
     os.execvp(argv[0], argv)
     return 0  # not reached: execvp replaces the process

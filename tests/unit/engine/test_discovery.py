@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from iris_envs.engine.exec import interactive_exec_argv
 from iris_envs.engine.host import engine_host
 from iris_envs.errors import DockerUnavailable
 from iris_envs.exit_codes import ExitCode
+from tests.unit import POSIX_ONLY
 
 DEFAULT = f"unix://{discovery.DEFAULT_SOCKET}"
 
@@ -100,7 +100,8 @@ def test_current_context_in_docker_config(env: dict[str, str], tmp_path: Path) -
     env["DOCKER_CONFIG"] = str(config)
     endpoint = discover(env, probe=answering())
     assert endpoint.host == "unix:///Users/me/.colima/default/docker.sock"
-    assert endpoint.source == f"Docker context 'colima' (currentContext in {config}/config.json)"
+    where = config / "config.json"
+    assert endpoint.source == f"Docker context 'colima' (currentContext in {where})"
 
 
 def test_current_context_in_the_home_folder(env: dict[str, str]) -> None:
@@ -197,7 +198,7 @@ def test_a_missing_context_is_exit_4_naming_it_and_where_it_came_from(
     assert context_id("gone") in error.message
     assert error.hint and "docker context ls" in error.hint
     # Where no engine is needed (the host of the connection variables) it falls back quietly.
-    assert discovery.configured_host(env) == DEFAULT
+    assert discovery.configured_host(env) == discovery.default_host()
 
 
 def test_the_default_context_and_an_unreadable_config_mean_the_default_socket(
@@ -207,16 +208,18 @@ def test_the_default_context_and_an_unreadable_config_mean_the_default_socket(
     config.mkdir()
     (config / "config.json").write_text("{not json")
     env["DOCKER_CONFIG"] = str(config)
-    assert discover(env, probe=answering(discovery.DEFAULT_SOCKET)).host == DEFAULT
+    default = discovery.default_host()  # a named pipe on Windows
+    assert discover(env, probe=answering(discovery.DEFAULT_SOCKET)).host == default
     env["DOCKER_CONTEXT"] = "default"
     endpoint = discover(env, probe=answering(discovery.DEFAULT_SOCKET))
     assert (endpoint.host, endpoint.source, endpoint.cli_args()) == (
-        DEFAULT,
+        default,
         "the default socket",
         [],
     )
 
 
+@POSIX_ONLY
 def test_the_default_socket_when_it_answers(env: dict[str, str]) -> None:
     probed: list[str] = []
 
@@ -229,6 +232,7 @@ def test_the_default_socket_when_it_answers(env: dict[str, str]) -> None:
     assert probed == [discovery.DEFAULT_SOCKET]  # nothing else is looked at
 
 
+@POSIX_ONLY
 @pytest.mark.parametrize(
     ("who", "where"),
     [
@@ -259,6 +263,7 @@ def test_a_configured_engine_is_never_replaced_by_a_found_one(env: dict[str, str
     assert discover(env, probe=answering(colima)).host == "unix:///nowhere.sock"
 
 
+@POSIX_ONLY
 def test_nothing_answers_exit_4_naming_what_was_tried(env: dict[str, str]) -> None:
     endpoint = discover(env, probe=answering())
     assert endpoint.host == DEFAULT
@@ -289,17 +294,6 @@ def test_shell_hands_the_docker_cli_the_same_engine() -> None:
 # --- the probe itself, on real unix sockets -------------------------------------------------
 
 
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A folder with a short path: unix socket paths are limited to about 100 bytes."""
-    import shutil
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="ie-", dir="/tmp"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def serve_once(path: Path, answer: bytes) -> threading.Thread:
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(path))
@@ -317,16 +311,16 @@ def serve_once(path: Path, answer: bytes) -> threading.Thread:
     return thread
 
 
-@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="unix sockets only")
-def test_probe_socket_on_real_sockets(short_dir: Path) -> None:
-    assert probe_socket(str(short_dir / "none.sock")) == "no such socket"
-    engine = short_dir / "engine.sock"
+@POSIX_ONLY
+def test_probe_socket_on_real_sockets(short_tmp_path: Path) -> None:
+    assert probe_socket(str(short_tmp_path / "none.sock")) == "no such socket"
+    engine = short_tmp_path / "engine.sock"
     serve_once(engine, b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\n\r\nOK").join(0)
     assert probe_socket(str(engine)) is None
-    other = short_dir / "other.sock"
+    other = short_tmp_path / "other.sock"
     serve_once(other, b"SSH-2.0-OpenSSH\r\n")
     assert probe_socket(str(other)) == "not an engine (it answered 'SSH-2.0-OpenSSH')"
-    dead = short_dir / "dead.sock"
+    dead = short_tmp_path / "dead.sock"
     with socket.socket(socket.AF_UNIX) as bound:
         bound.bind(str(dead))  # bound, never listening: refused
     assert probe_socket(str(dead)) == "Connection refused"

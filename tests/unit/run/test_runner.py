@@ -27,7 +27,7 @@ from iris_envs.run.instance import Instance
 from iris_envs.run.report import report_data, summary_lines
 from iris_envs.run.runner import EnvResult, RunOptions, overall_exit_code, run_environments
 from iris_envs.run.variables import connection_environment, redacted
-from tests.unit import FAKE_ENDPOINT, FakeEngine, image
+from tests.unit import FAKE_ENDPOINT, POSIX_ONLY, FakeEngine, image
 
 SECRET = "s3cret:/@pw"
 
@@ -70,6 +70,7 @@ def test_an_interruption_wins() -> None:
     assert overall_exit_code([result("failed", 1), result("pending")]) == 1
 
 
+@POSIX_ONLY
 def test_a_command_killed_by_a_signal_exits_like_in_a_shell() -> None:
     assert shell_exit_code(-15) == 143
     assert shell_exit_code(-2) == 130

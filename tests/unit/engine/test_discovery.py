@@ -320,6 +320,11 @@ def test_probe_socket_on_real_sockets(short_tmp_path: Path) -> None:
     other = short_tmp_path / "other.sock"
     serve_once(other, b"SSH-2.0-OpenSSH\r\n")
     assert probe_socket(str(other)) == "not an engine (it answered 'SSH-2.0-OpenSSH')"
+    busy = short_tmp_path / "busy.sock"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(busy))
+        listening.listen(1)  # accepts, never answers: a busy engine is still the engine
+        assert probe_socket(str(busy), timeout=0.2) is None
     dead = short_tmp_path / "dead.sock"
     with socket.socket(socket.AF_UNIX) as bound:
         bound.bind(str(dead))  # bound, never listening: refused

@@ -48,6 +48,18 @@ def isolated_cache(
 
 
 @pytest.fixture
+def short_tmp_path() -> Iterator[Path]:
+    """A temporary folder with a short path, for unix sockets: a socket path may have at most
+    104 (macOS) or 108 (Linux) bytes, and macOS's temporary folders are deep."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="ie-", dir="/tmp" if os.name == "posix" else None))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def cleanup_label() -> Iterator[str]:
     """A unique label value; every container/image carrying it is removed after the test."""
     import uuid

@@ -99,6 +99,7 @@ class CommitPhase(BuildState):
                 labels=container_labels("build", self.spec, self.owner),
                 user="root",
                 entrypoint=["rm", "-f", LICENSE_TARGET],
+                platform=self.spec.platform,
             )
         )
         self.container_id = container_id

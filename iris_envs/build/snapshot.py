@@ -40,11 +40,18 @@ from iris_envs.share import registry
 from iris_envs.share.registry import RemoteCache
 
 
+def fits(info: ImageInfo, platform: str | None) -> bool:
+    """Is the image the build ``platform`` asks for (any, when None; a variant is ignored)?"""
+    return not platform or info.platform == "/".join(platform.split("/")[:2])
+
+
 def ensure_base_image(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -> BaseImage:
-    """Return the base image, pulling it (with per-layer byte progress) when absent."""
+    """Return the base image, pulling it (with per-layer byte progress) when absent, or when
+    the environment's ``platform`` asks for another build than the one the engine has."""
     info = engine.inspect_image(spec.image)
-    if info is not None:
+    if info is not None and fits(info, spec.platform):
         return BaseImage(ref=spec.image, image_id=info.id, note="")
+    local = info.platform if info is not None else None
     layers: dict[str, tuple[int, int]] = {}
     try:
         with reporter.step(f"pull {spec.image}") as handle:
@@ -59,8 +66,15 @@ def ensure_base_image(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -
                         f"{len(layers)} layers, {human_bytes(done)} of {human_bytes(total)}"
                     )
 
-            info = engine.pull(spec.image, on_progress=progress)
+            info = engine.pull(spec.image, on_progress=progress, platform=spec.platform)
     except DockerOperationFailed as error:
+        if local is not None:
+            raise BuildFailed(
+                f"environment {spec.name}: no {spec.platform} build of {spec.image} could be "
+                f"pulled (the engine has its {local} build): {error}",
+                hint=f"remove `platform` (or set it to {local}) to use the image the engine has, "
+                "or load a build for that platform",
+            ) from None
         enterprise = "containers.intersystems.com/intersystems/iris:" in spec.image
         hint = (
             "Enterprise images need `docker login containers.intersystems.com` with WRC credentials"
@@ -72,6 +86,12 @@ def ensure_base_image(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -
             f"environment {spec.name}: could not pull base image {spec.image}: {error}",
             hint=hint,
         ) from None
+    if not fits(info, spec.platform):
+        raise BuildFailed(
+            f"environment {spec.name}: {spec.image} has no {spec.platform} build (the registry "
+            f"sent {info.platform})",
+            hint="remove `platform`, or use an image published for that platform",
+        )
     return BaseImage(ref=spec.image, image_id=info.id, note="")
 
 

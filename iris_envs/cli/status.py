@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from iris_envs.engine.adapter import DockerEngine
     from iris_envs.engine.types import ContainerInfo
 
 HELP = "list the containers iris-envs manages (up, run, build), their state and ports"
@@ -24,6 +25,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.engine.adapter import DockerEngine
 
     engine = DockerEngine()
+    platforms: dict[str, str] = {}  # image id -> os/arch, each image inspected once
     rows = [
         {
             "env": c.labels.get(naming.LABEL_ENV, ""),
@@ -33,6 +35,7 @@ def execute(args: argparse.Namespace) -> int:
             "superserver": c.ports.get(1972),
             "web": c.ports.get(52773),
             "image": c.image,
+            "platform": _platform(engine, c.image_id, platforms),
         }
         for c in engine.containers_by_label({naming.LABEL_MANAGED: "true"})
     ]
@@ -45,7 +48,9 @@ def execute(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("env", "role", "container", "state", "127.0.0.1 ports", "image", box=None)
+    table = Table(
+        "env", "role", "container", "state", "127.0.0.1 ports", "image", "platform", box=None
+    )
     for row in rows:
         ports = f"{row['superserver'] or '-'} / {row['web'] or '-'}"
         table.add_row(
@@ -55,6 +60,7 @@ def execute(args: argparse.Namespace) -> int:
             str(row["state"]),
             ports,
             str(row["image"]),
+            str(row["platform"]),
         )
     import sys
 
@@ -62,6 +68,14 @@ def execute(args: argparse.Namespace) -> int:
     width = None if sys.stdout.isatty() else 1000
     Console(highlight=False, width=width).print(table)
     return 0
+
+
+def _platform(engine: DockerEngine, image_id: str, seen: dict[str, str]) -> str:
+    """``linux/amd64``: the platform of the container's image ('' when it is gone)."""
+    if image_id not in seen:
+        info = engine.inspect_image(image_id) if image_id else None
+        seen[image_id] = info.platform if info is not None else ""
+    return seen[image_id]
 
 
 def _role(container: ContainerInfo) -> str:

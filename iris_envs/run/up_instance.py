@@ -19,7 +19,11 @@ def find_up_instance(engine: DockerEngine, spec: EnvSpec) -> Instance | None:
         }
     ):
         if container.running:
-            return Instance(spec, container, container.image, 0.0)
+            network = engine.join_client_network(container.id)  # in a container: engine/network
+            joined = container
+            if network is not None and network not in container.networks:
+                joined = engine.inspect_container(container.id) or container
+            return Instance(spec, joined, container.image, 0.0, network)
     return None
 
 

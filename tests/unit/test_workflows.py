@@ -3,6 +3,7 @@ valid GitHub Actions (issue 11 item 8), checked with check-jsonschema's vendored
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -14,14 +15,15 @@ import pytest
 from iris_envs.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECK = Path(sys.executable).with_name("check-jsonschema")
 
 
 def validate(*files: Path) -> subprocess.CompletedProcess[str]:
-    if not CHECK.exists():
+    if importlib.util.find_spec("check_jsonschema") is None:
         pytest.fail("check-jsonschema is missing: pip install -e '.[test]'")
+    # As a module: the script is check-jsonschema.exe on Windows, beside another python.exe.
+    command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema"]
     return subprocess.run(
-        [str(CHECK), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        [*command, "vendor.github-workflows", *map(str, files)],
         capture_output=True,
         text=True,
         check=False,

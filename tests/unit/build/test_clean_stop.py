@@ -24,6 +24,7 @@ from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.fixtures.dat_step import DatCopy
 from iris_envs.instance.containers import Owner
 from iris_envs.progress import Reporter
+from tests.unit import POSIX_ONLY
 
 
 def image(entrypoint: tuple[str, ...] | None, cmd: tuple[str, ...] | None = None) -> ImageInfo:
@@ -103,6 +104,7 @@ def engine(stop: ExecResult, qlist: str = QLIST_DOWN, tidy: str = "removed 1024"
         ("echo 'iris: instance IRIS not found' >&2; exit 1", "iris: instance IRIS not found"),
     ],
 )
+@POSIX_ONLY
 def test_the_tidy_script_waits_for_qlist_down(
     tmp_path: Path, iris_script: str, expected: str
 ) -> None:

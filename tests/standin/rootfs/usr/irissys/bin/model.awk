@@ -37,13 +37,33 @@ function cpf_read(    l, path) {
     close(path)
 }
 
-# Written in place: irisowner owns iris.cpf, not the installation directory.
-function cpf_write(    i, path) {
+# Written to a temporary file and renamed over iris.cpf, so a session reading it meanwhile never
+# sees half a file (IRIS serialises its configuration changes); cpf_set holds a lock around the
+# read-modify-write, so two sessions changing it at once lose nothing.
+function cpf_write(    i, path, tmp) {
     path = cpf_file()
-    printf "" > path
-    for (i = 1; i <= ncpf; i++) print CPF[i] >> path
-    close(path)
+    tmp = path ".standin-" PROCINFO_PID_STANDIN()
+    printf "" > tmp
+    for (i = 1; i <= ncpf; i++) print CPF[i] >> tmp
+    close(tmp)
+    system("mv -f " shq(tmp) " " shq(path))
 }
+
+function PROCINFO_PID_STANDIN(    cmd, pid) {
+    cmd = "echo $PPID"
+    cmd | getline pid
+    close(cmd)
+    return pid
+}
+
+function cpf_lock(    tries) {
+    for (tries = 0; tries < 600; tries++) {
+        if (system("mkdir " shq(cpf_file() ".lock") " 2>/dev/null") == 0) return
+        system("sleep 0.05")
+    }
+}
+
+function cpf_unlock() { system("rmdir " shq(cpf_file() ".lock") " 2>/dev/null") }
 
 function cpf_section_at(section,    i) {
     for (i = 1; i <= ncpf; i++) if (toupper(CPF[i]) == "[" toupper(section) "]") return i
@@ -68,6 +88,7 @@ function cpf_value(section, key,    at) {
 }
 
 function cpf_set(section, key, value,    at, start, i, end) {
+    cpf_lock()
     cpf_read()
     at = cpf_line(section, key)
     if (at) {
@@ -86,6 +107,7 @@ function cpf_set(section, key, value,    at, start, i, end) {
         }
     }
     cpf_write()
+    cpf_unlock()
 }
 
 # Keys of SECTION into keys[1..n] (as written); returns n.

@@ -269,11 +269,9 @@ def _import(engine: DockerEngine, args: argparse.Namespace) -> int:
 
 
 def _push_pull(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs import naming
     from iris_envs.cli._common import load_project_from_args
     from iris_envs.config.selection import select_envs
-    from iris_envs.errors import ConfigError, DockerOperationFailed
-    from iris_envs.progress import Reporter
+    from iris_envs.errors import ConfigError
     from iris_envs.share import registry
 
     project = load_project_from_args(args)
@@ -284,17 +282,47 @@ def _push_pull(engine: DockerEngine, args: argparse.Namespace) -> int:
             hint=f"give --registry REG, set {registry.REGISTRY_ENV}, or [cache] registry",
         )
     envs = select_envs(project, args.name or None, None)
+    if args.cache_command == "pull":
+        return _pull(engine, envs, reg)
+    from iris_envs.progress import Reporter
+
     keys = current_keys(engine, envs)
-    missing = []
     for spec in envs:
-        key, reporter = keys[spec.name], Reporter(spec.name)
-        if args.cache_command == "push":
-            pushed = registry.push_snapshot(engine, reg, spec.name, key, reporter)
-            print(f"{spec.name}: pushed {pushed}")
-        elif registry.pull_snapshot(engine, reg, spec.name, key, reporter) is not None:
+        pushed = registry.push_snapshot(
+            engine, reg, spec.name, keys[spec.name], Reporter(spec.name)
+        )
+        print(f"{spec.name}: pushed {pushed}")
+    return 0
+
+
+def _pull(engine: DockerEngine, envs: list[EnvSpec], reg: str) -> int:
+    """Pull, check and verify each environment's snapshot; refused ones exit 5, misses 1."""
+    from iris_envs import naming
+    from iris_envs.build.snapshot import pull_snapshot
+    from iris_envs.errors import DockerOperationFailed, SnapshotRefused
+    from iris_envs.instance.containers import Owner
+    from iris_envs.progress import Reporter
+    from iris_envs.share import registry
+
+    owner = Owner()
+    missing: list[str] = []
+    refused: list[SnapshotRefused] = []
+    for spec in envs:
+        try:
+            key, image = pull_snapshot(engine, spec, reg, owner=owner, reporter=Reporter(spec.name))
+        except SnapshotRefused as refusal:
+            refused.append(refusal)
+            continue
+        if image is not None:
             print(f"{spec.name}: pulled {naming.snapshot_ref(spec.name, key)}")
         else:
             missing.append(registry.remote_ref(reg, spec.name, key))
+    if refused:
+        raise SnapshotRefused(
+            "; ".join(refusal.message for refusal in refused)
+            + (f"; not in the registry: {', '.join(missing)}" if missing else ""),
+            hint=refused[0].hint,
+        )
     if missing:
         raise DockerOperationFailed(
             f"not in the registry (exact key): {', '.join(missing)}",

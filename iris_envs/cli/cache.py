@@ -48,7 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_config_option(export)
     export.add_argument("name", metavar="ENV", help="environment (its CURRENT key's snapshot)")
     export.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="FILE", help="the archive to write"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the archive to write (a new or regular file, never through a symbolic link); "
+        "- writes it to stdout",
     )
 
     text = "load an archive written by `cache export` (its tag, labels and index entry)"
@@ -232,7 +238,7 @@ def _current_ref(engine: DockerEngine, args: argparse.Namespace) -> tuple[EnvSpe
 
 def _export(engine: DockerEngine, args: argparse.Namespace) -> int:
     from iris_envs.build.snapshot import find_cached
-    from iris_envs.errors import BuildFailed
+    from iris_envs.errors import BuildFailed, ConfigError
     from iris_envs.progress import Reporter, human_bytes
     from iris_envs.share.archive import export_snapshot
 
@@ -242,13 +248,25 @@ def _export(engine: DockerEngine, args: argparse.Namespace) -> int:
             f"environment {spec.name} has no snapshot for its current key ({ref})",
             hint=f"build it first: iris-envs build -e {spec.name}",
         )
+    to_stdout = str(args.output) == "-"
+    if to_stdout and sys.stdout.isatty():
+        raise ConfigError(
+            "-o -: stdout is a terminal", hint="redirect it (`-o - > FILE`, `| ssh ...`)"
+        )
     reporter = Reporter(spec.name)
     with reporter.step(f"export {ref}") as handle:
         size = export_snapshot(
-            engine, ref, args.output, lambda done: handle.update(f"{human_bytes(done)} read")
+            engine,
+            ref,
+            None if to_stdout else args.output,
+            lambda done: handle.update(f"{human_bytes(done)} read"),
         )
         handle.detail = human_bytes(size)
-    print(f"{spec.name}: {ref} -> {args.output} ({human_bytes(size)})")
+    where = "stdout" if to_stdout else args.output
+    print(
+        f"{spec.name}: {ref} -> {where} ({human_bytes(size)})",
+        file=sys.stderr if to_stdout else sys.stdout,
+    )
     return 0
 
 

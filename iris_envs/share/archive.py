@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -26,7 +27,7 @@ from filelock import Timeout
 from iris_envs import naming
 from iris_envs.cache import index as snapshot_index
 from iris_envs.engine.adapter import DockerEngine
-from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError
+from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError, OutputFolderError
 
 CHUNK = 1024 * 1024
 # Level 1: snapshots are mostly database files that compress well even at the fastest level,
@@ -53,32 +54,83 @@ class ArchivedSnapshot:
     labels: dict[str, str]
 
 
-def export_snapshot(
-    engine: DockerEngine, ref: str, output: Path, on_bytes: Progress | None = None
-) -> int:
-    """Write ``ref`` to ``output`` (gzip'd docker save) atomically; return the bytes written."""
+def _gzip_to(out: BinaryIO, chunks: Iterator[bytes], on_bytes: Progress | None) -> None:
+    done = 0
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
+        for chunk in chunks:
+            gz.write(chunk)
+            done += len(chunk)
+            if on_bytes is not None:
+                on_bytes(done)
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an output that is not a (new or existing) regular file in an existing folder: a
+    symbolic link (``/dev/stdout`` is one) would be replaced, a device or FIFO too."""
+    if output.is_symlink():
+        raise ConfigError(
+            f"cannot write {output}: symbolic link to {output.readlink()}",
+            hint="name the file itself (iris-envs never writes through a link), or -o - for stdout",
+        )
     if output.is_dir():
         raise ConfigError(f"-o {output}: is a folder", hint="give a file name, e.g. snapshot.tgz")
+    if output.exists() and not output.is_file():
+        raise ConfigError(
+            f"cannot write {output}: not a regular file",
+            hint="give a file name, e.g. snapshot.tgz, or -o - to write to stdout",
+        )
     if not output.parent.is_dir():
         raise ConfigError(f"-o {output}: folder {output.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
-    done = 0
+
+
+def export_snapshot(
+    engine: DockerEngine, ref: str, output: Path | None, on_bytes: Progress | None = None
+) -> int:
+    """Write ``ref`` as a gzip'd docker save to ``output`` atomically (``None``: to stdout);
+    return the bytes of the archive. A full or read-only folder is an OutputFolderError naming
+    the file (exit 2), and leaves no partial file."""
+    if output is None:
+        stdout = sys.stdout.buffer
+        counted = _Counting(stdout)
+        _gzip_to(cast(BinaryIO, counted), engine.save(ref), on_bytes)
+        stdout.flush()
+        return counted.count
+    _check_output(output)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
         with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
-                for chunk in engine.save(ref):
-                    gz.write(chunk)
-                    done += len(chunk)
-                    if on_bytes is not None:
-                        on_bytes(done)
+            _gzip_to(raw, engine.save(ref), on_bytes)
             raw.flush()
             os.fsync(raw.fileno())
         Path(tmp).replace(output)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
+    except BaseException as error:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+        if isinstance(error, OSError):
+            raise OutputFolderError(
+                f"cannot write {output}: {error.strerror or error}",
+                hint="free space there or make it writable, or write elsewhere (-o FILE, "
+                "or -o - for stdout); nothing was left there",
+            ) from None
         raise
     return output.stat().st_size
+
+
+class _Counting:
+    """A write-only stream that counts what passes through it (the archive's size on stdout)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 @contextlib.contextmanager

@@ -276,13 +276,16 @@ def _import(engine: DockerEngine, args: argparse.Namespace) -> int:
 
     reporter = Reporter()
     with reporter.step(f"import {args.file}") as handle:
-        snap = import_snapshot(
+        snap, loaded = import_snapshot(
             engine,
             args.file,
             on_check=lambda done: handle.update(f"checked {human_bytes(done)}"),
             on_load=lambda done: handle.update(f"loaded {human_bytes(done)}"),
         )
-    print(f"{snap.env}: {snap.ref} imported (key {snap.key})")
+    if loaded:
+        print(f"{snap.env}: {snap.ref} imported (key {snap.key})")
+    else:
+        print(f"{snap.env}: {snap.ref} is here already (key {snap.key}): kept it, loaded nothing")
     return 0
 
 

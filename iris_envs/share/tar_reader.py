@@ -44,7 +44,7 @@ def _number(field: bytes, what: str) -> int:
     try:
         return int(text, 8) if text else 0
     except ValueError:
-        raise TarFormatError(f"not a tar archive (its {what} field is {text[:12]!r})") from None
+        raise TarFormatError(f"not a tar archive (a header's {what} is not a number)") from None
 
 
 def _text(field: bytes) -> str:

@@ -85,6 +85,14 @@ def test_export_import_round_trip_and_a_truncated_archive(
     ran = run_cli(["run", "-e", env, "--no-build", "--", "true"], env_project, timeout=180)
     assert ran.returncode == 0, ran.stderr  # the imported snapshot is the current key's
 
+    # Another good snapshot of the same key here: importing the archive keeps it.
+    rebuilt = run_cli(["build", "-e", env, "--rebuild"], env_project, timeout=180)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    here = image_id(f"iris-envs/{env}:{key_tag}")
+    again = run_cli(["cache", "import", str(archive)], env_project, timeout=180)
+    assert again.returncode == 0 and "kept it, loaded nothing" in again.stdout, again.stderr
+    assert image_id(f"iris-envs/{env}:{key_tag}") == here == image_id(f"iris-envs/{env}:latest")
+
 
 def test_prune_keeps_the_newest_dry_run_removes_nothing_and_in_use_images_stay(
     env_project: Path,
@@ -170,8 +178,10 @@ def test_a_linked_manifest_is_refused_and_retags_nothing(
                 if member.name == "manifest.json":
                     manifest = json.loads(data)
             manifest[0]["RepoTags"] = [victim]
-            add_member(out, "evil.json", json.dumps(manifest).encode())
-            add_member(out, "manifest.json", type=link, linkname="evil.json")
+            # Named as docker save names an image config, so only the link gives it away.
+            evil = "e" * 64 + ".json"
+            add_member(out, evil, json.dumps(manifest).encode())
+            add_member(out, "manifest.json", type=link, linkname=evil)
         done = run_cli(["cache", "import", str(crafted)], env_project, timeout=180)
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
         assert "manifest.json" in done.stderr and "link" in done.stderr, done.stderr
@@ -186,8 +196,8 @@ def test_an_archive_of_many_large_members_is_streamed(env_project: Path, tmp_pat
     bomb = tmp_path / "bomb.tar.gz"
     zeros = bytes(4 << 20)
     with gzip.open(bomb, "wb", compresslevel=6) as raw, tarfile.open(fileobj=raw, mode="w|") as tar:
-        for number in range(400):
-            add_member(tar, f"blob-{number}.json", zeros)
+        for number in range(400):  # names docker save gives layers and configs: all streamed
+            add_member(tar, f"{number:064x}" + ("/layer.tar" if number % 2 else ".json"), zeros)
     assert bomb.stat().st_size < 8 << 20
     measure = (
         "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "

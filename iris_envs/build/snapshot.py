@@ -21,6 +21,7 @@ from iris_envs import naming
 from iris_envs.build.attempt import build_snapshot
 from iris_envs.build.image_age import community_license_warning, kit_build_time
 from iris_envs.build.outcome import Snapshot
+from iris_envs.build.pulled import pull_verified
 from iris_envs.cache import index as snapshot_index
 from iris_envs.cache.folder import cache_subdir
 from iris_envs.config.spec import EnvSpec
@@ -29,6 +30,7 @@ from iris_envs.engine.types import ImageInfo
 from iris_envs.errors import (
     BuildFailed,
     DockerOperationFailed,
+    SnapshotRefused,
 )
 from iris_envs.instance.containers import (
     Owner,
@@ -129,8 +131,20 @@ def ensure_snapshot(
     cached = None if rebuild else find_cached(engine, ref, result.key)
     if cached is not None:
         return _cache_hit(spec, ref, result.key, cached, reporter)
-    if remote is not None and not rebuild:  # remote cache (registry.py): exact key, pre-build
-        image = registry.pull_snapshot(engine, remote.registry, spec.name, result.key, reporter)
+    if remote is not None and not rebuild:  # remote cache (pulled.py): exact key, checked
+        try:
+            image = pull_verified(
+                engine,
+                spec,
+                base=base,
+                key=result.key,
+                registry_address=remote.registry,
+                owner=owner,
+                reporter=reporter,
+            )
+        except SnapshotRefused as refusal:  # built here instead, as on a miss
+            reporter.line(f"warning: {refusal.message}")
+            image = None
         if image is not None:
             return Snapshot(spec.name, ref, image.id, result.key, cached=True, pulled=True)
     reasons = _why_rebuild(engine, spec.name, result.inputs, rebuild)
@@ -171,6 +185,25 @@ def ensure_snapshot(
     snapshot.timings = {"pull": pulled, **snapshot.timings}
     snapshot.reasons = reasons
     return snapshot
+
+
+def pull_snapshot(
+    engine: DockerEngine, spec: EnvSpec, registry_address: str, *, owner: Owner, reporter: Reporter
+) -> tuple[str, ImageInfo | None]:
+    """``cache pull``: the key ``run`` would use (base image pulled when absent) and its checked,
+    verified snapshot from the registry (None on a miss; SnapshotRefused when it is refused)."""
+    base = ensure_base_image(engine, spec, reporter)
+    key = compute_key(spec, base, spec.platform or engine.platform()).key
+    image = pull_verified(
+        engine,
+        spec,
+        base=base,
+        key=key,
+        registry_address=registry_address,
+        owner=owner,
+        reporter=reporter,
+    )
+    return key, image
 
 
 def _warn_about_license_age(

@@ -48,7 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_config_option(export)
     export.add_argument("name", metavar="ENV", help="environment (its CURRENT key's snapshot)")
     export.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="FILE", help="the archive to write"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the archive to write (a new or regular file, never through a symbolic link); "
+        "- writes it to stdout",
     )
 
     text = "load an archive written by `cache export` (its tag, labels and index entry)"
@@ -232,7 +238,7 @@ def _current_ref(engine: DockerEngine, args: argparse.Namespace) -> tuple[EnvSpe
 
 def _export(engine: DockerEngine, args: argparse.Namespace) -> int:
     from iris_envs.build.snapshot import find_cached
-    from iris_envs.errors import BuildFailed
+    from iris_envs.errors import BuildFailed, ConfigError
     from iris_envs.progress import Reporter, human_bytes
     from iris_envs.share.archive import export_snapshot
 
@@ -242,13 +248,25 @@ def _export(engine: DockerEngine, args: argparse.Namespace) -> int:
             f"environment {spec.name} has no snapshot for its current key ({ref})",
             hint=f"build it first: iris-envs build -e {spec.name}",
         )
+    to_stdout = str(args.output) == "-"
+    if to_stdout and sys.stdout.isatty():
+        raise ConfigError(
+            "-o -: stdout is a terminal", hint="redirect it (`-o - > FILE`, `| ssh ...`)"
+        )
     reporter = Reporter(spec.name)
     with reporter.step(f"export {ref}") as handle:
         size = export_snapshot(
-            engine, ref, args.output, lambda done: handle.update(f"{human_bytes(done)} read")
+            engine,
+            ref,
+            None if to_stdout else args.output,
+            lambda done: handle.update(f"{human_bytes(done)} read"),
         )
         handle.detail = human_bytes(size)
-    print(f"{spec.name}: {ref} -> {args.output} ({human_bytes(size)})")
+    where = "stdout" if to_stdout else args.output
+    print(
+        f"{spec.name}: {ref} -> {where} ({human_bytes(size)})",
+        file=sys.stderr if to_stdout else sys.stdout,
+    )
     return 0
 
 
@@ -258,22 +276,23 @@ def _import(engine: DockerEngine, args: argparse.Namespace) -> int:
 
     reporter = Reporter()
     with reporter.step(f"import {args.file}") as handle:
-        snap = import_snapshot(
+        snap, loaded = import_snapshot(
             engine,
             args.file,
             on_check=lambda done: handle.update(f"checked {human_bytes(done)}"),
             on_load=lambda done: handle.update(f"loaded {human_bytes(done)}"),
         )
-    print(f"{snap.env}: {snap.ref} imported (key {snap.key})")
+    if loaded:
+        print(f"{snap.env}: {snap.ref} imported (key {snap.key})")
+    else:
+        print(f"{snap.env}: {snap.ref} is here already (key {snap.key}): kept it, loaded nothing")
     return 0
 
 
 def _push_pull(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs import naming
     from iris_envs.cli._common import load_project_from_args
     from iris_envs.config.selection import select_envs
-    from iris_envs.errors import ConfigError, DockerOperationFailed
-    from iris_envs.progress import Reporter
+    from iris_envs.errors import ConfigError
     from iris_envs.share import registry
 
     project = load_project_from_args(args)
@@ -284,17 +303,47 @@ def _push_pull(engine: DockerEngine, args: argparse.Namespace) -> int:
             hint=f"give --registry REG, set {registry.REGISTRY_ENV}, or [cache] registry",
         )
     envs = select_envs(project, args.name or None, None)
+    if args.cache_command == "pull":
+        return _pull(engine, envs, reg)
+    from iris_envs.progress import Reporter
+
     keys = current_keys(engine, envs)
-    missing = []
     for spec in envs:
-        key, reporter = keys[spec.name], Reporter(spec.name)
-        if args.cache_command == "push":
-            pushed = registry.push_snapshot(engine, reg, spec.name, key, reporter)
-            print(f"{spec.name}: pushed {pushed}")
-        elif registry.pull_snapshot(engine, reg, spec.name, key, reporter) is not None:
+        pushed = registry.push_snapshot(
+            engine, reg, spec.name, keys[spec.name], Reporter(spec.name)
+        )
+        print(f"{spec.name}: pushed {pushed}")
+    return 0
+
+
+def _pull(engine: DockerEngine, envs: list[EnvSpec], reg: str) -> int:
+    """Pull, check and verify each environment's snapshot; refused ones exit 5, misses 1."""
+    from iris_envs import naming
+    from iris_envs.build.snapshot import pull_snapshot
+    from iris_envs.errors import DockerOperationFailed, SnapshotRefused
+    from iris_envs.instance.containers import Owner
+    from iris_envs.progress import Reporter
+    from iris_envs.share import registry
+
+    owner = Owner()
+    missing: list[str] = []
+    refused: list[SnapshotRefused] = []
+    for spec in envs:
+        try:
+            key, image = pull_snapshot(engine, spec, reg, owner=owner, reporter=Reporter(spec.name))
+        except SnapshotRefused as refusal:
+            refused.append(refusal)
+            continue
+        if image is not None:
             print(f"{spec.name}: pulled {naming.snapshot_ref(spec.name, key)}")
         else:
             missing.append(registry.remote_ref(reg, spec.name, key))
+    if refused:
+        raise SnapshotRefused(
+            "; ".join(refusal.message for refusal in refused)
+            + (f"; not in the registry: {', '.join(missing)}" if missing else ""),
+            hint=refused[0].hint,
+        )
     if missing:
         raise DockerOperationFailed(
             f"not in the registry (exact key): {', '.join(missing)}",

@@ -37,6 +37,7 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
         cmd=tuple(config["Cmd"]) if config.get("Cmd") else None,
         entrypoint=tuple(config["Entrypoint"]) if config.get("Entrypoint") else None,
         user=str(config.get("User") or ""),
+        layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
     )
 
 

@@ -26,6 +26,7 @@ class ImageInfo:
     cmd: tuple[str, ...] | None = None
     entrypoint: tuple[str, ...] | None = None
     user: str = ""
+    layers: tuple[str, ...] = ()  # RootFS.Layers: the diff IDs of its layers, base first
 
     @property
     def platform(self) -> str:

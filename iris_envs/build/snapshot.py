@@ -35,8 +35,8 @@ from iris_envs.errors import (
 from iris_envs.instance.containers import (
     Owner,
 )
-from iris_envs.key.cache_key import BaseImage, compute_key
-from iris_envs.key.explain import describe_changes, newest_snapshot
+from iris_envs.key.cache_key import BaseImage, compute_key, input_files
+from iris_envs.key.explain import describe_changes, newest_snapshot, parse_files_label
 from iris_envs.progress import Reporter, human_bytes
 from iris_envs.share import registry
 from iris_envs.share.registry import RemoteCache
@@ -97,6 +97,12 @@ def ensure_base_image(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -
     return BaseImage(ref=spec.image, image_id=info.id, note="")
 
 
+def current_key(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -> str:
+    """The key ``spec``'s snapshot has now (the base image pulled if absent; nothing built)."""
+    base = ensure_base_image(engine, spec, reporter)
+    return compute_key(spec, base, spec.platform or engine.platform()).key
+
+
 def find_cached(engine: DockerEngine, ref: str, key: str) -> ImageInfo | None:
     """The snapshot tagged ``ref`` if it really carries ``key`` (a tag alone could be stale)."""
     info = engine.inspect_image(ref)
@@ -147,7 +153,7 @@ def ensure_snapshot(
             image = None
         if image is not None:
             return Snapshot(spec.name, ref, image.id, result.key, cached=True, pulled=True)
-    reasons = _why_rebuild(engine, spec.name, result.inputs, rebuild)
+    reasons = _why_rebuild(engine, spec, result.inputs, rebuild)
     if not allow_build:
         raise BuildFailed(
             f"environment {spec.name} has no snapshot for its current inputs ({ref})"
@@ -228,17 +234,17 @@ def _cache_hit(spec: EnvSpec, ref: str, key: str, info: ImageInfo, reporter: Rep
 
 
 def _why_rebuild(
-    engine: DockerEngine, env_name: str, inputs: dict[str, Any], rebuild: bool
+    engine: DockerEngine, spec: EnvSpec, inputs: dict[str, Any], rebuild: bool
 ) -> list[str]:
     """Explain a cache miss the way tox explains a recreate."""
     if rebuild:
         return ["--rebuild was given"]
-    previous = newest_snapshot(engine, env_name)
+    previous = newest_snapshot(engine, spec.name)
     if previous is None:
-        return [f"no snapshot of {env_name} exists yet"]
+        return [f"no snapshot of {spec.name} exists yet"]
     try:
         old_inputs = json.loads(previous.labels.get(naming.LABEL_INPUTS, "{}"))
     except ValueError:
         return ["the newest snapshot's recorded inputs are unreadable"]
-    changes = describe_changes(old_inputs, inputs)
+    changes = describe_changes(old_inputs, inputs, parse_files_label(previous), input_files(spec))
     return changes or ["the snapshot with this key was removed"]

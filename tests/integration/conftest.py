@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.private_engine import private_engine
+
+__all__ = ["private_engine"]  # a private dockerd (tests/private_engine.py), for every test here
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANAGED = "org.iris-envs.managed=true"
 

@@ -18,7 +18,7 @@ def test_license_age_counts_from_the_kit_build_not_an_image_rebuild() -> None:
 
 
 def test_the_image_version_label_loses_its_leading_colon() -> None:
-    from iris_envs.pytest_plugin import image_version
+    from iris_envs.pytest_plugin.environments import image_version
 
     assert (
         image_version({"com.intersystems.platform-version": ":2023.2.0.299.0"}) == "2023.2.0.299.0"

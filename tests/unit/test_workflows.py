@@ -67,3 +67,27 @@ def test_matrix_output_is_accepted_as_a_strategy_matrix(
     path.write_text(json.dumps(workflow), encoding="utf-8")
     done = validate(path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_release_workflow_builds_checks_and_publishes_on_a_version_tag() -> None:
+    """Issue 23 item 1: sdist and wheel built and checked on every push, published to PyPI with
+    trusted publishing (OIDC, no token) only for a version tag."""
+    from ruamel.yaml import YAML  # check-jsonschema's YAML reader (the test extra has it)
+
+    path = ROOT / ".github" / "workflows" / "release.yml"
+    assert path.exists(), "no release workflow"
+    done = validate(path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    workflow = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    triggers = workflow["on"]
+    assert "v*" in triggers["push"]["tags"]
+    build, publish = workflow["jobs"]["build"], workflow["jobs"]["publish"]
+    commands = "\n".join(step.get("run", "") for step in build["steps"])
+    for needed in ("python -m build", "twine check", "scripts/check_wheel.py"):
+        assert needed in commands, needed
+    assert publish["needs"] == "build"
+    assert publish["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert publish["permissions"] == {"id-token": "write"}
+    [step] = [s for s in publish["steps"] if "uses" in s and "pypi-publish" in s["uses"]]
+    assert step["uses"].startswith("pypa/gh-action-pypi-publish@")
+    assert "with" not in step or "password" not in step["with"]  # trusted publishing: no token

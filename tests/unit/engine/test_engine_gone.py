@@ -91,7 +91,9 @@ def failing_command(error: Exception) -> argparse.Namespace:
 
 def run_main(monkeypatch: pytest.MonkeyPatch, error: Exception) -> int:
     monkeypatch.setattr(
-        argparse.ArgumentParser, "parse_args", lambda self, argv=None: failing_command(error)
+        argparse.ArgumentParser,
+        "parse_known_args",
+        lambda self, argv=None: (failing_command(error), []),
     )
     return cli.main([])
 

@@ -97,9 +97,11 @@ def test_fixture_create_checks_what_iris_answered_and_leaves_no_folder(
             for line in up.stdout.splitlines()
             if line.startswith("IRIS_ENVS_CONTAINER=")
         )
-        cpf = "/usr/irissys/mgr/iris.cpf"  # the stand-in's configuration (tests/standin)
+        cpf = "/usr/irissys/iris.cpf"  # the configuration (RACS_cpf), as the stand-in keeps it
         cases = {
-            "1": ("s|^USER=USER$|USER=1|", "not a database name"),
+            # IRIS itself refuses to describe a database named "1" (Config.Databases.Get's
+            # error status), before the shape check is reached.
+            "1": ("s|^USER=USER$|USER=1|", "database 1 does not exist"),
             "relative": ("s|^USER=/usr/irissys/mgr/user/$|USER=user/|", "not an absolute"),
         }
         for case, (edit, expected) in cases.items():

@@ -24,6 +24,7 @@ from iris_envs.run.clone_recipes import CloneSource, clone_namespace, clone_sour
 from iris_envs.run.clone_steps import (
     SESSION_TIMEOUT,
     CloneFailed,
+    claim_number,
     make_clone,
     make_pristine,
     reset_clones,
@@ -40,10 +41,10 @@ CLAIM_TIMEOUT = 600.0
 
 @dataclass
 class Clone:
-    """One clone namespace of the pool."""
+    """One clone namespace of the pool (its number and namespace given when it is made)."""
 
-    number: int
-    namespace: str
+    number: int = 0
+    namespace: str = ""
     claims: int = 0
     timings: list[float] = field(default_factory=list)  # seconds each claim waited
 
@@ -78,9 +79,7 @@ class ClonePool:
         self._claimed: dict[str, Clone] = {}
         self._errors: list[BaseException] = []
         self._workers: list[threading.Thread] = []
-        self._made: set[int] = set()
         self._closed = False
-        self._next_number = self.size + 1
         self.kept: list[Clone] = []
         self.source: CloneSource | None = None
         self.claim_seconds: list[float] = []
@@ -97,8 +96,8 @@ class ClonePool:
             engine = self._engine_factory()
             self.source = read_source(engine, self.container_id, self.namespace)
             make_pristine(engine, self.container_id, self.source)
-            for number in range(1, self.size + 1):
-                self._dirty.put(Clone(number, clone_namespace(self.source, number)))
+            for _ in range(self.size):
+                self._dirty.put(Clone())
             for index in range(WORKERS):
                 worker = threading.Thread(
                     target=self._work, name=f"iris-envs-clones-{index}", daemon=True
@@ -147,11 +146,9 @@ class ClonePool:
         with self._lock:
             self._claimed.pop(clone.namespace, None)
         if keep:
-            assert self.source is not None
             with self._lock:
                 self.kept.append(clone)
-                number, self._next_number = self._next_number, self._next_number + 1
-            self._dirty.put(Clone(number, clone_namespace(self.source, number)))
+            self._dirty.put(Clone())
             return
         self._dirty.put(clone)
 
@@ -191,15 +188,14 @@ class ClonePool:
             clones = [clone for clone in batch if clone is not None]
             # Decided before anything is handed out: a clone made in this batch may be claimed
             # (and written to) at once, and must not be reset under the test then.
-            with self._lock:
-                used = [clone for clone in clones if clone.number in self._made]
+            used = [clone for clone in clones if clone.number]
             started = time.monotonic()
             try:
                 for clone in clones:
-                    if clone not in used:
-                        make_clone(engine, self.container_id, source, clone.number)
-                        with self._lock:
-                            self._made.add(clone.number)
+                    if not clone.number:  # a new one: numbered (container-wide), then made
+                        number = claim_number(engine, self.container_id)
+                        make_clone(engine, self.container_id, source, number)
+                        clone.number, clone.namespace = number, clone_namespace(source, number)
                         self._ready.put(clone)
                 if used:
                     reset_clones(engine, self.container_id, source, [c.number for c in used])

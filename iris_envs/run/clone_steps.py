@@ -6,6 +6,7 @@ from iris_envs.engine.adapter import DockerEngine
 from iris_envs.errors import IrisEnvsError
 from iris_envs.instance.objectscript import IRIS_OWNER, extract_error, run_session, wrapped
 from iris_envs.run.clone_recipes import (
+    PRISTINE_EXISTS,
     CloneSource,
     clone_directory,
     clone_namespace,
@@ -14,6 +15,8 @@ from iris_envs.run.clone_recipes import (
     create_environment,
     directories_environment,
     mount_state_body,
+    number_command,
+    pristine_command,
     pristine_directory,
     reset_command,
 )
@@ -26,14 +29,34 @@ class CloneFailed(IrisEnvsError):
 
 
 def make_pristine(engine: DockerEngine, container_id: str, source: CloneSource) -> None:
-    """Copy each database the clones copy, dismounted (a consistent copy), once."""
+    """Copy each database the clones copy, dismounted (a consistent copy), once per container:
+    a process that finds the copies taken by another one uses them."""
     directories = [database.directory for database in source.copied]
     pairs = [(d.directory, pristine_directory(d.name)) for d in source.copied]
-    _session(engine, container_id, mount_state_body(False), directories, "dismount for the copy")
-    try:
-        _copy(engine, container_id, pairs)
-    finally:
-        _session(engine, container_id, mount_state_body(True), directories, "mount again")
+    dismount, dismounted = wrapped(mount_state_body(False))
+    mount, mounted = wrapped(mount_state_body(True))
+    result = engine.exec(
+        container_id,
+        pristine_command(dismount, pairs, mount),
+        user=IRIS_OWNER,
+        environment=directories_environment(directories),
+        timeout=SESSION_TIMEOUT,
+    )
+    taken = dismounted in result.output and mounted in result.output
+    if result.exit_code != 0 or not (taken or PRISTINE_EXISTS in result.output):
+        raise CloneFailed(
+            f"taking the pristine copies of {source.namespace}'s databases failed: "
+            f"{extract_error(result.output)} (exit code {result.exit_code})"
+        )
+
+
+def claim_number(engine: DockerEngine, container_id: str) -> int:
+    """A clone number no other process in the container uses (see clone_recipes)."""
+    result = engine.exec(container_id, number_command(), user=IRIS_OWNER, timeout=SESSION_TIMEOUT)
+    answer = result.output.strip().splitlines()[-1:] if result.exit_code == 0 else []
+    if not answer or not answer[0].isdigit():
+        raise CloneFailed(f"claiming a clone number failed: {result.output.strip()[-300:]}")
+    return int(answer[0])
 
 
 def make_clone(engine: DockerEngine, container_id: str, source: CloneSource, number: int) -> None:

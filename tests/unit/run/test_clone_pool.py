@@ -34,6 +34,7 @@ class FakeEngine:
         self.pool = pool
         self.events: list[tuple[str, str]] = []
         self.lock = threading.Lock()
+        self.numbers = 0  # the clone folders created in the "container"
 
     def read_file(self, container_id: str, path: str) -> bytes:
         assert path == "/usr/irissys/iris.cpf"
@@ -43,6 +44,9 @@ class FakeEngine:
         text = " ".join(command) + (kw.get("stdin") or b"").decode()
         time.sleep(0.01)
         with self.lock:
+            if 'echo "$k"' in text:  # number_command: the next free clone folder
+                self.numbers += 1
+                return ExecResult(0, f"{self.numbers}\n")
             if "IRIS_ENVS_DISMOUNT" in text:
                 claimed = set(self.pool["claimed"]())
                 for number in sorted(set(re.findall(r"iris-envs-clones/(\d+)/", text))):
@@ -139,9 +143,12 @@ def test_a_failing_copy_is_an_error_naming_it() -> None:
         return original(container_id, command, **kw)
 
     engine.exec = pristine_fails  # type: ignore[method-assign]
-    with pytest.raises(CloneFailed, match="copying the databases failed: cp: No space left"):
+    with pytest.raises(CloneFailed, match=r"pristine copies of APP's .*No space left"):
         pool.start()
-    assert "MountDatabase" in calls[-1]  # mounted again after the failed copy
+    # One command: the mount session follows the copies whatever they did.
+    script = calls[-1]
+    assert script.index("cp ") < script.index("MountDatabase")
+    assert "copied=$?" in script.split("cp ", 1)[1].split("MountDatabase")[0]
     # In the background (a clone's copy): raised by the next claim.
     pool, engine = make_pool(1)
     original = engine.exec

@@ -15,6 +15,7 @@ from iris_envs.config.values import (
     ENV_FIELDS,
     ENV_VAR,
     IMAGE,
+    MAX_CLONES,
     MAX_SPARES,
     NAMESPACE,
     PLATFORM,
@@ -138,6 +139,13 @@ def _spare_age_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> 
     out["spare_max_age"] = float(value) * 3600
 
 
+def _clones_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    value = f.value
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CLONES:
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["clones"])
+    out["clones"] = value
+
+
 _FIELD_HANDLERS: dict[str, _Handler] = {
     "image": _simple("image", IMAGE),
     "edition": _edition,
@@ -154,6 +162,7 @@ _FIELD_HANDLERS: dict[str, _Handler] = {
     "ready_timeout": _timeout_field,
     "spares": _spares_field,
     "spare_max_age": _spare_age_field,
+    "clones": _clones_field,
 }
 assert set(_FIELD_HANDLERS) == set(ENV_FIELDS)
 

@@ -28,6 +28,8 @@ ENV_FIELDS: dict[str, str] = {
     "ready_timeout": "a positive number of seconds",
     "spares": "a whole number of warm spare containers to keep, 0 to 8",
     "spare_max_age": "a positive number of hours after which an unused spare is removed",
+    "clones": "a whole number of clone namespaces kept ready per container for tests that "
+    "ask for a pristine namespace (iris_fresh, iris_isolation), 1 to 16",
 }
 
 
@@ -107,6 +109,7 @@ BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 MAX_SPARES = 8  # each spare is a running IRIS instance: memory, and community core limits
+MAX_CLONES = 16  # each clone copies every database its namespace writes: disk, refill time
 
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)

@@ -25,6 +25,7 @@ from filelock import FileLock
 
 from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
+from iris_envs.config.values import ENV_FIELDS, spares_count
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.engine.types import ContainerInfo
 from iris_envs.errors import ConfigError, IrisEnvsError, NotFoundInEngine
@@ -40,16 +41,24 @@ SPARES_VARIABLE = "IRIS_ENVS_SPARES"
 def wanted_spares(spec: EnvSpec, override: int | None = None) -> int:
     """How many spares to keep: ``run --spares``, else $IRIS_ENVS_SPARES, else ``spares``."""
     if override is not None:
-        return override
+        return checked_spares(override, "--spares")
     raw = os.environ.get(SPARES_VARIABLE, "").strip()
     if not raw:
         return spec.spares
-    if not raw.isdigit():
+    return checked_spares(raw, SPARES_VARIABLE)
+
+
+def checked_spares(value: int | str, source: str) -> int:
+    """``value`` of ``--spares`` or $IRIS_ENVS_SPARES as a count, by the rule of the ``spares``
+    setting (config/values.py); a ConfigError (exit 2) naming ``source`` otherwise."""
+    count = spares_count(value)
+    if count is None:
+        shown = f"{source}={value!r}" if source == SPARES_VARIABLE else f"{source} {value}"
         raise ConfigError(
-            f"{SPARES_VARIABLE}={raw!r} is not a whole number",
-            hint=f"set {SPARES_VARIABLE} to the number of spare containers to keep, e.g. 1",
+            f"{shown}: not {ENV_FIELDS['spares']}",
+            hint=f"give {source} the number of warm spare containers to keep, e.g. 1",
         )
-    return int(raw)
+    return count
 
 
 def _spare_name(spec: EnvSpec) -> str:

@@ -36,11 +36,13 @@ def snapshot_labels(
         # The build container's ownership labels would be inherited; blank them in the image.
         naming.LABEL_OWNER_PID: "",
         naming.LABEL_OWNER_HOST: "",
+        naming.LABEL_OWNER_SPACE: "",
         naming.LABEL_RUN_ID: "",
         naming.LABEL_PROJECT: "",
         # Until it is verified and tagged the image is untagged and unused: this tells
         # `gc` (orphans.collect_untagged_snapshots) that a live build still owns it.
         naming.LABEL_BUILT_BY: f"{owner.host}:{owner.pid}",
+        naming.LABEL_BUILT_IN: owner.space,
     }
 
 

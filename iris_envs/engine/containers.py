@@ -33,6 +33,7 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
         image_id=str(data.get("Image", "")),
         networks={name: str(n.get("IPAddress") or "") for name, n in networks.items()},
         network_mode=str((data.get("HostConfig") or {}).get("NetworkMode", "")),
+        created=str(data.get("Created", "")),
     )
 
 

@@ -66,7 +66,8 @@ def _spare_name(spec: EnvSpec) -> str:
 
 
 def _claimed_name(spec: EnvSpec, owner: Owner) -> str:
-    return f"{container_name('run', spec.name, owner)}-p{owner.pid}"
+    tag = naming.space_tag(owner.space)  # gc asks about the pid only in the claimant's space
+    return f"{container_name('run', spec.name, owner)}-p{owner.pid}" + (f"-s{tag}" if tag else "")
 
 
 def is_available(container: ContainerInfo) -> bool:
@@ -228,8 +229,9 @@ def remove_spares(engine: DockerEngine, spec: EnvSpec) -> list[str]:
     return removed
 
 
-def collect_stale_spares(engine: DockerEngine) -> list[ContainerInfo]:
-    """For ``gc``: remove every available spare past its age or whose snapshot image is gone.
+def collect_stale_spares(engine: DockerEngine, *, dry_run: bool = False) -> list[ContainerInfo]:
+    """For ``gc``: remove every available spare past its age or whose snapshot image is gone
+    (``dry_run``: return them, remove none).
 
     The age limit is the environment's ``spare_max_age``, unknown here: the default (24 h) is
     used, and each run applies its own configuration to its spares before claiming.
@@ -244,6 +246,9 @@ def collect_stale_spares(engine: DockerEngine) -> list[ContainerInfo]:
             continue
         image_gone = engine.inspect_image(container.image) is None
         if image_gone or stale_reason(container, None, max_age, now):
+            if dry_run:
+                removed.append(container)
+                continue
             with suppress(IrisEnvsError):
                 engine.remove_container(container.id)
                 removed.append(container)

@@ -3,12 +3,16 @@
 A spare is an ordinary container of a snapshot, started detached and labelled ``role=spare``
 with the project and environment; it inherits the snapshot's key label from the image, and that
 key, not the tag, decides whether a run may use it. The claimant renames the container to a
-claimed name under a per-project, per-environment lock file: the engine alone does not make a
-rename exclusive (it looks the old name up, then renames whatever name the container has by
-then, so two racing renames of one spare both succeed; seen in a loaded test run). Labels cannot
-change after creation, so the claimed name carries the claimant's pid: ``gc`` reads it to remove
-a claimed spare whose process died. A claimed spare is used and removed exactly like a fresh
-container.
+claimed name. A rename alone is not exclusive (the engine looks the old name up, then renames
+whatever name the container has by then, so two racing renames of one spare both succeed), nor
+is a lock file in the cache folder (separate CI jobs on one host have separate folders; issue 22
+item 8). So the claimant first creates a claim token: a container, never started, named after
+the spare. Container names are unique on an engine, and the engine reserves a name for one
+container only, so of racing claimants exactly one creates it; the others get a conflict and
+move on. The token is removed once the spare has its claimed name, when no one can find it by
+its spare name any more. Labels cannot change after creation, so the claimed name carries the
+claimant's pid (and its space tag): ``gc`` reads it to remove a claimed spare whose process died.
+A claimed spare is used and removed exactly like a fresh container.
 """
 
 from __future__ import annotations
@@ -27,9 +31,14 @@ from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
 from iris_envs.config.values import ENV_FIELDS, spares_count
 from iris_envs.engine.adapter import DockerEngine
-from iris_envs.engine.types import ContainerInfo
-from iris_envs.errors import ConfigError, IrisEnvsError, NotFoundInEngine
-from iris_envs.instance.containers import Owner, container_name, iris_container_spec
+from iris_envs.engine.types import ContainerInfo, ContainerSpec
+from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError, NotFoundInEngine
+from iris_envs.instance.containers import (
+    Owner,
+    container_labels,
+    container_name,
+    iris_container_spec,
+)
 from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
 from iris_envs.run.instance import Instance
 
@@ -183,13 +192,43 @@ def _rename_one(
             if is_available(c) and not stale_reason(c, key, spec.spare_max_age, now)
         ]
         for container in sorted(candidates, key=_started_at):  # the oldest is likeliest ready
-            claimed = _claimed_name(spec, owner)
+            token = _claim_token(engine, spec, container, owner)
+            if token is None:
+                continue  # another claimant has it (a process of another cache folder)
             try:
-                engine.rename(container.name, claimed)
+                engine.rename(container.name, _claimed_name(spec, owner))
             except NotFoundInEngine:
-                continue  # removed or claimed meanwhile (a process of another cache folder)
+                continue  # removed or claimed meanwhile: it has no spare name any more
+            finally:
+                with suppress(IrisEnvsError):  # else gc removes it (its owner is this process)
+                    engine.remove_container(token)
             return container
     return None
+
+
+CLAIM_ROLE = "claim"
+CLAIM_NAME_PREFIX = "iris-envs-claim-"
+
+
+def _claim_token(
+    engine: DockerEngine, spec: EnvSpec, spare: ContainerInfo, owner: Owner
+) -> str | None:
+    """Create the claim token of ``spare`` (a container never started, of the spare's own
+    image, named after the spare's id) and return its id; None when another claimant holds it."""
+    token = ContainerSpec(
+        image=spare.image_id or spare.image,
+        name=CLAIM_NAME_PREFIX + spare.id[:12],
+        labels=container_labels(CLAIM_ROLE, spec, owner),
+        entrypoint=["true"],
+    )
+    try:
+        return engine.create_container(token)
+    except DockerOperationFailed as error:
+        # The engine's words for a name another container has (HTTP 409): "Conflict. The
+        # container name ... is already in use by container ...".
+        if "already in use" in str(error) or "Conflict" in str(error):
+            return None
+        raise
 
 
 def replenish(

@@ -110,10 +110,16 @@ def _started_at(container: ContainerInfo) -> float:
         return 0.0
 
 
-def stale_reason(container: ContainerInfo, key: str | None, max_age: float, now: float) -> str:
-    """Why an available spare must not be used ('' when it may): key, age or state."""
+def stale_reason(
+    container: ContainerInfo, key: str | None, max_age: float, now: float, image_id: str = ""
+) -> str:
+    """Why an available spare must not be used ('' when it may): key, image, age or state.
+    ``image_id`` is the snapshot being run: after `run --rebuild` the key is the same and the
+    image is not (issue 22 item 9)."""
     if key is not None and container.labels.get(naming.LABEL_KEY) != key:
         return "its snapshot is not the environment's current one"
+    if image_id and container.image_id and container.image_id != image_id:
+        return "its snapshot was rebuilt since it started"
     if now - _started_at(container) > max_age:
         return f"it is older than {max_age / 3600:g} h"
     if container.status not in ("created", "running"):
@@ -122,18 +128,33 @@ def stale_reason(container: ContainerInfo, key: str | None, max_age: float, now:
 
 
 def discard_stale(
-    engine: DockerEngine, spec: EnvSpec, key: str, *, on_removed: Callable[[str], None]
+    engine: DockerEngine,
+    spec: EnvSpec,
+    key: str,
+    *,
+    image_id: str = "",
+    on_removed: Callable[[str], None],
 ) -> None:
-    """Remove this environment's available spares that a run must not use."""
+    """Remove this environment's available spares that a run must not use, and a snapshot a
+    rebuild replaced once its last spare is gone (untagged, it only held disk space)."""
     now = time.time()
+    replaced = set()
     for container in _spares_of(engine, spec):
         if not is_available(container):
             continue
-        reason = stale_reason(container, key, spec.spare_max_age, now)
+        reason = stale_reason(container, key, spec.spare_max_age, now, image_id)
         if reason:
             with suppress(IrisEnvsError):
                 engine.remove_container(container.id)
                 on_removed(f"removed spare {container.name}: {reason}")
+                if container.image_id and container.image_id != image_id:
+                    replaced.add(container.image_id)
+    for old in replaced:
+        with suppress(IrisEnvsError):  # in use elsewhere, or tagged: not ours to remove
+            info = engine.inspect_image(old)
+            if info is not None and not info.tags:
+                engine.remove_image(old)  # not forced: the engine keeps one still in use
+                on_removed(f"removed the snapshot it replaced ({old.removeprefix('sha256:')[:12]})")
 
 
 def claim(
@@ -143,10 +164,12 @@ def claim(
     key: str,
     *,
     owner: Owner,
+    image_id: str = "",
     on_progress: Callable[[str], None] | None = None,
 ) -> Instance | None:
-    """Claim one ready-or-starting spare of ``key`` and wait for the rest of its start."""
-    container = _rename_one(engine, spec, key, owner)
+    """Claim one ready-or-starting spare of ``key`` (and of image ``image_id``, the snapshot
+    being run) and wait for the rest of its start."""
+    container = _rename_one(engine, spec, key, owner, image_id)
     while container is not None:
         started = time.monotonic()
         try:
@@ -164,7 +187,7 @@ def claim(
                 engine.remove_container(container.id)
             raise
         if info is None:  # removed meanwhile (gc): try the next one
-            container = _rename_one(engine, spec, key, owner)
+            container = _rename_one(engine, spec, key, owner, image_id)
             continue
         return Instance(spec, info, snapshot_ref, time.monotonic() - started, network)
     return None
@@ -181,7 +204,7 @@ def _claim_lock(engine: DockerEngine, spec: EnvSpec) -> FileLock:
 
 
 def _rename_one(
-    engine: DockerEngine, spec: EnvSpec, key: str, owner: Owner
+    engine: DockerEngine, spec: EnvSpec, key: str, owner: Owner, image_id: str
 ) -> ContainerInfo | None:
     """Rename one available, current spare to this process's claimed name; None if none."""
     with _claim_lock(engine, spec):  # held for a list and a rename, never for the readiness wait
@@ -189,7 +212,7 @@ def _rename_one(
         candidates = [
             c
             for c in _spares_of(engine, spec)
-            if is_available(c) and not stale_reason(c, key, spec.spare_max_age, now)
+            if is_available(c) and not stale_reason(c, key, spec.spare_max_age, now, image_id)
         ]
         for container in sorted(candidates, key=_started_at):  # the oldest is likeliest ready
             token = _claim_token(engine, spec, container, owner)
@@ -232,13 +255,23 @@ def _claim_token(
 
 
 def replenish(
-    engine: DockerEngine, spec: EnvSpec, snapshot_ref: str, key: str, *, count: int, owner: Owner
+    engine: DockerEngine,
+    spec: EnvSpec,
+    snapshot_ref: str,
+    key: str,
+    *,
+    count: int,
+    owner: Owner,
+    image_id: str = "",
 ) -> list[str]:
-    """Start spares until ``count`` available ones of ``key`` exist; do not wait for them."""
+    """Start spares until ``count`` available ones of ``key`` (and image ``image_id``) exist;
+    do not wait for them."""
     available = [
         c
         for c in _spares_of(engine, spec)
-        if is_available(c) and c.labels.get(naming.LABEL_KEY) == key
+        if is_available(c)
+        and c.labels.get(naming.LABEL_KEY) == key
+        and not (image_id and c.image_id and c.image_id != image_id)
     ]
     names = []
     for _ in range(max(0, count - len(available))):

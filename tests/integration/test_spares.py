@@ -166,6 +166,28 @@ def test_concurrent_runs_with_separate_cache_folders_never_share_a_spare(
         assert spare_project.spares(available=False) == []  # all six claimed, each once
 
 
+def test_run_rebuild_never_uses_a_spare_of_the_snapshot_it_replaced(
+    spare_project: Project, tmp_path: Path
+) -> None:
+    # Issue 22 item 9: the key is the same after --rebuild, the image is not; a spare of the
+    # old image served the run while IRIS_ENVS_SNAPSHOT named the new one, and kept the old
+    # image (untagged) alive.
+    assert spare_project.run().returncode == 0
+    [old] = spare_project.spares()
+    old_image = docker("inspect", "-f", "{{.Image}}", old["id"]).stdout.strip()
+    report = tmp_path / "r.json"
+    done = spare_project.run("--rebuild", report=report, timeout=300)
+    assert done.returncode == 0, done.stderr
+    tagged = docker("image", "inspect", "-f", "{{.Id}}", f"iris-envs/{spare_project.env}:latest")
+    new_image = tagged.stdout.strip()
+    assert new_image != old_image
+    assert container_of(report) != old["id"]  # a container of the new snapshot served it
+    assert docker("inspect", old["id"], check=False).returncode != 0  # the old spare is gone
+    assert docker("image", "inspect", old_image, check=False).returncode != 0  # and its image
+    [spare] = spare_project.spares()  # the replenished one is of the new snapshot
+    assert docker("inspect", "-f", "{{.Image}}", spare["id"]).stdout.strip() == new_image
+
+
 def test_a_spare_of_an_old_key_is_removed_not_used(spare_project: Project, tmp_path: Path) -> None:
     assert spare_project.run().returncode == 0
     [old] = spare_project.spares()

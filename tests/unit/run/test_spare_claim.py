@@ -104,3 +104,23 @@ def test_two_processes_claiming_at_once_never_get_the_same_spare(
         thread.join()
     assert sorted(instance is None for instance in claimed) == [False, True], claimed
     assert engine.names == {}  # the tokens are gone
+
+
+def test_a_spare_of_another_image_of_the_same_key_is_stale() -> None:
+    # `run --rebuild` keeps the key and makes a new image (issue 22 item 9).
+    spare = ContainerInfo(
+        id="c1",
+        name="iris-envs-spare-app-0123456789",
+        image="iris-envs/app:k",
+        status="running",
+        running=True,
+        exit_code=None,
+        labels={naming.LABEL_KEY: "k", naming.LABEL_SPARE_SINCE: str(int(time.time()))},
+        ports={},
+        health=None,
+        image_id="sha256:old",
+    )
+    now = time.time()
+    assert "rebuilt" in spares.stale_reason(spare, "k", 3600, now, "sha256:new")
+    assert spares.stale_reason(spare, "k", 3600, now, "sha256:old") == ""
+    assert spares.stale_reason(spare, "k", 3600, now) == ""  # no image to compare: the key rules

@@ -65,8 +65,8 @@ def start_instance(
         info = engine.inspect_container(container_id)
         if info is None:
             raise DockerOperationFailed(f"container {container_id[:12]} vanished after start")
-    except IrisEnvsError:
-        removed = _removed_meanwhile(engine, container_id)
+    except IrisEnvsError as error:
+        removed = _removed_meanwhile(engine, container_id, error)
         with suppress(IrisEnvsError):
             engine.remove_container(container_id)
         if removed:
@@ -79,9 +79,18 @@ def start_instance(
     return Instance(spec, info, snapshot_ref, time.monotonic() - started, network)
 
 
-def _removed_meanwhile(engine: DockerEngine, container_id: str) -> bool:
-    """Whether the container is gone or going: removed by someone else while it started (the
-    engine's errors then are about a container "dead or marked for removal", or none at all)."""
+# The engine's words for a container that someone else is removing or has removed (logs:
+# "can not get logs from container which is dead or marked for removal"; start: "... is marked
+# for removal and cannot be started"; remove: "removal of container ... is already in progress").
+_REMOVAL_WORDS = ("marked for removal", "removal in progress", "already in progress")
+
+
+def _removed_meanwhile(engine: DockerEngine, container_id: str, error: IrisEnvsError) -> bool:
+    """Whether the container is gone or going: removed by someone else while it started. A
+    container being removed still inspects as "running" until its process is killed, so the
+    engine's own words count too."""
+    if any(words in str(error) for words in _REMOVAL_WORDS):
+        return True
     try:
         info = engine.inspect_container(container_id)
     except IrisEnvsError:  # the engine itself failing is not a removal

@@ -175,6 +175,48 @@ def test_without_an_environment_or_the_ini_option(project: Project) -> None:
     assert "Calc" not in plain.stdout
 
 
+def test_the_unittest_verb_runs_the_classes_without_pytest(project: Project) -> None:
+    cmd = [sys.executable, "-m", "iris_envs", "unittest", "tests/objectscript"]
+    junit = ["--junitxml", "out/os.xml"]
+    done = subprocess.run(
+        [*cmd, "-e", project.env, *junit],
+        cwd=project.root,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED   Demo.Tests.Calc::TestTotal" in done.stdout
+    assert "actual:   total" in done.stdout and "expected: 3" in done.stdout
+    assert done.stdout.rstrip().endswith("1 failed, 2 passed"), done.stdout
+    cases = junit_cases(project.root / "out/os.xml")
+    assert [(c[1], bool(c[2])) for c in cases] == [
+        ("TestConcat", False),
+        ("TestLength", False),
+        ("TestTotal", True),
+    ]
+    # Under `iris-envs run` it uses that run's container ($IRIS_ENVS_CONTAINER), passing.
+    (project.root / "tests/objectscript/Demo/Tests/Calc.cls").write_text(
+        CALC_CLASS.replace('Set total="2"', 'Set total="3"')
+    )
+    run = [sys.executable, "-m", "iris_envs", "run", "-e", project.env, "--", *cmd]
+    inside = subprocess.run(
+        run,
+        cwd=project.root,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    out = inside.stdout + inside.stderr
+    assert inside.returncode == 0, out
+    assert "3 passed" in inside.stdout
+    assert out.count("start container done") == 1, out  # no second container
+
+
 @pytest.mark.real_iris
 def test_the_acceptance_project_against_a_real_image(tmp_path: Path) -> None:
     """The same project on real IRIS (IRIS_ENVS_TEST_IMAGE): the real %UnitTest.Manager."""

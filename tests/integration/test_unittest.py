@@ -57,28 +57,27 @@ Method TestTotal()
 """
 
 
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 @dataclass
 class Project:
     root: Path
     env: str
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -m iris_envs ARGS`` in the project."""
+        return _run([sys.executable, "-m", "iris_envs", *args], self.root)
+
     def run(self, *pytest_args: str, under_run: bool = True) -> subprocess.CompletedProcess[str]:
         """pytest in the project: under ``iris-envs run -e ENV`` or on its own."""
         pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *pytest_args]
-        cmd = (
-            [sys.executable, "-m", "iris_envs", "run", "-e", self.env, "--", *pytest_cmd]
-            if under_run
-            else pytest_cmd
-        )
-        return subprocess.run(
-            cmd,
-            cwd=self.root,
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        if under_run:
+            return self.cli("run", "-e", self.env, "--", *pytest_cmd)
+        return _run(pytest_cmd, self.root)
 
 
 def make_acceptance_project(root: Path, image: str, env: str, ini: bool = True) -> Project:
@@ -176,22 +175,12 @@ def test_without_an_environment_or_the_ini_option(project: Project) -> None:
 
 
 def test_the_unittest_verb_runs_the_classes_without_pytest(project: Project) -> None:
-    cmd = [sys.executable, "-m", "iris_envs", "unittest", "tests/objectscript"]
-    junit = ["--junitxml", "out/os.xml"]
-    done = subprocess.run(
-        [*cmd, "-e", project.env, *junit],
-        cwd=project.root,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = project.cli("unittest", "tests/objectscript", "-e", project.env, "--junitxml", "o.xml")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED   Demo.Tests.Calc::TestTotal" in done.stdout
     assert "actual:   total" in done.stdout and "expected: 3" in done.stdout
     assert done.stdout.rstrip().endswith("1 failed, 2 passed"), done.stdout
-    cases = junit_cases(project.root / "out/os.xml")
+    cases = junit_cases(project.root / "o.xml")
     assert [(c[1], bool(c[2])) for c in cases] == [
         ("TestConcat", False),
         ("TestLength", False),
@@ -201,16 +190,8 @@ def test_the_unittest_verb_runs_the_classes_without_pytest(project: Project) -> 
     (project.root / "tests/objectscript/Demo/Tests/Calc.cls").write_text(
         CALC_CLASS.replace('Set total="2"', 'Set total="3"')
     )
-    run = [sys.executable, "-m", "iris_envs", "run", "-e", project.env, "--", *cmd]
-    inside = subprocess.run(
-        run,
-        cwd=project.root,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    verb = [sys.executable, "-m", "iris_envs", "unittest", "tests"]
+    inside = project.cli("run", "-e", project.env, "--", *verb)
     out = inside.stdout + inside.stderr
     assert inside.returncode == 0, out
     assert "3 passed" in inside.stdout

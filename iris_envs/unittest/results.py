@@ -141,6 +141,13 @@ def outcome(run: ClassRun, method: str, test: TestClass | None = None) -> Outcom
     if hook:
         lines.append(f"the class's setup or teardown failed: {hook}")
     if lines:
+        # What the method logged with $$$LogMessage, where tests write "expected ... got"
+        # (intersystems/ipm's own tests do). The console shows "LogMessage:<text>" at the
+        # asserts' level (intersystems-testingmanager debugTracker.ts); that the tables keep
+        # them as TestAssert rows with that Action is unverified: without such rows, nothing.
+        logged = [f"  {a.description}" for a in result.asserts if a.action == "LogMessage"]
+        if logged:
+            lines.append("logged by the method:\n" + "\n".join(logged))
         return Outcome("failed", "\n\n".join(lines))
     if result.status == SKIPPED:
         skipped = [a.description for a in result.asserts if a.status == SKIPPED]

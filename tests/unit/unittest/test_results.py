@@ -58,6 +58,16 @@ def test_failed_asserts_show_expected_actual_and_the_source_line(tmp_path: Path)
     assert outcome(run, "TestB", test) == outcome(run, "TestB")
     assert outcome(run, "TestB").status == "skipped"
     assert outcome(run, "TestB").message == "no database here"
+    logged = parse_rows(
+        "Demo.T",
+        rows(
+            "method|Demo.T|TestA|0|0||",
+            "assert|Demo.T|TestA|1|0|AssertTrue|ok|TestA+2^Demo.T.cls",
+            "assert|Demo.T|TestA|2|1|LogMessage|expected 3 got 2|TestA+3^Demo.T.cls",
+        ),
+        MARK,
+    )
+    assert outcome(logged, "TestA").message.endswith("logged by the method:\n  expected 3 got 2")
     c = outcome(run, "TestC", test)
     assert (c.status, c.message) == (
         "failed",

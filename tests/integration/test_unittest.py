@@ -149,16 +149,35 @@ def test_python_and_objectscript_tests_run_together_under_iris_envs_run(project:
     assert len(junit_cases(project.root / "junit.xml")) == 6
 
 
-def test_a_class_that_does_not_compile_fails_its_items_with_the_compiler_message(
-    project: Project,
-) -> None:
+HOOKS_CLASS = """\
+Class Demo.Tests.Hooks Extends %UnitTest.TestCase
+{
+
+Method OnBeforeAllTests() As %Status
+{
+    Quit $$$ERROR($$$GeneralError, "no fixture")
+}
+
+Method TestNeedsTheFixture()
+{
+    Do $$$AssertSuccess("not reached")
+}
+
+}
+"""
+
+
+def test_compile_and_setup_errors_fail_the_class_items_with_their_text(project: Project) -> None:
     source = project.root / "tests/objectscript/Demo/Tests/Calc.cls"
     # The stand-in's compile-error trigger (tests/standin/README.md).
     source.write_text(CALC_CLASS.replace("/// Three", "/// STANDIN-LOAD-ERROR Three"))
+    (project.root / "tests/objectscript/Demo/Tests/Hooks.cls").write_text(HOOKS_CLASS)
     done = project.run("-q")
     assert done.returncode == 1
-    assert "3 failed, 3 passed" in done.stdout, done.stdout
+    assert "4 failed, 3 passed" in done.stdout, done.stdout
     assert "Demo.Tests.Calc did not compile: ERROR #5475: Error compiling routine" in done.stdout
+    # OnBeforeAllTests returned an error: the manager ran no method; the item says why.
+    assert "Demo.Tests.Hooks: (stand-in) OnBeforeAllTests: ERROR #5001: no fixture" in done.stdout
 
 
 def test_without_an_environment_or_the_ini_option(project: Project) -> None:

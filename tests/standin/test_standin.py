@@ -713,3 +713,55 @@ def test_a_class_that_does_not_compile_returns_the_compiler_status(
     )
     out = session(name, script, namespace="USER")[1]
     assert "T=ERROR #5475: Error compiling routine: /tmp/Bad.cls|0" in out and "E=0" in out, out
+
+
+HOOKS_CLASS = """\
+Class Demo.Tests.Hooks Extends %UnitTest.TestCase
+{
+
+Method OnBeforeAllTests() As %Status
+{
+    Do $$$AssertTrue(1, "not logged: no current test method")
+    Quit $$$ERROR($$$GeneralError, "no fixture")
+}
+
+Method TestNeverRuns()
+{
+    Do $$$AssertSuccess("not reached")
+}
+
+}
+"""
+
+
+def test_hook_errors_fail_the_case_with_their_text(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    after = (
+        HOOKS_CLASS.replace("Demo.Tests.Hooks", "Demo.Tests.After")
+        .replace("OnBeforeAllTests", "OnAfterAllTests")
+        .replace('Quit $$$ERROR($$$GeneralError, "no fixture")', 'ZTRAP "LATE"')
+    )
+    for cls, text in (("Hooks", HOOKS_CLASS), ("After", after)):
+        docker(
+            "exec", "-i", "-u", "irisowner", name, "sh", "-c", f"cat > /tmp/{cls}.cls", stdin=text
+        )  # fmt: skip
+    run = (
+        'Set ^UnitTestRoot="/tmp/"\n'
+        'Set sc=$SYSTEM.OBJ.Load("/tmp/Hooks.cls","ck-d"),sc=$SYSTEM.OBJ.Load("/tmp/After.cls")\n'
+        'Set sc=##class(%UnitTest.Manager).DebugRunTestCase("h1","Demo.Tests.Hooks","","")\n'
+        'Set sc=##class(%UnitTest.Manager).DebugRunTestCase("h2","Demo.Tests.After","","")\n'
+    )
+    session(name, run, namespace="USER")
+    # OnBeforeAllTests failed: no method ran, its asserts are not logged, the case has the error.
+    assert result_rows(name, METHODS_SQL, "h1", 5) == []
+    assert result_rows(name, ASSERTS_SQL, "h1", 6) == []
+    assert result_rows(name, CASES_SQL, "h1", 4) == [
+        ["Demo.Tests.Hooks", "0", "(stand-in) OnBeforeAllTests", "ERROR #5001: no fixture"]
+    ]
+    # OnAfterAllTests failed: the methods ran first.
+    assert [r[1:3] for r in result_rows(name, METHODS_SQL, "h2", 5)] == [["TestNeverRuns", "1"]]
+    assert result_rows(name, CASES_SQL, "h2", 4) == [
+        ["Demo.Tests.After", "0", "(stand-in) OnAfterAllTests", "<ZLATE>^StandIn"]
+    ]

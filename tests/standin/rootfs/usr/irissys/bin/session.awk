@@ -773,6 +773,7 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
     if (u == "$T" || u == "$TEST") return test
     if (u == "$$$OK") return 1
     if (match(u, /^\$\$\$ASSERT[A-Z]*\(/)) return ut_assert(t)
+    if (match(u, /^\$\$\$ERROR\(/)) return ut_error(t)
     if (match(u, /^##CLASS\(%UNITTEST\.MANAGER\)\.DEBUGRUNTESTCASE\(/)) return ut_debug_run(call_args(t, RLENGTH))
     # %SYSTEM.Status.GetErrorText: the text of an error status ("" for OK).
     if (match(u, /^\$SYSTEM\.STATUS\.GETERRORTEXT\(/)) {
@@ -1273,7 +1274,12 @@ function exec_stmts(s,    pos, n, c, st, cmd, haspc, pc, arg, r, ua, b, var) {
         }
         else if (cmd == "E" || cmd == "ELSE") { if (test) return SKIP; r = OK }
         else if (cmd == "H" || cmd == "HALT") { if (cmd == "HALT" || arg == "") return HALT; system("sleep " (eval_expr(arg) + 0)); r = OK }
-        else if (cmd == "Q" || cmd == "QUIT" || cmd == "RET" || cmd == "RETURN") return QUIT
+        else if (cmd == "Q" || cmd == "QUIT" || cmd == "RET" || cmd == "RETURN") {
+            # The value a method returns (Quit/Return with an argument); "" without one.
+            QUIT_VALUE = (arg != "") ? eval_expr(arg) : ""
+            if (ev_err != "") { b = ev_err; ev_err = ""; return raise(b) }
+            return QUIT
+        }
         else if (cmd == "ZT" || cmd == "ZTRAP") {
             b = eval_expr(arg)
             return raise(b == "" ? "<ZTRAP>" : "<Z" b ">")

@@ -20,9 +20,13 @@
 #   own code): a case failed only by its methods carries the text "There are failed
 #   TestMethods" and no error category; hooks and thrown errors set both.
 # - TESTINGMANAGER: intersystems-community/intersystems-testingmanager BaseManager.cls: an
-#   assert's label+offset counts from the line before a method's "{" (its signature).
+#   assert's label+offset counts from the line before a method's "{" (its signature); its copy
+#   of %UnitTest.Manager.LogAssert records nothing when there is no current test method.
+# - IPM-HOOKS: intersystems/ipm tests/integration_tests/.../test-output-format (InterSystems'
+#   own test data): "OnBeforeAllTests returning an error status; no test methods run",
+#   "OnAfterAllTests throwing; all test methods run first".
 #
-# Not modelled: RunTest, loading from ^UnitTestRoot, the OnBefore*/OnAfter* hooks, $$$LogMessage,
+# Not modelled: RunTest, loading from ^UnitTestRoot, OnBeforeOneTest/OnAfterOneTest, $$$LogMessage,
 # $$$AssertFilesSame and friends, process-value checks, the console log.
 #
 # Results are records in the namespace's globals database (^UnitTest.Result is a global of the
@@ -86,6 +90,44 @@ function ut_methods(n,    i, j, m, name, line, tmp) {
     return m
 }
 
+# A method of the source that is not a test (OnBeforeAllTests, OnAfterAllTests): its body's
+# lines into UT_H_FROM/UT_H_TO; 0 when the class does not define it.
+function ut_hook(n, name,    i, j) {
+    for (i = 1; i <= n; i++) {
+        if (UT_SRC[i] !~ ("^Method[ \t]+" name "[ \t]*\\(")) continue
+        for (j = i; j <= n && trim(UT_SRC[j]) != "{"; j++) ;
+        UT_H_FROM = j + 1
+        for (j = j + 1; j <= n && UT_SRC[j] != "}"; j++) ;
+        UT_H_TO = j - 1
+        return 1
+    }
+    return 0
+}
+
+# Run a hook of the class with variables of its own: "" when it succeeded, else the error it
+# returned (an error %Status) or raised.
+function ut_run_hook(n, name,    saved, v, value) {
+    if (!ut_hook(n, name)) return ""
+    delete saved
+    for (v in vars) saved[v] = vars[v]
+    delete vars
+    UT_METHOD = ""; UT_ERROR = ""; QUIT_VALUE = ""; UT_SIG = 0
+    ut_run_body(UT_H_FROM, UT_H_TO)
+    value = QUIT_VALUE
+    delete vars
+    for (v in saved) vars[v] = saved[v]
+    if (UT_ERROR != "") return UT_ERROR
+    return is_error_status(value) ? substr(value, 3) : ""
+}
+
+# $$$ERROR(code, text) in compiled code: an error %Status; $$$GeneralError is 5001.
+function ut_error(t,    a, k, code) {
+    if (!UT_ACTIVE) { ev_err = "<SYNTAX>"; return "" }
+    k = split_top(call_args(t, index(t, "(")), a, ",")
+    code = (toupper(trim(a[1])) == "$$$GENERALERROR") ? 5001 : eval_expr(a[1])
+    return status_error("ERROR #" code ": " (k >= 2 ? eval_expr(a[2]) : ""))
+}
+
 # ---------------------------------------------------------------- the manager
 
 function ut_clean(s) { gsub(/[\t\n\r]/, " ", s); return s }
@@ -118,7 +160,7 @@ function ut_claim_id(dir,    recs, n, i, f, id, tries) {
 # before any method of the class is invoked (CLASSREF-MGR, setup instructions). Returns OK: the
 # outcome of the tests is in the results, not in the status.
 function ut_debug_run(args,    a, k, suite, cls, only, root, n, m, i, id, dir, saved, v, failed,
-                      any_failed, skipped, started) {
+                      any_failed, skipped, started, hook, hook_name) {
     k = split_top(args, a, ",")
     suite = eval_expr(a[1]); cls = eval_expr(a[2]); only = (k >= 4) ? eval_expr(a[4]) : ""
     if (!gref("^UnitTestRoot")) return status_error("ERROR #5001: (stand-in) ^UnitTestRoot")
@@ -131,8 +173,13 @@ function ut_debug_run(args,    a, k, suite, cls, only, root, n, m, i, id, dir, s
     dir = global_dir(ns, "UnitTest.Result")
     if (db_access(dir) != "") return status_error("ERROR #5001: (stand-in) " db_access(dir))
     id = ut_claim_id(dir)
-    UT_DIR = dir; UT_ID = id; UT_SUITE = suite; UT_CLS = cls
+    UT_DIR = dir; UT_ID = id; UT_SUITE = suite; UT_CLS = cls; UT_ACTIVE = 1
     any_failed = 0
+    # OnBeforeAllTests runs once before the methods; when it fails none of them runs, and the
+    # case carries its error (CLASSREF-MGR, RunOneTestCase steps; IPM-HOOKS). The ErrorAction
+    # value IRIS writes is not documented: "(stand-in) <hook>".
+    hook = ut_run_hook(n, "OnBeforeAllTests")
+    if (hook != "") { hook_name = "OnBeforeAllTests"; m = 0 }
     for (i = 1; i <= m; i++) {
         if (only != "" && UT_M_NAME[i] != only) continue
         # Each method is a procedure: its variables are its own.
@@ -152,8 +199,17 @@ function ut_debug_run(args,    a, k, suite, cls, only, root, n, m, i, id, dir, s
         for (v in saved) vars[v] = saved[v]
         UT_METHOD = ""
     }
-    ut_write(dir, "TestCase", id "\t" suite "\t" cls "\t" (any_failed ? 0 : 1) "\t0\t\t" (any_failed ? "There are failed TestMethods" : ""))
-    ut_write(dir, "TestSuite", id "\t" suite "\t" (any_failed ? 0 : 1) "\t0\t\t")
+    # OnAfterAllTests runs once after them (IPM-HOOKS: "all test methods run first").
+    if (hook == "") {
+        hook = ut_run_hook(n, "OnAfterAllTests")
+        if (hook != "") hook_name = "OnAfterAllTests"
+    }
+    UT_ACTIVE = 0
+    if (hook != "")
+        ut_write(dir, "TestCase", id "\t" suite "\t" cls "\t0\t0\t(stand-in) " hook_name "\t" ut_clean(hook))
+    else
+        ut_write(dir, "TestCase", id "\t" suite "\t" cls "\t" (any_failed ? 0 : 1) "\t0\t\t" (any_failed ? "There are failed TestMethods" : ""))
+    ut_write(dir, "TestSuite", id "\t" suite "\t" ((any_failed || hook != "") ? 0 : 1) "\t0\t\t")
     return 1
 }
 
@@ -184,7 +240,7 @@ function ut_run_body(from, to,    i, line, r) {
 # boolean returned (CLASSREF-TC: the *ViaMacro methods return %Boolean). Macros exist only in
 # compiled code: typed into a terminal session they are a <SYNTAX> error.
 function ut_assert(t,    p, macro, action, args, a, k, ok, desc, v1, v2, status, loc) {
-    if (UT_METHOD == "") { ev_err = "<SYNTAX>"; return "" }
+    if (!UT_ACTIVE) { ev_err = "<SYNTAX>"; return "" }
     p = index(t, "(")
     macro = toupper(substr(t, 4, p - 4))
     args = call_args(t, p)
@@ -206,6 +262,9 @@ function ut_assert(t,    p, macro, action, args, a, k, ok, desc, v1, v2, status,
     else if (k >= desc && trim(a[desc]) != "") desc = eval_expr(a[desc])
     else desc = trim(a[1])
     if (status == "") status = ok ? 1 : 0
+    # Outside a test method (in a hook) an assert is evaluated but not logged: LogAssert quits
+    # when there is no current test method (TESTINGMANAGER, its copy of LogAssert).
+    if (UT_METHOD == "") return ok ? 1 : 0
     if (!ok) UT_FAILED = 1
     if (status == 2) UT_SKIPPED = 1
     UT_N++

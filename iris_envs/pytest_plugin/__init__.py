@@ -33,7 +33,13 @@ from typing import Any
 import pytest
 
 from iris_envs.pytest_plugin.environments import Environments, IrisEnv, exported
-from iris_envs.pytest_plugin.objectscript import ENVIRONMENT, UnitTestFile, add_ini, collect_file
+from iris_envs.pytest_plugin.objectscript import (
+    ENVIRONMENT,
+    UnitTestFile,
+    add_ini,
+    check_folders,
+    collect_file,
+)
 
 __all__ = ["IrisEnv"]
 
@@ -93,6 +99,7 @@ def _requested(config: pytest.Config) -> list[str]:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """An unknown ``--iris-env`` name (or a configuration that does not load) is one usage error
     now (pytest exits 4), not an error in every test that needs the environment."""
+    check_folders(session.config)
     value = _option_value(session.config)
     if value:
         option = f"--iris-env {value}" if session.config.getoption("iris_env") else "iris_env"

@@ -49,6 +49,17 @@ def _folders(config: pytest.Config) -> list[Path]:
     return [Path(folder) for folder in config.getini(INI)]
 
 
+def check_folders(config: pytest.Config) -> None:
+    """A folder named in ``iris_unittest`` that does not exist is a usage error (exit 4), not a
+    run that silently collects no ObjectScript test."""
+    missing = [str(folder) for folder in _folders(config) if not folder.is_dir()]
+    if missing:
+        raise pytest.UsageError(
+            f"iris-envs: ini option {INI}: no such folder: {', '.join(missing)} (paths are "
+            "relative to the ini file)"
+        )
+
+
 def _known(config: pytest.Config) -> dict[str, ClassFile]:
     """Every class of the configured folders, read once: a test class's base may be elsewhere."""
     if _INDEX not in config.stash:

@@ -186,6 +186,12 @@ def test_without_an_environment_or_the_ini_option(project: Project) -> None:
     assert alone.returncode == 1
     assert "3 failed, 3 passed" in alone.stdout, alone.stdout
     assert "ObjectScript tests need an environment: run `iris-envs run -- pytest`" in alone.stdout
+    # A folder that does not exist is a usage error, not a silently empty collection.
+    (project.root / "pytest.ini").write_text("[pytest]\niris_unittest = tests/objectscrip\n")
+    typo = project.run("-q", under_run=False)
+    assert typo.returncode == 4, typo.stdout + typo.stderr
+    assert "ini option iris_unittest: no such folder:" in typo.stderr
+    assert "tests/objectscrip (paths are relative to the ini file)" in typo.stderr
     # Without the ini option nothing changes for a project: its .cls files are not collected.
     (project.root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
     plain = project.run("-q", under_run=False)

@@ -9,6 +9,7 @@ error and nothing is loaded or tagged.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -18,7 +19,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, BinaryIO, cast
 
 from filelock import Timeout
@@ -46,11 +47,35 @@ class ArchiveInvalid(IrisEnvsError):
 class ArchivedSnapshot:
     """What an archive holds, as checked before loading it."""
 
-    ref: str  # iris-envs/<env>:<key12>
+    ref: str  # iris-envs/<env>:<key12>: the project-independent name it travels under
     env: str
     key: str
     image_id: str  # sha256:<digest of the image config>
     labels: dict[str, str]
+
+
+@contextlib.contextmanager
+def travelling_name(engine: DockerEngine, ref: str, env: str, key: str) -> Iterator[str]:
+    """The project-independent name ``iris-envs/<env>:<key12>`` for the project's snapshot
+    ``ref`` while it is exported: an archive must not carry the exporting project's name.
+
+    A name that already exists for the same key is used as it is (the same key is the same
+    content); one made here is removed afterwards, the project's own tags are never touched.
+    """
+    shared = naming.shared_ref(env, key)
+    existing = engine.inspect_image(shared)
+    if existing is not None and existing.labels.get(naming.LABEL_KEY) == key:
+        yield shared
+        return
+    info = engine.inspect_image(ref)
+    if info is None:
+        raise DockerOperationFailed(f"no snapshot {ref} to export")
+    engine.tag(info.id, shared)
+    try:
+        yield shared
+    finally:
+        with contextlib.suppress(IrisEnvsError):
+            engine.remove_image(shared)
 
 
 def export_snapshot(
@@ -169,7 +194,7 @@ def _check_contents(
     env, key = labels.get(naming.LABEL_ENV), labels.get(naming.LABEL_KEY)
     if labels.get(naming.LABEL_ROLE) != "snapshot" or not env or not key:
         raise _bad(path, "the image in it is not an iris-envs snapshot (foreign archive)")
-    ref = naming.snapshot_ref(env, key)
+    ref = naming.shared_ref(env, key)
     if tags != [ref]:
         raise _bad(path, f"the image is tagged {tags}, expected exactly [{ref!r}]")
     return ArchivedSnapshot(ref, env, key, f"sha256:{digest}", dict(labels))
@@ -180,8 +205,11 @@ def import_snapshot(
     path: Path,
     on_check: Progress | None = None,
     on_load: Progress | None = None,
+    *,
+    project: str | PurePath,
 ) -> ArchivedSnapshot:
-    """Check ``path`` completely, load it, and record it in the index; nothing tagged on error."""
+    """Check ``path`` completely, load it, name it as ``project``'s snapshot, and record it in
+    the index; nothing tagged on error. Returns it with ``ref`` the project's name for it."""
     snap = inspect_archive(path, on_check)
     before = engine.inspect_image(snap.ref)
 
@@ -206,8 +234,18 @@ def import_snapshot(
             with contextlib.suppress(IrisEnvsError):
                 engine.remove_image(snap.ref)
         raise
+    own = naming.snapshot_ref(project, snap.env, snap.key)
+    engine.tag(loaded.id, own)
+    engine.tag(loaded.id, naming.latest_ref(project, snap.env))
+    # The travelling name is not the project's: drop it, or give it back to the image that had
+    # it before the load re-pointed it (another project's, or an older iris-envs').
+    with contextlib.suppress(IrisEnvsError):
+        if before is None:
+            engine.remove_image(snap.ref)
+        elif before.id != loaded.id:
+            engine.tag(before.id, snap.ref)
     with contextlib.suppress(OSError, Timeout):
         snapshot_index.record_built(
-            snap.ref, env=snap.env, key=snap.key, image_id=loaded.id, size=loaded.size
+            own, env=snap.env, key=snap.key, image_id=loaded.id, size=loaded.size
         )
-    return snap
+    return dataclasses.replace(snap, ref=own)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from filelock import Timeout
@@ -73,7 +74,13 @@ def is_miss(error: DockerOperationFailed, remote: str) -> bool:
 
 
 def pull_snapshot(
-    engine: DockerEngine, registry: str, env_name: str, key: str, reporter: Reporter
+    engine: DockerEngine,
+    registry: str,
+    env_name: str,
+    key: str,
+    reporter: Reporter,
+    *,
+    project: str | PurePath,
 ) -> ImageInfo | None:
     """Pull the snapshot of exactly ``key`` and tag it locally; None on a miss.
 
@@ -81,7 +88,7 @@ def pull_snapshot(
     as a remote build cache does: the snapshot is then built locally.
     """
     remote = remote_ref(registry, env_name, key)
-    local = naming.snapshot_ref(env_name, key)
+    local = naming.snapshot_ref(project, env_name, key)  # the pulling project's own name
     try:
         with reporter.step(f"pull {remote}") as handle:
             info = engine.pull(remote, on_progress=_progress(handle))
@@ -98,7 +105,7 @@ def pull_snapshot(
             engine.remove_image(info.id, force=False)
             return None
         engine.tag(info.id, local)
-        engine.tag(info.id, naming.snapshot_repository(env_name) + ":latest")
+        engine.tag(info.id, naming.latest_ref(project, env_name))
         with suppress(OSError, Timeout):
             snapshot_index.record_built(
                 local, env=env_name, key=key, image_id=info.id, size=info.size
@@ -110,10 +117,16 @@ def pull_snapshot(
 
 
 def push_snapshot(
-    engine: DockerEngine, registry: str, env_name: str, key: str, reporter: Reporter
+    engine: DockerEngine,
+    registry: str,
+    env_name: str,
+    key: str,
+    reporter: Reporter,
+    *,
+    project: str | PurePath,
 ) -> str:
     """Publish the local snapshot of ``key`` as ``REG/iris-envs/<env>:<key>``; return its ref."""
-    local = naming.snapshot_ref(env_name, key)
+    local = naming.snapshot_ref(project, env_name, key)
     info = engine.inspect_image(local)
     if info is None or info.labels.get(naming.LABEL_KEY) != key:
         raise DockerOperationFailed(

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from iris_envs.exit_codes import ExitCode
-from tests.integration.conftest import MakeProject, docker, remove_env_artifacts, run_cli
+from tests.integration.conftest import (
+    MakeProject,
+    docker,
+    env_snapshot_refs,
+    remove_env_artifacts,
+    run_cli,
+    snapshot_repo,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -33,7 +40,9 @@ def env_of(root: Path) -> str:
 
 
 def repo_tags(env: str) -> list[str]:
-    return sorted(docker("images", "--format", "{{.Tag}}", f"iris-envs/{env}").stdout.split())
+    """The tags of the environment's snapshots, in any project or under the project-independent
+    name (so a name left behind by export or import shows up twice)."""
+    return sorted(ref.rsplit(":", 1)[1] for ref in env_snapshot_refs(env))
 
 
 def test_export_import_round_trip_and_a_truncated_archive(
@@ -80,7 +89,7 @@ def test_prune_keeps_the_newest_dry_run_removes_nothing_and_in_use_images_stay(
     tags = repo_tags(env)
     assert len(tags) == 4  # three keys and latest
     # A stopped container of the OLDEST snapshot: its image must never be removed.
-    holder = docker("create", f"iris-envs/{env}:{refs[0]}").stdout.strip()
+    holder = docker("create", f"{snapshot_repo(env, env_project)}:{refs[0]}").stdout.strip()
     try:
         dry = run_cli(["cache", "prune", "--keep", "1", "--dry-run"], env_project)
         assert dry.returncode == 0, dry.stderr

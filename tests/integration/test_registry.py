@@ -12,7 +12,14 @@ import pytest
 
 from iris_envs.exit_codes import ExitCode
 from iris_envs.naming import snapshot_repository
-from tests.integration.conftest import docker, run_cli, snapshot_repo, unique_env, write_project
+from tests.integration.conftest import (
+    docker,
+    env_snapshot_refs,
+    run_cli,
+    snapshot_repo,
+    unique_env,
+    write_project,
+)
 from tests.integration.local_registry import local_registry
 
 pytestmark = pytest.mark.docker
@@ -80,7 +87,7 @@ def test_push_then_run_pulls_the_exact_key_without_building(
     # A fresh machine: no local snapshot at all.
     removed = run_cli(["cache", "rm", env], root, cache)
     assert removed.returncode == 0, removed.stderr
-    assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
+    assert env_snapshot_refs(env) == []
 
     since = time.time()
     ran = run_cli(
@@ -90,7 +97,7 @@ def test_push_then_run_pulls_the_exact_key_without_building(
     assert ran.returncode == 0, ran.stderr
     assert "port=" in ran.stdout and "snapshot pulled" in ran.stderr
     assert build_events(env, since, until) == []  # no build container was even created
-    assert docker("images", "--format", "{{.Tag}}", snapshot_repo(env)).stdout.split()
+    assert docker("images", "--format", "{{.Tag}}", snapshot_repo(env, root)).stdout.split()
     # The registry-named tag is not left behind locally.
     assert registry not in docker("images", "--format", "{{.Repository}}").stdout
 
@@ -139,4 +146,4 @@ def test_cache_pull_of_a_missing_key_fails_and_tags_nothing(
     done = run_cli(["cache", "pull", env, "--registry", registry], root)
     assert done.returncode == ExitCode.FAILED
     assert "not in the registry (exact key)" in done.stderr
-    assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
+    assert env_snapshot_refs(env) == []

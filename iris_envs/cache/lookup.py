@@ -5,7 +5,9 @@ Each project names its snapshots in its own repository, ``iris-envs/<project id>
 has the same name and the same key would build the same content (the key covers every input), so
 the second one does not build again: it puts its own tag on the first one's image. The image
 then lives as long as any project's tag names it: removing a snapshot removes only the remover's
-tags, and the engine deletes the image with its last tag.
+tags, and the engine deletes the image with its last tag ("If an image has multiple tags, using
+this command with the tag as a parameter only removes the tag. If the tag is the only one for
+the image, both the image and the tag are removed": docker-image-rm(1), Docker 20.10-28).
 """
 
 from __future__ import annotations

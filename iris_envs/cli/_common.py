@@ -97,13 +97,9 @@ def project_root_from_args(args: argparse.Namespace) -> Path:
     return cwd if found is None else found.parent
 
 
-def add_all_projects_option(parser: argparse.ArgumentParser, what: str) -> None:
+def add_all_projects_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     """``--all-projects``: widen a command from the current project to every project."""
-    parser.add_argument(
-        "--all-projects",
-        action="store_true",
-        help=f"{what} of every project on this engine, not only this one's (with a project column)",
-    )
+    parser.add_argument("--all-projects", action="store_true", help=help_text)
 
 
 def load_selected(args: argparse.Namespace) -> tuple[Project, list[EnvSpec]]:

@@ -29,7 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     text = "list this project's snapshot images (env, key, size, built, last used)"
     ls = sub.add_parser("ls", help=text, description=text)
     add_config_option(ls)
-    add_all_projects_option(ls, "list the snapshots")
+    add_all_projects_option(
+        ls, "list every project's snapshots on this engine, with a project column"
+    )
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     prune = sub.add_parser(
@@ -40,7 +42,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "image another project shares keeps existing: only this project's tags are removed.",
     )
     add_config_option(prune)
-    add_all_projects_option(prune, "prune the snapshots")
+    add_all_projects_option(
+        prune,
+        "prune every project's snapshots on this engine (--keep still counts per project and "
+        "environment)",
+    )
     prune.add_argument("--older-than", type=float, metavar="DAYS", help="unused for DAYS days")
     prune.add_argument(
         "--keep", type=int, metavar="N", help="keep the N newest per environment (and project)"
@@ -53,7 +59,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     text = "remove this project's snapshots of an environment, or of one key"
     rm = sub.add_parser("rm", help=text, description=text)
     add_config_option(rm)
-    add_all_projects_option(rm, "remove the matching snapshots")
+    add_all_projects_option(
+        rm, "remove the matching snapshots of every project on this engine (their tags)"
+    )
     rm.add_argument("what", metavar="ENV|KEY", help="environment name, or 12+ hex digits of a key")
 
     text = "write an environment's snapshot to a gzip'd archive (docker save format)"

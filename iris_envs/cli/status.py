@@ -18,7 +18,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from iris_envs.cli._common import add_all_projects_option, add_config_option
 
     add_config_option(parser)
-    add_all_projects_option(parser, "list the containers")
+    add_all_projects_option(
+        parser, "list every project's containers on this engine, with a project column"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

@@ -222,7 +222,7 @@ def remove_spares(engine: DockerEngine, spec: EnvSpec) -> list[str]:
     return removed
 
 
-def _max_age(container: ContainerInfo) -> float:
+def spare_max_age(container: ContainerInfo) -> float:
     """The ``spare_max_age`` of the spare's own environment, which it carries as a label (the
     default, 24 h, for a spare started before the label existed)."""
     try:
@@ -244,7 +244,7 @@ def collect_stale_spares(engine: DockerEngine) -> list[ContainerInfo]:
         if not is_available(container):
             continue
         image_gone = engine.inspect_image(container.image) is None
-        if image_gone or stale_reason(container, None, _max_age(container), now):
+        if image_gone or stale_reason(container, None, spare_max_age(container), now):
             with suppress(IrisEnvsError):
                 engine.remove_container(container.id)
                 removed.append(container)

@@ -6,8 +6,12 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.private_engine import PrivateEngine
 
 
 def _engine_answers() -> bool:
@@ -35,6 +39,55 @@ def standin_images(docker_engine_available: bool) -> dict[str, str]:
     from tests.standin.build import ensure_standin_images
 
     return ensure_standin_images()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_left_as_found(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """The suite leaves the engine's other images and containers, and the user's cache folder,
+    as it found them (tests/hermetic.py says what counts): checked after the last test.
+
+    The user's cache folder is out of reach: every iris-envs call of the session, also in
+    module- and session-scoped fixtures, gets a folder of the session's own (each test then
+    its own, ``isolated_cache``). The engine check runs only when Docker tests do.
+    """
+    from tests.hermetic import engine_answers, take_inventory, user_cache_folder
+
+    cache = user_cache_folder()  # before the override below: the folder to keep
+    saved = os.environ.get("IRIS_ENVS_CACHE_DIR")
+    os.environ["IRIS_ENVS_CACHE_DIR"] = str(tmp_path_factory.mktemp("session-cache"))
+    docker_tests = any(item.get_closest_marker("docker") for item in request.session.items)
+    before = take_inventory(cache) if docker_tests and engine_answers() else None
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("IRIS_ENVS_CACHE_DIR", None)
+        else:
+            os.environ["IRIS_ENVS_CACHE_DIR"] = saved
+    missing = [] if before is None else before.missing_from(take_inventory(cache))
+    if missing:
+        pytest.fail(
+            "the test suite removed or changed what it found on the engine or in the cache "
+            f"folder {cache}:\n  " + "\n  ".join(missing),
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def private_engine(
+    standin_images: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[PrivateEngine]:
+    """A started private engine holding the stand-in images; stopped and removed afterwards
+    (tests/private_engine.py). ``@pytest.mark.engine_disk(MB)`` puts its data root on a tmpfs
+    of that size. Outside CI it skips where no private dockerd can run (no root)."""
+    from tests.private_engine import private_engine_holding
+
+    marker = request.node.get_closest_marker("engine_disk")
+    disk = None if marker is None else int(marker.args[0])
+    with private_engine_holding(list(standin_images.values()), disk) as engine:
+        yield engine
 
 
 @pytest.fixture(autouse=True)

@@ -67,7 +67,10 @@ def test_the_suite_leaves_another_projects_snapshots_images_and_containers_alone
     suite = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE],
         cwd=REPO_ROOT,
-        env={**os.environ, **on_private},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+            **on_private,
+        },
         capture_output=True,
         text=True,
         timeout=1200,

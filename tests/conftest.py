@@ -46,13 +46,14 @@ def engine_left_as_found(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """The suite leaves the engine's other images and containers, and the user's cache folder,
-    as it found them (tests/hermetic.py says what counts): checked after the last test.
+    as it found them (tests/hermetic.py says what counts), and none of its own projects'
+    snapshots or containers behind: checked after the last test.
 
     The user's cache folder is out of reach: every iris-envs call of the session, also in
     module- and session-scoped fixtures, gets a folder of the session's own (each test then
     its own, ``isolated_cache``). The engine check runs only when Docker tests do.
     """
-    from tests.hermetic import engine_answers, take_inventory, user_cache_folder
+    from tests.hermetic import engine_answers, leftovers, take_inventory, user_cache_folder
 
     cache = user_cache_folder()  # before the override below: the folder to keep
     saved = os.environ.get("IRIS_ENVS_CACHE_DIR")
@@ -66,11 +67,20 @@ def engine_left_as_found(
             os.environ.pop("IRIS_ENVS_CACHE_DIR", None)
         else:
             os.environ["IRIS_ENVS_CACHE_DIR"] = saved
-    missing = [] if before is None else before.missing_from(take_inventory(cache))
+    if before is None:
+        return
+    missing = before.missing_from(take_inventory(cache))
     if missing:
         pytest.fail(
             "the test suite removed or changed what it found on the engine or in the cache "
             f"folder {cache}:\n  " + "\n  ".join(missing),
+            pytrace=False,
+        )
+    left = leftovers(tmp_path_factory.getbasetemp())
+    if left:
+        pytest.fail(
+            "the test suite left its own snapshots or containers on the engine:\n  "
+            + "\n  ".join(left),
             pytrace=False,
         )
 

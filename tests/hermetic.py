@@ -5,7 +5,7 @@ A developer runs the suite on the engine their other projects use. Everything th
 that is not a test artefact must still be there at the end, with every tag it had. Test artefacts
 are recognised by what they are made of, so that another checkout's suite running at the same
 time (its artefacts come and go) is no false alarm: stand-in images (their ``standin-hash``
-label, or a ``*/standin-base`` repository for the imported root filesystem), snapshots built on
+label, or an ``iris-envs-<prefix>/`` repository: the suite's image namespace), snapshots built on
 them or in a pytest temporary folder, images and containers carrying the ``org.iris-envs.test``
 label, and containers of such images or projects. What ``iris-envs gc`` would remove anyway
 (containers of dead iris-envs processes, stale spares, untagged snapshots nothing uses) is not
@@ -15,6 +15,7 @@ counted either: any ``iris-envs run`` removes it.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 STANDIN_LABEL = "org.iris-envs.standin-hash"  # tests/standin/build.py HASH_LABEL
-STANDIN_BASE = "/standin-base"  # tests/standin/build.py BASE_REPO (any prefix)
+TEST_NAMESPACE = re.compile(r"iris-envs-[^/:]+/")  # tests/standin/build.py PREFIX, any checkout
 TEST_LABEL = "org.iris-envs.test"  # tests/conftest.py cleanup_label
 PYTEST_TEMP = "/pytest-of-"  # pytest's basetemp: /tmp/pytest-of-<user>/pytest-<n>/
 
@@ -76,12 +77,15 @@ def _is_test_image(image: Mapping[str, Any], artefacts: set[str]) -> bool:
     labels = (image.get("Config") or {}).get("Labels") or {}
     if STANDIN_LABEL in labels or TEST_LABEL in labels:
         return True
-    # The stand-in's imported root filesystem carries no label: known by its repository.
-    if any(tag.split(":")[0].endswith(STANDIN_BASE) for tag in image.get("RepoTags") or ()):
+    # Test images (the stand-in's imported root filesystem, helper images) carry no label: they
+    # live in the suite's namespace, `iris-envs-<prefix>/` (IRIS_ENVS_STANDIN_PREFIX).
+    if any(TEST_NAMESPACE.match(tag) for tag in image.get("RepoTags") or ()):
         return True
     if PYTEST_TEMP in labels.get("org.iris-envs.origin-project", ""):
         return True
-    return labels.get("org.iris-envs.base-image", "") in artefacts
+    if labels.get("org.iris-envs.base-image", "") in artefacts:
+        return True
+    return bool(image.get("Parent")) and str(image.get("Parent")) in artefacts  # build layers
 
 
 def _is_test_container(container: Mapping[str, Any], artefacts: set[str]) -> bool:
@@ -128,12 +132,15 @@ def _cache_files(folder: Path) -> dict[str, tuple[int, int]]:
 
 def take_inventory(cache: Path | None) -> Inventory:
     """The engine's non-test, living images and containers, and the files of ``cache``."""
-    images = _inspect("image", _docker("images", "-q", "--no-trunc").split())
+    top_level = set(_docker("images", "-q", "--no-trunc").split())
+    # With the intermediate images of classic `docker build`s, to follow their Parent chains.
+    every = _inspect("image", _docker("images", "-aq", "--no-trunc").split())
+    images = [i for i in every if str(i["Id"]) in top_level]
     artefacts: set[str] = set()
     changed = True
-    while changed:  # snapshots of snapshots of the stand-in: to a fixed point
+    while changed:  # snapshots of snapshots of the stand-in, build layers: to a fixed point
         before = len(artefacts)
-        artefacts |= {str(i["Id"]) for i in images if _is_test_image(i, artefacts)}
+        artefacts |= {str(i["Id"]) for i in every if _is_test_image(i, artefacts)}
         changed = len(artefacts) != before
     in_use = set()
     containers = _inspect("container", _docker("ps", "-aq", "--no-trunc").split())
@@ -149,12 +156,33 @@ def take_inventory(cache: Path | None) -> Inventory:
         )
         if image_id not in artefacts and not dead_snapshot:
             kept_images[image_id] = tags
+    intermediate = {str(i["Id"]) for i in every} - top_level
     kept_containers = {
         str(c["Id"]): str(c.get("Name", "")).lstrip("/")
         for c in containers
-        if not _is_test_container(c, artefacts) and not _dead(c)
+        if not _is_test_container(c, artefacts)
+        and not _dead(c)
+        # A container of an intermediate image is a `docker build` step: gone when it ends.
+        and (str(c.get("Image", "")) in top_level or str(c.get("Image", "")) not in intermediate)
     }
     return Inventory(kept_images, kept_containers, _cache_files(cache) if cache else {})
+
+
+def leftovers(basetemp: Path) -> list[str]:
+    """Images and containers of projects in ``basetemp`` (this session's temporary folders)
+    that are still on the engine: what the session's tests built and forgot to remove."""
+    prefix = str(basetemp).rstrip("/") + "/"
+    found = []
+    for image in _inspect("image", _docker("images", "-q", "--no-trunc").split()):
+        labels = (image.get("Config") or {}).get("Labels") or {}
+        if labels.get("org.iris-envs.origin-project", "").startswith(prefix):
+            tags = ", ".join(image.get("RepoTags") or ()) or "untagged"
+            found.append(f"image {str(image['Id'])[7:19]} ({tags})")
+    for container in _inspect("container", _docker("ps", "-aq", "--no-trunc").split()):
+        labels = (container.get("Config") or {}).get("Labels") or {}
+        if labels.get("org.iris-envs.project", "").startswith(prefix):
+            found.append(f"container {str(container.get('Name', '')).lstrip('/')}")
+    return found
 
 
 def engine_answers() -> bool:

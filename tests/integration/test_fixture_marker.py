@@ -138,7 +138,7 @@ def project(tmp_path: Path, standin_images: dict[str, str]) -> Iterator[Project]
     made = Project(root, out, env)
     yield made
     for ref in made.derived_images():
-        remove_env_artifacts(ref.split("/", 1)[1].split(":", 1)[0])
+        remove_env_artifacts(ref.rsplit(":", 1)[0].rsplit("/", 1)[1])  # iris-envs/<project>/<env>
     remove_env_artifacts(env)
 
 

@@ -87,10 +87,37 @@ def connect(
             except dbapi.Error as again:
                 error = again
         where = f"{target['hostname']}:{target['port']}/{target['namespace']}"
+        diagnosis, hint = diagnose(error)
         raise ConnectFailed(
-            f"cannot connect to IRIS at {where} as {target['username']}: {_without(error, target)}",
-            hint="is the container running (`iris-envs status`)? are IRIS_* from this run?",
+            f"cannot connect to IRIS at {where} as {target['username']}: {diagnosis}"
+            f"{_without(error, target)}",
+            hint=hint,
         ) from None
+
+
+# The driver's words when the server answered with bytes that are not its protocol: whatever
+# listens there is not an IRIS superserver (a web port, another service, a stand-in).
+_NOT_IRIS_TEXT = ("invalid message sequence number", "message out of order")
+# The driver's words when nothing accepted the connection.
+_REFUSED_TEXT = ("error code: -1", "connection refused", "error code: 111")
+
+
+def diagnose(error: BaseException) -> tuple[str, str]:
+    """What a connection failure means, from the driver's text: (prefix for the message, hint)."""
+    text = str(error).lower()
+    if any(marker in text for marker in _NOT_IRIS_TEXT):
+        return (
+            "the port answers, but not with the IRIS superserver protocol (is it IRIS's "
+            "superserver port, 1972 in the container, and not the web port or another service?): ",
+            "check IRIS_PORT is the superserver port `iris-envs status` shows for this "
+            "environment; an image that is not IRIS (or a stand-in) cannot serve DB-API",
+        )
+    if any(marker in text for marker in _REFUSED_TEXT):
+        return (
+            "nothing accepts connections there: ",
+            "is the container running (`iris-envs status`)? are IRIS_* from this run?",
+        )
+    return "", "is the container running (`iris-envs status`)? are IRIS_* from this run?"
 
 
 def _without(error: BaseException, target: dict[str, Any]) -> str:

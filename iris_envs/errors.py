@@ -66,6 +66,12 @@ class BuildFailed(IrisEnvsError):
     exit_code = ExitCode.BUILD_FAILED
 
 
+class SnapshotRefused(IrisEnvsError):
+    """A snapshot from outside (a registry, an archive) failed a check: it is not used or tagged."""
+
+    exit_code = ExitCode.BUILD_FAILED
+
+
 class NotReady(IrisEnvsError):
     """A container did not become ready in time (the message carries its last log lines)."""
 

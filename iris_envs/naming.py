@@ -11,6 +11,7 @@ LABEL_PREFIX = "org.iris-envs."
 LABEL_KEY = LABEL_PREFIX + "key"  # full sha256 cache key of a snapshot
 LABEL_ENV = LABEL_PREFIX + "env"  # environment name
 LABEL_INPUTS = LABEL_PREFIX + "inputs"  # canonical JSON of the key inputs, for `explain`
+LABEL_FILES = LABEL_PREFIX + "files"  # snapshots: per-file hashes of folder inputs, for `explain`
 LABEL_BASE_IMAGE = LABEL_PREFIX + "base-image"  # base image ID the snapshot was built from
 LABEL_VERSION = LABEL_PREFIX + "version"  # iris-envs version that built it
 LABEL_CREATED = LABEL_PREFIX + "created"  # ISO-8601 UTC build time

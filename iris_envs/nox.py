@@ -5,8 +5,10 @@
 
     @iris_session(python="3.11", envs=["iris-2024.1", "iris-2025.1"])
     def tests(session: nox.Session, iris) -> None:
-        session.install("-e", ".", "pytest")
+        session.install("-e", ".", "pytest", "iris-envs")  # iris-envs: the pytest plugin
         session.run("pytest", env=iris.environment)
+
+Each environment is its own session, ``tests(iris-2025.1)``: ``nox -s 'tests(iris-2025.1)'``.
 
 The container is started before the session body and removed after it, also when the body
 fails; the IRIS_* variables are in ``iris.environment``, never in the noxfile. Environment
@@ -16,7 +18,9 @@ See docs/nox.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,33 @@ def environment_names(
     return [spec.name for spec in select_envs(project, envs, tags)]
 
 
+# Loggers of libraries iris-envs drives (the docker SDK and its urllib3) that log every request
+# to the engine at DEBUG.
+CHATTY_LOGGERS = ("urllib3", "docker")
+
+
+@contextmanager
+def third_party_logs_quiet() -> Iterator[None]:
+    """Keep the docker SDK's DEBUG lines out of a nox session's output, and leave no level changed.
+
+    nox sets the root logger to DEBUG and quiets only its own dependencies (nox/logger.py
+    ``setup_logging``: httpx, filelock, ...), so urllib3 would print a line per request to the
+    engine. Loggers nobody configured (level NOTSET) are set to WARNING for the block and put
+    back to NOTSET after it; one a user set a level on is left alone.
+    """
+    changed = []
+    for name in CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+            changed.append(logger)
+    try:
+        yield
+    finally:
+        for logger in changed:
+            logger.setLevel(logging.NOTSET)
+
+
 def iris_session(
     *,
     envs: Sequence[str] | None = None,
@@ -70,11 +101,12 @@ def iris_session(
 
             project = load_project(Path(config) if config is not None else None)
             [spec] = select_envs(project, [iris_env], None)
-            with warm_instance(spec) as instance:
+            with third_party_logs_quiet(), warm_instance(spec) as instance:
                 body(session, IrisEnvironment(spec.name, instance.variables))
 
         # Not functools.wraps: nox reads the signature, and run's (session, iris_env) is the one
-        # it must call; the body's name and docstring are what `nox -l` shows.
+        # it must call; the body's name and docstring are what `nox -l` shows. With ids, nox
+        # names each session `NAME(<environment>)` (not `NAME(iris_env='...')`).
         run.__name__, run.__qualname__, run.__doc__ = body.__name__, body.__qualname__, body.__doc__
         parametrized = nox.parametrize("iris_env", names, ids=names)(run)
         return nox.session(**session_options)(parametrized)

@@ -6,12 +6,8 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from tests.private_engine import PrivateEngine
 
 
 def _engine_answers() -> bool:
@@ -85,21 +81,6 @@ def engine_left_as_found(
         )
 
 
-@pytest.fixture
-def private_engine(
-    standin_images: dict[str, str], request: pytest.FixtureRequest
-) -> Iterator[PrivateEngine]:
-    """A started private engine holding the stand-in images; stopped and removed afterwards
-    (tests/private_engine.py). ``@pytest.mark.engine_disk(MB)`` puts its data root on a tmpfs
-    of that size. Outside CI it skips where no private dockerd can run (no root)."""
-    from tests.private_engine import private_engine_holding
-
-    marker = request.node.get_closest_marker("engine_disk")
-    disk = None if marker is None else int(marker.args[0])
-    with private_engine_holding(list(standin_images.values()), disk) as engine:
-        yield engine
-
-
 @pytest.fixture(autouse=True)
 def isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
@@ -108,6 +89,18 @@ def isolated_cache(
     path = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("IRIS_ENVS_CACHE_DIR", str(path))
     return path
+
+
+@pytest.fixture
+def short_tmp_path() -> Iterator[Path]:
+    """A temporary folder with a short path, for unix sockets: a socket path may have at most
+    104 (macOS) or 108 (Linux) bytes, and macOS's temporary folders are deep."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="ie-", dir="/tmp" if os.name == "posix" else None))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

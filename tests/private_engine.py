@@ -1,7 +1,8 @@
 """A private Docker engine for tests that must not touch the engine everybody else uses: its
 engine-wide state (stopped, filled, pruned) or the default image names (zero configuration uses
 ``intersystemsdc/iris-community:latest-em``, which an IRIS developer's engine likely has).
-Needs root and dockerd (as CI has); outside CI the fixture skips."""
+Needs root and dockerd (as CI has); outside CI it skips. The fixture ``private_engine`` is
+shared by tests/integration and tests/reliability (imported by their conftest files)."""
 
 from __future__ import annotations
 
@@ -112,14 +113,6 @@ class PrivateEngine:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
-def _can_run_a_private_engine() -> str:
-    if os.geteuid() != 0:
-        return "a private dockerd needs root"
-    if not shutil.which("dockerd") or not shutil.which("ip"):
-        return "dockerd or ip is not installed"
-    return ""
-
-
 def can_run_a_private_engine() -> str:
     """Why a private engine cannot run here ('' when it can)."""
     if os.geteuid() != 0:
@@ -176,3 +169,18 @@ def private_engine_holding(
         if disk_mb is not None:
             subprocess.run(["umount", "-l", str(data_root)], check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_engine(
+    standin_images: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[PrivateEngine]:
+    """A started private engine holding the stand-in images; stopped and removed afterwards.
+
+    ``@pytest.mark.engine_disk(MB)`` puts its data root on a tmpfs of that size. Shared by
+    tests/integration and tests/reliability (imported by their conftest files).
+    """
+    marker = request.node.get_closest_marker("engine_disk")
+    disk = None if marker is None else int(marker.args[0])
+    with private_engine_holding(list(standin_images.values()), disk) as engine:
+        yield engine

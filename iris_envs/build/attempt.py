@@ -17,7 +17,7 @@ from iris_envs.build.prepare import PreparePhase
 from iris_envs.build.start import StartPhase
 from iris_envs.build.verify import VerifyPhase
 from iris_envs.cache import index as snapshot_index
-from iris_envs.cache.folder import cache_subdir
+from iris_envs.cache.folder import cache_folder_error, cache_subdir
 from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
@@ -34,12 +34,44 @@ from iris_envs.key.cache_key import BaseImage
 from iris_envs.progress import Reporter, human_bytes
 
 
+class CacheFileLog:
+    """The build log in the cache folder. A write the folder refuses (full, read-only) is a
+    CacheFolderError naming the folder (exit 2; the build is cleaned up as for any error), not
+    an OSError traceback. Each write is flushed, so closing the file has nothing left to fail."""
+
+    def __init__(self, path: Path, handle: IO[str]) -> None:
+        self.path = path
+        self._handle = handle
+
+    def write(self, text: str, /) -> int:
+        """Append ``text`` and flush it."""
+        try:
+            written = self._handle.write(text)
+            self._handle.flush()
+        except OSError as error:
+            raise cache_folder_error(_about(error, self.path)) from None
+        return written
+
+
+def _about(error: OSError, path: Path) -> OSError:
+    """``error`` naming ``path`` (a failed write or flush names no file)."""
+    return OSError(error.errno, error.strerror, error.filename or str(path))
+
+
 @contextmanager
-def build_log(spec: EnvSpec, key: str) -> Iterator[tuple[Path, IO[str]]]:
+def build_log(spec: EnvSpec, key: str) -> Iterator[tuple[Path, CacheFileLog]]:
     path = cache_subdir("logs") / f"{naming.snapshot_tag(key)}-{spec.name}.log"
-    with path.open("w", encoding="utf-8") as log:
+    try:
+        handle = path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise cache_folder_error(_about(error, path)) from None
+    try:
+        log = CacheFileLog(path, handle)
         log.write(f"iris-envs {__version__} build of {spec.name}, key {key}\n")
         yield path, log
+    finally:
+        with suppress(OSError):  # every write was flushed: nothing is lost
+            handle.close()
 
 
 def build_snapshot(

@@ -49,9 +49,13 @@ _KEEP_ALIVE = (
     '{merge}"$@"; echo "iris-envs: the entrypoint exited with code $?; '
     'the container stays up for the snapshot commit"; while :; do sleep 3600; done'
 )
-# After a clean stop, as InterSystems' image builds do: the WIJ is recreated at the next start,
-# journal files of a cleanly stopped instance are not needed for recovery, and messages.log is
-# emptied, never deleted (iris-main treats a missing one as fatal). iris-facts.md.
+# After a clean stop, as InterSystems' image build does (imageBuildSteps.sh: remove_WIJ and
+# remove_journals, "if we know we've stopped cleanly, they're unnecessary"): the WIJ is recreated
+# at the next start and a cleanly stopped instance needs no journal for recovery. messages.log is
+# emptied too (our choice, not imageBuildSteps.sh's: the build's log lines would otherwise greet
+# every container of the snapshot, and readiness reads that log); emptied, never deleted, since
+# iris-main treats a missing one as fatal (iris-facts.md). journal.log, iris.ids and alerts.log,
+# which community build scripts also delete, are left: nothing sourced says IRIS does without them.
 # It prints the bytes it removes (`stat -c %s` exists in coreutils and busybox); a glob that
 # matches nothing stays literal, which `[ -f ]` skips and `rm -f` ignores.
 _TIDY = (

@@ -15,7 +15,7 @@ from iris_envs.engine.types import ContainerSpec, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, IrisEnvsError
 from iris_envs.instance.containers import LICENSE_TARGET, Owner, container_labels, container_name
 from iris_envs.instance.objectscript import IRIS_OWNER
-from iris_envs.key.cache_key import BaseImage
+from iris_envs.key.cache_key import BaseImage, input_files
 from iris_envs.progress import human_bytes
 
 
@@ -28,6 +28,7 @@ def snapshot_labels(
         naming.LABEL_KEY: key,
         naming.LABEL_ENV: spec.name,
         naming.LABEL_INPUTS: json.dumps(inputs, sort_keys=True, separators=(",", ":")),
+        naming.LABEL_FILES: json.dumps(input_files(spec), sort_keys=True, separators=(",", ":")),
         naming.LABEL_BASE_IMAGE: base.image_id or base.ref,
         naming.LABEL_VERSION: __version__,
         naming.LABEL_CREATED: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -102,6 +103,7 @@ class CommitPhase(BuildState):
                 labels=container_labels("build", self.spec, self.owner),
                 user="root",
                 entrypoint=["rm", "-f", LICENSE_TARGET],
+                platform=self.spec.platform,
             )
         )
         self.container_id = container_id

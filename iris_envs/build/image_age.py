@@ -3,7 +3,10 @@
 The Community Edition license is built into the image and lasts about 13 months from the image's
 build; after that IRIS refuses to start ("Invalid Community Edition license, may have exceeded
 core limit") and so does every snapshot of that image, cached or not (iris-facts.md,
-"Readiness"). The image's ``Created`` time is its build time.
+"Readiness"). The clock starts at InterSystems' build of the kit, which the image states in its
+``com.intersystems.product-timestamp.iso8601`` label (ADOCK, "Discovering Defaults in
+InterSystems Images"); an ``intersystemsdc/*`` rebuild has a later ``Created``, so that is only
+the fallback for an image without the label.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+PRODUCT_TIMESTAMP_LABEL = "com.intersystems.product-timestamp.iso8601"
 LICENSE_MONTHS = 13
 WARN_AFTER_DAYS = 365  # a month before the usual expiry
 _DAYS_PER_MONTH = 30.44
@@ -30,6 +34,11 @@ def image_age_days(created: str, now: dt.datetime | None = None) -> float | None
         built = built.replace(tzinfo=dt.timezone.utc)
     moment = now or dt.datetime.now(dt.timezone.utc)
     return (moment - built).total_seconds() / 86400
+
+
+def kit_build_time(labels: dict[str, str], created: str) -> str:
+    """When the IRIS in the image was built: its product timestamp label, else ``Created``."""
+    return labels.get(PRODUCT_TIMESTAMP_LABEL, "").strip() or created
 
 
 def community_license_warning(image: str, created: str, now: dt.datetime | None = None) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from iris_envs.build.setup_steps import run_step
+from iris_envs.build.final_check import check_setup, has_checks
+from iris_envs.build.setup_steps import STEP_TIMEOUT, run_step
 from iris_envs.build.state import BuildState
 from iris_envs.config.databases import BUILTIN_NAMESPACES
 from iris_envs.instance.recipes import ENV_NAMESPACE, create_namespace, prepare_users
@@ -46,3 +47,10 @@ class PreparePhase(BuildState):
                 self.fixture_bytes += outcome.bytes_copied
                 if outcome.bytes_copied:
                     handle.detail = human_bytes(outcome.bytes_copied)
+        if has_checks(spec):
+            # Once every step has run: a later step can hide what an earlier one made visible.
+            with self.reporter.step("check fixtures and loaded classes"):
+                self.log.write("--- check fixtures and loaded classes\n")
+                self.log.write(
+                    check_setup(self.engine, container_id, spec, timeout=STEP_TIMEOUT) + "\n"
+                )

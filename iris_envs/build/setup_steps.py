@@ -33,6 +33,21 @@ DEFAULT_LOAD_FLAGS = "ck"
 SQL_LOG_LINES = 20
 # The IPM step raises this ZTRAP code when neither %IPM.Main nor %ZPM.PackageManager exists.
 NO_IPM_TRAP = "NOIPM"
+# What IPM says when a namespace has no package registry: 0.10.9+ checks first, older versions
+# only find nothing (intersystems/ipm Main.cls, "Improve install error messages").
+NO_REGISTRY_TEXTS = (
+    "No repositories are configured and enabled in this namespace",
+    "not found in any repository",
+)
+# Since IPM 0.9 each namespace has its own registry settings and none by default; `enable -map
+# -globally` maps the IPM code only, `-repos` (with -map) also the registries, and `enable
+# -community` maps both with the community registry (intersystems/ipm README and Main.cls).
+MAP_IPM_HINT = (
+    'a step before this one: { objectscript = "map-ipm.script", namespace = "USER" } holding '
+    'the line `zpm "enable -map -repos -globally"` (maps IPM and the registries configured in '
+    'USER into every namespace) or `zpm "enable -community"` (the same with the community '
+    "registry)"
+)
 
 
 @dataclass(frozen=True)
@@ -277,10 +292,15 @@ def _step_failed(step: SetupStep, namespace: str, failure: ScriptFailed) -> Buil
             "(no %IPM.Main or %ZPM.PackageManager class there)",
             hint="IPM 0.9+ is only in the namespace it was installed in, and "
             "containers.intersystems.com images have none. Use an intersystemsdc/* image and "
-            "map IPM everywhere with a step before this one: "
-            '{ objectscript = "map-ipm.script", namespace = "USER" } holding the line '
-            '`zpm "enable -map -globally"`; or install IPM into this namespace with a `load` '
-            "step of the IPM release XML (see docs/configuration.md, ipm steps)",
+            f"map IPM everywhere with {MAP_IPM_HINT}; or install IPM into this namespace with a "
+            "`load` step of the IPM release XML (see docs/configuration.md, ipm steps)",
+        )
+    if step.kind is StepKind.IPM and any(text in failure.output for text in NO_REGISTRY_TEXTS):
+        return BuildFailed(
+            f"{step.describe()} failed: IPM in namespace {namespace} has no package registry "
+            "configured, so it cannot install anything",
+            hint='IPM 0.9+ keeps registries per namespace and `zpm "enable -map -globally"` '
+            f"maps only its code. Map the registries too with {MAP_IPM_HINT}",
         )
     file_note = f" (file {step.path})" if step.path is not None else ""
     return BuildFailed(

@@ -19,8 +19,9 @@ from filelock import FileLock, Timeout
 
 from iris_envs import naming
 from iris_envs.build.attempt import build_snapshot
-from iris_envs.build.image_age import community_license_warning
+from iris_envs.build.image_age import community_license_warning, kit_build_time
 from iris_envs.build.outcome import Snapshot
+from iris_envs.build.pulled import pull_verified
 from iris_envs.cache import index as snapshot_index
 from iris_envs.cache import lookup
 from iris_envs.cache.folder import cache_subdir
@@ -30,22 +31,30 @@ from iris_envs.engine.types import ImageInfo
 from iris_envs.errors import (
     BuildFailed,
     DockerOperationFailed,
+    SnapshotRefused,
 )
 from iris_envs.instance.containers import (
     Owner,
 )
-from iris_envs.key.cache_key import BaseImage, compute_key
-from iris_envs.key.explain import describe_changes, newest_snapshot
+from iris_envs.key.cache_key import BaseImage, compute_key, input_files
+from iris_envs.key.explain import describe_changes, newest_snapshot, parse_files_label
 from iris_envs.progress import Reporter, human_bytes
 from iris_envs.share import registry
 from iris_envs.share.registry import RemoteCache
 
 
+def fits(info: ImageInfo, platform: str | None) -> bool:
+    """Is the image the build ``platform`` asks for (any, when None; a variant is ignored)?"""
+    return not platform or info.platform == "/".join(platform.split("/")[:2])
+
+
 def ensure_base_image(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -> BaseImage:
-    """Return the base image, pulling it (with per-layer byte progress) when absent."""
+    """Return the base image, pulling it (with per-layer byte progress) when absent, or when
+    the environment's ``platform`` asks for another build than the one the engine has."""
     info = engine.inspect_image(spec.image)
-    if info is not None:
+    if info is not None and fits(info, spec.platform):
         return BaseImage(ref=spec.image, image_id=info.id, note="")
+    local = info.platform if info is not None else None
     layers: dict[str, tuple[int, int]] = {}
     try:
         with reporter.step(f"pull {spec.image}") as handle:
@@ -60,8 +69,15 @@ def ensure_base_image(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -
                         f"{len(layers)} layers, {human_bytes(done)} of {human_bytes(total)}"
                     )
 
-            info = engine.pull(spec.image, on_progress=progress)
+            info = engine.pull(spec.image, on_progress=progress, platform=spec.platform)
     except DockerOperationFailed as error:
+        if local is not None:
+            raise BuildFailed(
+                f"environment {spec.name}: no {spec.platform} build of {spec.image} could be "
+                f"pulled (the engine has its {local} build): {error}",
+                hint=f"remove `platform` (or set it to {local}) to use the image the engine has, "
+                "or load a build for that platform",
+            ) from None
         enterprise = "containers.intersystems.com/intersystems/iris:" in spec.image
         hint = (
             "Enterprise images need `docker login containers.intersystems.com` with WRC credentials"
@@ -73,7 +89,19 @@ def ensure_base_image(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -
             f"environment {spec.name}: could not pull base image {spec.image}: {error}",
             hint=hint,
         ) from None
+    if not fits(info, spec.platform):
+        raise BuildFailed(
+            f"environment {spec.name}: {spec.image} has no {spec.platform} build (the registry "
+            f"sent {info.platform})",
+            hint="remove `platform`, or use an image published for that platform",
+        )
     return BaseImage(ref=spec.image, image_id=info.id, note="")
+
+
+def current_key(engine: DockerEngine, spec: EnvSpec, reporter: Reporter) -> str:
+    """The key ``spec``'s snapshot has now (the base image pulled if absent; nothing built)."""
+    base = ensure_base_image(engine, spec, reporter)
+    return compute_key(spec, base, spec.platform or engine.platform()).key
 
 
 def find_cached(engine: DockerEngine, ref: str, key: str) -> ImageInfo | None:
@@ -110,10 +138,20 @@ def ensure_snapshot(
     cached = None if rebuild else _lookup(engine, spec, result.key, reporter)
     if cached is not None:
         return _cache_hit(spec, ref, result.key, cached, reporter)
-    if remote is not None and not rebuild:  # remote cache (registry.py): exact key, pre-build
-        image = registry.pull_snapshot(
-            engine, remote.registry, spec.name, result.key, reporter, project=spec.project_root
-        )
+    if remote is not None and not rebuild:  # remote cache (pulled.py): exact key, checked
+        try:
+            image = pull_verified(
+                engine,
+                spec,
+                base=base,
+                key=result.key,
+                registry_address=remote.registry,
+                owner=owner,
+                reporter=reporter,
+            )
+        except SnapshotRefused as refusal:  # built here instead, as on a miss
+            reporter.line(f"warning: {refusal.message}")
+            image = None
         if image is not None:
             return Snapshot(spec.name, ref, image.id, result.key, cached=True, pulled=True)
     reasons = _why_rebuild(engine, spec, result.inputs, rebuild)
@@ -158,6 +196,25 @@ def ensure_snapshot(
     return snapshot
 
 
+def pull_snapshot(
+    engine: DockerEngine, spec: EnvSpec, registry_address: str, *, owner: Owner, reporter: Reporter
+) -> tuple[str, ImageInfo | None]:
+    """``cache pull``: the key ``run`` would use (base image pulled when absent) and its checked,
+    verified snapshot from the registry (None on a miss; SnapshotRefused when it is refused)."""
+    base = ensure_base_image(engine, spec, reporter)
+    key = compute_key(spec, base, spec.platform or engine.platform()).key
+    image = pull_verified(
+        engine,
+        spec,
+        base=base,
+        key=key,
+        registry_address=registry_address,
+        owner=owner,
+        reporter=reporter,
+    )
+    return key, image
+
+
 def _warn_about_license_age(
     engine: DockerEngine, spec: EnvSpec, base: BaseImage, reporter: Reporter
 ) -> None:
@@ -165,7 +222,8 @@ def _warn_about_license_age(
     if spec.is_enterprise:
         return
     info = engine.inspect_image(base.image_id or spec.image)
-    warning = community_license_warning(spec.image, info.created if info else "")
+    built = kit_build_time(info.labels, info.created) if info else ""
+    warning = community_license_warning(spec.image, built)
     if warning:
         reporter.line(f"warning: {warning}")
 
@@ -215,5 +273,5 @@ def _why_rebuild(
         old_inputs = json.loads(previous.labels.get(naming.LABEL_INPUTS, "{}"))
     except ValueError:
         return ["the newest snapshot's recorded inputs are unreadable"]
-    changes = describe_changes(old_inputs, inputs)
+    changes = describe_changes(old_inputs, inputs, parse_files_label(previous), input_files(spec))
     return changes or ["the snapshot with this key was removed"]

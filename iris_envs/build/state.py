@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import Protocol
 
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
@@ -20,6 +20,14 @@ from iris_envs.key.cache_key import BaseImage
 from iris_envs.progress import Reporter
 
 
+class BuildLog(Protocol):
+    """Where a build writes its log: the cache folder's file (attempt.py), or memory."""
+
+    def write(self, text: str, /) -> int:
+        """Append ``text``."""
+        ...
+
+
 class BuildState:
     """What one build attempt has created so far, shared by its phases."""
 
@@ -30,7 +38,7 @@ class BuildState:
         *,
         owner: Owner,
         reporter: Reporter,
-        log: IO[str],
+        log: BuildLog,
     ) -> None:
         self.engine = engine
         self.spec = spec

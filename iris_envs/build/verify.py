@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable
 
 from iris_envs.build.state import BuildState
+from iris_envs.config.spec import EnvSpec
+from iris_envs.engine.adapter import DockerEngine
 from iris_envs.errors import BuildFailed
-from iris_envs.instance.containers import container_name, iris_container_spec
+from iris_envs.instance.containers import Owner, container_name, iris_container_spec
 from iris_envs.instance.objectscript import ScriptFailed
 from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
 from iris_envs.instance.recipes import verify_login
+from iris_envs.progress import Reporter
 
 ABNORMAL_SHUTDOWN = "shutdown was abnormal"
 
@@ -51,3 +55,16 @@ class VerifyPhase(BuildState):
             ) from None
         finally:
             engine.remove_container(container_id)
+
+    def verify_image(self, image_id: str) -> None:
+        """Start an image made elsewhere (a pulled snapshot) once, as a build verifies its own."""
+        self._verify(image_id, created=lambda: None)
+
+
+def verify_pulled(
+    engine: DockerEngine, spec: EnvSpec, image_id: str, *, owner: Owner, reporter: Reporter
+) -> None:
+    """Phase four on a snapshot from a registry: raises BuildFailed or NotReady when it fails."""
+    VerifyPhase(engine, spec, owner=owner, reporter=reporter, log=io.StringIO()).verify_image(
+        image_id
+    )

@@ -98,6 +98,8 @@ class TreeHash:
     digest: str  # "sha256:<hex>"
     files: int
     size: int
+    # (relative path, "sha256:<hex>") per file, sorted: what `explain` names when a folder changed
+    entries: tuple[tuple[str, str], ...] = ()
 
 
 def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
@@ -261,8 +263,8 @@ class HashCache:
         found = [(rel, path, path.stat()) for rel, path in walk_files(root, boundary)]
         hashes = self._hash_stated([(path, st) for _, path, st in found])
         total = sum(st.st_size for _, _, st in found)
-        digest = tree_digest((rel, h) for (rel, _p, _s), h in zip(found, hashes, strict=True))
-        return TreeHash(digest, len(found), total)
+        entries = tuple(sorted((rel, h) for (rel, _p, _s), h in zip(found, hashes, strict=True)))
+        return TreeHash(tree_digest(entries), len(found), total, entries)
 
     def save(self) -> None:
         """Persist the cache atomically if anything changed; failures only cost a re-hash."""

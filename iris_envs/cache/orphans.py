@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import sys
 from contextlib import suppress
 
 from iris_envs import naming
@@ -23,6 +24,8 @@ OTHER_HOST_BUILD_GRACE = dt.timedelta(days=1)
 
 
 def _process_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return _windows_process_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -30,6 +33,31 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # exists, owned by someone else
     return True
+
+
+def _windows_process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs, asked of Windows itself.
+
+    Never ``os.kill(pid, 0)`` there: 0 is CTRL_C_EVENT, sent to the process group ``pid``
+    (CPython's os.kill documentation: CTRL_C_EVENT and CTRL_BREAK_EVENT are console events,
+    any other value terminates the process).
+    """
+    if sys.platform != "win32":  # (also tells mypy that what follows is Windows-only)
+        raise NotImplementedError("a Windows API")
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    query_limited_information, still_active, access_denied = 0x1000, 259, 5
+    handle = kernel32.OpenProcess(query_limited_information, False, pid)
+    if not handle:
+        return bool(ctypes.get_last_error() == access_denied)
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True  # cannot tell: keep its containers rather than remove a live run's
+        return code.value == still_active
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def is_orphan(container: ContainerInfo, host: str | None = None) -> bool:
@@ -126,7 +154,8 @@ def keep_container(engine: DockerEngine, container_id: str, name: str) -> str:
 def inspect_hint(engine: DockerEngine, container_id: str, name: str) -> str:
     """How to get into a kept container, depending on whether it still runs."""
     info = engine.inspect_container(container_id)
-    session = f"docker exec -it {name} iris session IRIS"
+    docker = " ".join(["docker", *engine.endpoint.cli_args()])  # the engine iris-envs chose
+    session = f"{docker} exec -it {name} iris session IRIS"
     if info is not None and info.running:
         return session
-    return f"docker start {name} && {session}"
+    return f"{docker} start {name} && {session}"

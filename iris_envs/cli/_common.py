@@ -226,3 +226,14 @@ def removal_line(snap: CachedSnapshot, *, gone: bool, dry_run: bool = False) -> 
         return f"{'would remove' if dry_run else 'removed'} {snap.tag} ({human_bytes(snap.size)})"
     also = ", ".join(snap.other_tags)
     return f"{'would untag' if dry_run else 'untagged'} {snap.tag} (the image stays: also {also})"
+
+
+def current_keys(engine: DockerEngine, envs: list[EnvSpec]) -> dict[str, str]:
+    """env name -> the key its snapshot has now (base image by ID when the engine has it)."""
+    from iris_envs.key.cache_key import compute_key, effective_platform, resolve_base_image
+
+    keys = {}
+    for spec in envs:
+        base = resolve_base_image(engine, spec.image)
+        keys[spec.name] = compute_key(spec, base, effective_platform(spec, engine)).key
+    return keys

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from iris_envs.cli._common import (
     add_all_projects_option,
     add_config_option,
+    current_keys,
     project_root_from_args,
     prune_snapshots,
 )
 
 if TYPE_CHECKING:
     from iris_envs.cache.prune import CachedSnapshot
-    from iris_envs.config.spec import EnvSpec
     from iris_envs.engine.adapter import DockerEngine
 
 HELP = "list, prune, remove, export/import and push/pull snapshot images"
@@ -69,7 +69,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_config_option(export)
     export.add_argument("name", metavar="ENV", help="environment (its CURRENT key's snapshot)")
     export.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="FILE", help="the archive to write"
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the archive to write (a new or regular file, never through a symbolic link); "
+        "- writes it to stdout",
     )
 
     text = "load an archive written by `cache export` as a snapshot of this project"
@@ -97,27 +103,12 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.engine.adapter import DockerEngine
 
     engine = DockerEngine()
-    handler = {
-        "ls": _ls,
-        "prune": _prune,
-        "rm": _rm,
-        "export": _export,
-        "import": _import,
-        "push": _push_pull,
-        "pull": _push_pull,
-    }[args.cache_command]
+    if args.cache_command in ("export", "import", "push", "pull"):
+        from iris_envs.cli.cache_share import execute_share
+
+        return execute_share(engine, args)
+    handler = {"ls": _ls, "prune": _prune, "rm": _rm}[args.cache_command]
     return handler(engine, args)
-
-
-def current_keys(engine: DockerEngine, envs: list[EnvSpec]) -> dict[str, str]:
-    """env name -> the key its snapshot has now (base image by ID when the engine has it)."""
-    from iris_envs.key.cache_key import compute_key, effective_platform, resolve_base_image
-
-    keys = {}
-    for spec in envs:
-        base = resolve_base_image(engine, spec.image)
-        keys[spec.name] = compute_key(spec, base, effective_platform(spec, engine)).key
-    return keys
 
 
 def _project_keys(engine: DockerEngine, args: argparse.Namespace) -> dict[str, str]:
@@ -269,96 +260,5 @@ def _rm(engine: DockerEngine, args: argparse.Namespace) -> int:
         raise DockerOperationFailed(
             f"kept {', '.join(busy)}: containers use them",
             hint="stop them first (`iris-envs down`, `iris-envs status` lists them)",
-        )
-    return 0
-
-
-def _current_ref(engine: DockerEngine, args: argparse.Namespace) -> tuple[EnvSpec, str, str]:
-    from iris_envs import naming
-    from iris_envs.cli._common import load_one
-
-    _project, spec = load_one(args)
-    key = current_keys(engine, [spec])[spec.name]
-    return spec, key, naming.snapshot_ref(spec.project_root, spec.name, key)
-
-
-def _export(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs.build.snapshot import find_cached
-    from iris_envs.errors import BuildFailed
-    from iris_envs.progress import Reporter, human_bytes
-    from iris_envs.share.archive import export_snapshot, travelling_name
-
-    spec, key, ref = _current_ref(engine, args)
-    if find_cached(engine, ref, key) is None:
-        raise BuildFailed(
-            f"environment {spec.name} has no snapshot for its current key ({ref})",
-            hint=f"build it first: iris-envs build -e {spec.name}",
-        )
-    reporter = Reporter(spec.name)
-    with (
-        reporter.step(f"export {ref}") as handle,
-        travelling_name(engine, ref, spec.name, key) as name,
-    ):
-        size = export_snapshot(
-            engine, name, args.output, lambda done: handle.update(f"{human_bytes(done)} read")
-        )
-        handle.detail = human_bytes(size)
-    print(f"{spec.name}: {ref} -> {args.output} ({human_bytes(size)})")
-    return 0
-
-
-def _import(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs.progress import Reporter, human_bytes
-    from iris_envs.share.archive import import_snapshot
-
-    reporter = Reporter()
-    with reporter.step(f"import {args.file}") as handle:
-        snap = import_snapshot(
-            engine,
-            args.file,
-            on_check=lambda done: handle.update(f"checked {human_bytes(done)}"),
-            on_load=lambda done: handle.update(f"loaded {human_bytes(done)}"),
-            project=project_root_from_args(args),
-        )
-    print(f"{snap.env}: {snap.ref} imported (key {snap.key})")
-    return 0
-
-
-def _push_pull(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs import naming
-    from iris_envs.cli._common import load_project_from_args
-    from iris_envs.config.selection import select_envs
-    from iris_envs.errors import ConfigError, DockerOperationFailed
-    from iris_envs.progress import Reporter
-    from iris_envs.share import registry
-
-    project = load_project_from_args(args)
-    reg = registry.resolve_registry(args.registry, project.cache.registry)
-    if reg is None:
-        raise ConfigError(
-            f"cache {args.cache_command} needs a registry",
-            hint=f"give --registry REG, set {registry.REGISTRY_ENV}, or [cache] registry",
-        )
-    envs = select_envs(project, args.name or None, None)
-    keys = current_keys(engine, envs)
-    missing = []
-    for spec in envs:
-        key, reporter = keys[spec.name], Reporter(spec.name)
-        if args.cache_command == "push":
-            pushed = registry.push_snapshot(
-                engine, reg, spec.name, key, reporter, project=spec.project_root
-            )
-            print(f"{spec.name}: pushed {pushed}")
-        elif (
-            registry.pull_snapshot(engine, reg, spec.name, key, reporter, project=spec.project_root)
-            is not None
-        ):
-            print(f"{spec.name}: pulled {naming.snapshot_ref(spec.project_root, spec.name, key)}")
-        else:
-            missing.append(registry.remote_ref(reg, spec.name, key))
-    if missing:
-        raise DockerOperationFailed(
-            f"not in the registry (exact key): {', '.join(missing)}",
-            hint="build and push it: iris-envs build --registry REG --push",
         )
     return 0

@@ -36,26 +36,35 @@ class Check:
 
 
 def check_engine(engine: Any) -> tuple[Check, dict[str, Any] | None]:
-    """Is the engine reachable; its version and storage driver."""
-    from iris_envs.engine.client import docker_host
+    """Which engine was chosen and why; is it reachable; its version and storage driver."""
+    from iris_envs.engine.client import UNREACHABLE_HINT
 
+    fix = f"{UNREACHABLE_HINT} (as root on Linux: `bash scripts/ensure-docker` from a checkout)"
+    try:
+        endpoint = engine.endpoint
+    except IrisEnvsError as error:  # a Docker context that does not exist
+        return Check("engine", FAIL, error.message, error.hint or fix), None
     try:
         info = engine.info()
+    except DockerUnavailable as error:  # names the engine, why it was chosen, what was tried
+        hint = fix if error.hint in (None, UNREACHABLE_HINT) else error.hint
+        return Check("engine", FAIL, error.message, hint), None
     except IrisEnvsError as error:
-        return (
-            Check(
-                "engine",
-                FAIL,
-                f"no Docker engine answers at {docker_host()}: {error.message}",
-                "start Docker Desktop or dockerd (as root: `bash scripts/ensure-docker` from a "
-                "checkout), or point DOCKER_HOST at a running engine",
-            ),
-            None,
-        )
+        detail = f"no Docker engine answers at {endpoint.describe()}: {error.message}"
+        return Check("engine", FAIL, detail, fix), None
     detail = (
-        f"Docker {info.get('ServerVersion', '?')} at {docker_host()}, "
+        f"Docker {info.get('ServerVersion', '?')} at {endpoint.describe()}, "
         f"storage driver {info.get('Driver', '?')}"
     )
+    try:
+        client = engine.client_network()
+    except IrisEnvsError:
+        client = None
+    if client is not None:
+        detail += (
+            f"; this process runs in its container {client.container[:12]}, so IRIS is reached "
+            f"over network {client.network} (IRIS_ENVS_PUBLISH_ADDRESS overrides)"
+        )
     return Check("engine", PASS, detail), info
 
 
@@ -77,7 +86,11 @@ def check_engine_disk(info: dict[str, Any] | None) -> Check:
         return Check("engine disk", PASS, "skipped (no engine)")
     root = info.get("DockerRootDir")
     if not root or engine_host() != LOCALHOST or not Path(root).exists():
-        return Check("engine disk", PASS, "not measurable from here (remote engine): skipped")
+        return Check(
+            "engine disk",
+            PASS,
+            "not measurable from here (a remote engine, or run from a container)",
+        )
     free = _free(Path(root))
     return _disk_verdict("engine disk", Path(root), free, "docker system df; iris-envs cache prune")
 
@@ -152,29 +165,61 @@ def check_cpus(info: dict[str, Any] | None, project: Any) -> Check:
 
 
 def check_architecture(info: dict[str, Any] | None, project: Any, engine: Any) -> Check:
-    """Images of another architecture run emulated (slowly) or not at all."""
+    """An image with no build for the engine's architecture (or the environment's `platform`)
+    fails to pull or start; one for another architecture runs emulated, slowly."""
     if info is None or project is None:
         return Check("architecture", PASS, "skipped (no engine or configuration)")
-    native = _ARCH.get(str(info.get("Architecture", "")), str(info.get("Architecture", "")))
-    mismatched = []
+    arch = str(info.get("Architecture", ""))
+    native = f"{info.get('OSType') or 'linux'}/{_ARCH.get(arch, arch)}"
+    missing: list[str] = []
+    emulated: list[str] = []
+    suggestion = ""
     for spec in project.envs.values():
-        wanted = spec.platform.split("/")[1] if spec.platform else None
-        if wanted is None:
-            try:
-                image = engine.inspect_image(spec.image)
-            except IrisEnvsError:
-                image = None
-            wanted = image.architecture if image is not None else None
-        if wanted and wanted != native:
-            mismatched.append(f"{spec.name} ({wanted})")
-    if mismatched:
+        target = "/".join(spec.platform.split("/")[:2]) if spec.platform else native
+        available = _builds(engine, spec.image, target, asked=bool(spec.platform))
+        if available is None:
+            continue  # not pulled, and its registry cannot be asked from here
+        if target not in available:
+            only = ", ".join(available)
+            missing.append(f"{spec.name}: {spec.image} has no {target} build (only {only})")
+            suggestion = suggestion or available[0]
+        elif target != native:
+            emulated.append(f"{spec.name} ({target})")
+    if missing:
         return Check(
             "architecture",
             WARN,
-            f"the engine is {native}; these environments' images are not: {', '.join(mismatched)}",
-            "use images built for the engine's architecture (IRIS publishes amd64 and arm64)",
+            f"the engine is {native}; " + "; ".join(missing),
+            f'set `platform = "{suggestion}"` (a platform the image has) in the environment to '
+            "run it emulated, or use an image built for the engine's architecture (IRIS images "
+            "are published for amd64 and arm64)",
         )
-    return Check("architecture", PASS, f"engine {native}; pulled images match")
+    if emulated:
+        return Check(
+            "architecture",
+            WARN,
+            f"the engine is {native}; these environments run emulated (slow): "
+            + ", ".join(emulated),
+            "keep it only where no native image exists (Docker Desktop and Colima emulate with "
+            "Rosetta or QEMU; a Linux engine needs binfmt/qemu-user-static)",
+        )
+    return Check("architecture", PASS, f"engine {native}; every environment's image has a build")
+
+
+def _builds(engine: Any, image: str, target: str, *, asked: bool) -> list[str] | None:
+    """The platforms ``image`` has: the local image's, else its registry's (also when the
+    environment asked for a platform the local image is not); None if unknown."""
+    try:
+        local = engine.inspect_image(image)
+    except IrisEnvsError:
+        local = None
+    if local is not None and local.platform == target:
+        return [target]
+    if local is None or asked:
+        remote = engine.image_platforms(image)
+        if remote:
+            return list(remote)
+    return [local.platform] if local is not None else None
 
 
 def check_licenses(project: Any) -> Check:

@@ -23,12 +23,18 @@ def execute(args: argparse.Namespace) -> int:
     """Compare the current key inputs with the inputs label of the newest snapshot."""
     from iris_envs import naming
     from iris_envs.cli._common import load_one, require_engine
-    from iris_envs.key.cache_key import compute_key, effective_platform, resolve_base_image
+    from iris_envs.key.cache_key import (
+        compute_key,
+        effective_platform,
+        input_files,
+        resolve_base_image,
+    )
     from iris_envs.key.explain import (
         BUILT,
         cache_state,
         describe_changes,
         newest_snapshot,
+        parse_files_label,
         parse_inputs_label,
     )
 
@@ -54,7 +60,9 @@ def execute(args: argparse.Namespace) -> int:
             f"{naming.LABEL_INPUTS} label; it would be rebuilt as {ref}"
         )
         return 0
-    lines = describe_changes(old_inputs, result.inputs)
+    lines = describe_changes(
+        old_inputs, result.inputs, parse_files_label(newest), input_files(spec)
+    )
     if not lines:
         print(f"{spec.name}: up to date (inputs match {newest_name})")
         return 0

@@ -164,6 +164,10 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  {table.name}  {table.row_count:,} rows")
     if manifest.features:
         print("features: " + json.dumps(manifest.features, sort_keys=True))
+    if manifest.known_queries:
+        print(f"known queries: {len(manifest.known_queries)}")
+        for query in manifest.known_queries:
+            print(f"  {json.dumps(query, sort_keys=True)}")
     return 0
 
 

@@ -25,15 +25,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _state(engine: DockerEngine | None, spec: EnvSpec) -> tuple[str, str | None]:
+def _state(engine: DockerEngine | None, spec: EnvSpec) -> tuple[str, str | None, str]:
+    """The cache state, the key, and the platform the snapshot is (or would be) built for."""
     from iris_envs.key.cache_key import compute_key, effective_platform, resolve_base_image
     from iris_envs.key.explain import cache_state
 
     base = resolve_base_image(engine, spec.image)
-    key = compute_key(spec, base, effective_platform(spec, engine)).key
+    platform = effective_platform(spec, engine)
+    key = compute_key(spec, base, platform).key
     if engine is None:
-        return UNKNOWN, key
-    return cache_state(engine, spec, key), key
+        return UNKNOWN, key, platform
+    return cache_state(engine, spec, key), key, platform
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -53,11 +55,11 @@ def execute(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for spec in specs:
         try:
-            state, key = _state(engine, spec)
+            state, key, platform = _state(engine, spec)
         except DockerUnavailable as error:
             # Listing is useful without Docker (like `tox -l`): degrade to "unknown" and say why.
             engine, reason = None, f"Docker engine unavailable: {error.message}"
-            state, key = _state(None, spec)
+            state, key, platform = _state(None, spec)
         rows.append(
             {
                 "name": spec.name,
@@ -68,6 +70,7 @@ def execute(args: argparse.Namespace) -> int:
                 "default": spec.name in project.default,
                 "state": state,
                 "key": key,
+                "platform": platform,  # the environment's `platform`, else the engine's
             }
         )
     if reason:
@@ -75,12 +78,13 @@ def execute(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("NAME", "STATE", "IMAGE", "TAGS", "DESCRIPTION")
+    header = ("NAME", "STATE", "IMAGE", "PLATFORM", "TAGS", "DESCRIPTION")
     table = [header] + [
         (
             ("* " if r["default"] else "  ") + r["name"],
             r["state"],
             r["image"],
+            r["platform"],
             ",".join(r["tags"]),
             r["description"],
         )

@@ -67,10 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the process exit code (never raises for expected failures)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return int(ExitCode.CONFIG_ERROR)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown or not getattr(args, "command", None):
+        return _not_dispatched(parser, args, unknown, sys.argv[1:] if argv is None else list(argv))
     previous = signal.getsignal(signal.SIGTERM)
     # SIGTERM (CI cancelling a job) takes the same cleanup path as Ctrl-C: containers are
     # removed by the `finally` blocks that KeyboardInterrupt unwinds through.
@@ -102,6 +101,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(translated.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _not_dispatched(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    unknown: list[str],
+    argv: list[str],
+) -> int:
+    """No command: the help. Options no command has: for `run` (`iris-envs run -k greet`) they
+    were meant for the command, so say where they go; otherwise what parse_args says and does
+    (exit 2)."""
+    if not unknown:
+        parser.print_help()
+        return int(ExitCode.CONFIG_ERROR)
+    if getattr(args, "command", None) != "run":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    from iris_envs.cli.run import misplaced_options
+
+    error = misplaced_options(argv[argv.index("run") + 1 :], unknown, args.run_command)
+    print(f"iris-envs: error: {error}", file=sys.stderr)
+    return int(error.exit_code)
 
 
 def _engine_gone_instead(error: IrisEnvsError) -> IrisEnvsError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from iris_envs.cli._common import (
@@ -13,6 +14,7 @@ from iris_envs.cli._common import (
     prune_past_max_size,
     remote_cache,
 )
+from iris_envs.errors import ConfigError
 
 HELP = "run a command (default: pytest) against warm containers of the selected environments"
 DEFAULT_COMMAND = ("pytest",)
@@ -120,6 +122,32 @@ def execute(args: argparse.Namespace) -> int:
     return exit_code
 
 
+def misplaced_options(given: list[str], unknown: list[str], remainder: list[str]) -> ConfigError:
+    """The error for options ``run`` does not have, given before ``--`` (``run -k greet``):
+    they are the command's (pytest's by default), so say where they go. ``given`` is every
+    word after ``run``."""
+    # argparse hands the unknown options back, and the words from the first other word on
+    # become the command (REMAINDER): together, in order, they are what was meant for pytest.
+    rest = remainder[1:] if remainder[:1] == ["--"] else remainder
+    own = given[: len(given) - len(remainder)]
+    for option in unknown:
+        own.remove(option)
+    meant = [*unknown, *rest]
+    return ConfigError(
+        f"run has no option {unknown[0]}: options for the command go after `--`",
+        hint=f"iris-envs {shlex.join(['run', *own, '--', 'pytest', *meant])}",
+    )
+
+
+def _looks_like_pytest_arguments(program: str) -> bool:
+    """A test file, folder or option where a program was expected (``run tests/ -k x``)."""
+    import os
+
+    if program.startswith("-") or program.endswith(".py") or "::" in program:
+        return True
+    return os.path.exists(program) and not os.access(program, os.X_OK)  # noqa: PTH110
+
+
 def _check_command_exists(command: tuple[str, ...]) -> None:
     """A command that cannot be found fails before any snapshot is built or container started."""
     import os
@@ -132,6 +160,11 @@ def _check_command_exists(command: tuple[str, ...]) -> None:
         found = os.path.isfile(program) and os.access(program, os.X_OK)  # noqa: PTH113
     else:
         found = shutil.which(program) is not None
+    if not found and _looks_like_pytest_arguments(program):
+        raise ConfigError(
+            f"command not found: {program!r} (it looks like an argument for pytest)",
+            hint=f"name the command after `--`: iris-envs run -- pytest {shlex.join(command)}",
+        )
     if not found:
         raise ConfigError(
             f"command not found: {program!r}",

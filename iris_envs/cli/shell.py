@@ -19,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Replace this process with ``docker exec -it ... iris session IRIS -U NS``."""
     import os
+    import subprocess
+    import sys
 
     from iris_envs.engine.exec import interactive_exec_argv
     from iris_envs.errors import UnknownEnvironment
@@ -28,7 +30,8 @@ def execute(args: argparse.Namespace) -> int:
     _project, spec = load_one(args)
     from iris_envs.engine.adapter import DockerEngine
 
-    instance = find_up_instance(DockerEngine(), spec)
+    engine = DockerEngine()
+    instance = find_up_instance(engine, spec)
     if instance is None:
         raise UnknownEnvironment(
             f"environment {spec.name} has no running `up` container",
@@ -38,6 +41,11 @@ def execute(args: argparse.Namespace) -> int:
         instance.container.id,
         ["iris", "session", INSTANCE, "-U", args.namespace or spec.namespace],
         user=IRIS_OWNER,
+        endpoint=engine.endpoint,
     )
+    if sys.platform == "win32":
+        # No exec there (os.execvp starts a new process and ends this one, which leaves the
+        # console to both): wait for the docker CLI and pass its exit code on.
+        return subprocess.call(argv)
     os.execvp(argv[0], argv)
     return 0  # not reached: execvp replaces the process

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from iris_envs.engine.adapter import DockerEngine
     from iris_envs.engine.types import ContainerInfo
 
 HELP = (
@@ -39,6 +40,7 @@ def execute(args: argparse.Namespace) -> int:
         c for c in everything if args.all_projects or c.labels.get(naming.LABEL_PROJECT) == root
     ]
     others = len(everything) - len(containers)
+    platforms: dict[str, str] = {}  # image id -> os/arch, each image inspected once
     rows = [
         {
             "project": c.labels.get(naming.LABEL_PROJECT) or None,
@@ -49,6 +51,7 @@ def execute(args: argparse.Namespace) -> int:
             "superserver": c.ports.get(1972),
             "web": c.ports.get(52773),
             "image": c.image,
+            "platform": _platform(engine, c.image_id, platforms),
         }
         for c in containers
     ]
@@ -67,7 +70,7 @@ def execute(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    columns = ["env", "role", "container", "state", "127.0.0.1 ports", "image"]
+    columns = ["env", "role", "container", "state", "127.0.0.1 ports", "image", "platform"]
     table = Table(*(["project", *columns] if args.all_projects else columns), box=None)
     for row in rows:
         ports = f"{row['superserver'] or '-'} / {row['web'] or '-'}"
@@ -78,6 +81,7 @@ def execute(args: argparse.Namespace) -> int:
             str(row["state"]),
             ports,
             str(row["image"]),
+            str(row["platform"]),
         ]
         table.add_row(*([str(row["project"] or "-"), *cells] if args.all_projects else cells))
     import sys
@@ -88,6 +92,14 @@ def execute(args: argparse.Namespace) -> int:
     if more:
         print(f"{len(rows)} container(s) of this project{more}")
     return 0
+
+
+def _platform(engine: DockerEngine, image_id: str, seen: dict[str, str]) -> str:
+    """``linux/amd64``: the platform of the container's image ('' when it is gone)."""
+    if image_id not in seen:
+        info = engine.inspect_image(image_id) if image_id else None
+        seen[image_id] = info.platform if info is not None else ""
+    return seen[image_id]
 
 
 def _role(container: ContainerInfo) -> str:

@@ -38,8 +38,9 @@ _OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "string",
         "pattern": "^(namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\\*?)$",
         "default": "namespace",
-        "description": "namespace: the step's namespace uses the database for its globals and "
-        "routines; database: only mounted; globals:PATTERN: a global mapping",
+        "description": "namespace: the database's data globals and class packages are mapped "
+        "into the step's namespace (its own databases stay its defaults); database: only "
+        "mounted; globals:PATTERN: a global mapping",
     },
 }
 

@@ -181,7 +181,8 @@ def _step_option(ctx: Context, path: Path_, kind: StepKind, name: str, value: An
         "user": (re.compile(r"^(irisowner|root)$"), "'irisowner' or 'root'"),
         "mount": (
             re.compile(r"^(namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\*?)$"),
-            "'namespace' (its globals and routines use the database), 'database' (only "
+            "'namespace' (its data globals and class packages are mapped into the namespace), "
+            "'database' (only "
             "mounted) or 'globals:PATTERN' (a global mapping, e.g. 'globals:Orders*')",
         ),
     }

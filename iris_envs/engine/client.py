@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from iris_envs.engine.discovery import Endpoint, discover
 from iris_envs.errors import (
     DockerOperationFailed,
     DockerUnavailable,
@@ -15,9 +15,6 @@ from iris_envs.errors import (
     IrisEnvsError,
     NotFoundInEngine,
 )
-
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-
 
 # After an engine error, how long to check whether the engine is still there (see
 # DockerEngine.stopped_answering); a genuine refusal (a full disk) is reported that much later.
@@ -41,9 +38,46 @@ def vanished_engine_error(engine: EngineClient, error: IrisEnvsError) -> IrisEnv
     )
 
 
-def docker_host() -> str:
-    """Describe the engine endpoint the SDK will use, for error messages."""
-    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+UNREACHABLE_HINT = (
+    "start Docker Desktop or dockerd (or Colima, Rancher Desktop, Podman), or point DOCKER_HOST "
+    "(or `docker context use`) at a running engine; see docs/your-machine.md"
+)
+
+
+def sdk_client(endpoint: Endpoint, timeout: float) -> Any:
+    """A docker SDK client for ``endpoint``, its TLS files included.
+
+    ``docker.from_env()`` is not used: docker-py 7.1 reads only DOCKER_HOST, so a Docker
+    context or a socket found elsewhere would be ignored (docs/your-machine.md).
+    """
+    import docker
+    from docker.tls import TLSConfig
+
+    tls: Any = False
+    if endpoint.tls is not None:
+        files = endpoint.tls
+        tls = TLSConfig(
+            client_cert=(str(files.cert), str(files.key)) if files.cert and files.key else None,
+            ca_cert=str(files.ca) if files.ca and files.verify else None,
+            verify=files.verify,
+        )
+    return docker.DockerClient(
+        base_url=endpoint.host,
+        tls=tls,
+        timeout=timeout,
+        # The ssh binary, as the docker CLI uses (and testcontainers): paramiko is not needed.
+        use_ssh_client=endpoint.host.startswith("ssh://"),
+    )
+
+
+def unreachable(endpoint: Endpoint, reason: str = "") -> DockerUnavailable:
+    """Exit 4 naming the engine, why it was chosen, and every socket tried before it."""
+    message = f"no Docker engine answers at {endpoint.describe()}"
+    if reason:
+        message += f": {reason}"
+    if endpoint.tried:
+        message += "; tried: " + "; ".join(endpoint.tried)
+    return DockerUnavailable(message, hint=UNREACHABLE_HINT)
 
 
 def label_filters(labels: Mapping[str, str | None]) -> dict[str, list[str]]:
@@ -60,11 +94,23 @@ class EngineClient:
     """The engine connection and error translation under DockerEngine; creating one does no I/O."""
 
     def __init__(
-        self, client_factory: Callable[[], Any] | None = None, *, timeout: float = 300
+        self,
+        client_factory: Callable[[], Any] | None = None,
+        *,
+        timeout: float = 300,
+        endpoint: Endpoint | None = None,
     ) -> None:
         self._client_factory = client_factory
         self._client: Any = None
         self._timeout = timeout  # seconds per request (a commit of gigabytes takes minutes)
+        self._endpoint = endpoint
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The engine this client talks to, and why (found on first use: engine/discovery.py)."""
+        if self._endpoint is None:
+            self._endpoint = discover()
+        return self._endpoint
 
     @property
     def _sdk(self) -> Any:
@@ -73,9 +119,8 @@ class EngineClient:
                 if self._client_factory is not None:
                     self._client = self._client_factory()
                 else:
-                    import docker  # deferred: `iris-envs --version` must not import the SDK
-
-                    self._client = docker.from_env(timeout=self._timeout)
+                    # deferred: `iris-envs --version` must not import the SDK
+                    self._client = sdk_client(self.endpoint, self._timeout)
         return self._client
 
     @property
@@ -101,16 +146,15 @@ class EngineClient:
         except requests.exceptions.ReadTimeout as error:
             # Not a ConnectionError: without this it escaped as a traceback (an OSError).
             raise DockerOperationFailed(f"{what}: the engine timed out ({error})") from None
+        except docker.errors.TLSParameterError as error:
+            raise unreachable(self.endpoint, f"its TLS files do not fit: {error}") from None
         except (
             requests.exceptions.ConnectionError,
             docker.errors.DockerException,
             ConnectionError,
             FileNotFoundError,
         ):
-            raise DockerUnavailable(
-                f"Docker engine not reachable at {docker_host()}",
-                hint="start Docker Desktop or dockerd, or point DOCKER_HOST at a running engine",
-            ) from None
+            raise unreachable(self.endpoint) from None
         except requests.exceptions.RequestException as error:
             # A stream that broke half-way (ChunkedEncodingError, ...): also an OSError, which
             # would otherwise reach the CLI as a traceback.

@@ -18,6 +18,7 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
         if bindings and key.endswith("/tcp"):
             ports[int(key.split("/")[0])] = int(bindings[0]["HostPort"])
     health = (state.get("Health") or {}).get("Status")
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
     return ContainerInfo(
         id=data["Id"],
         name=str(data.get("Name", "")).lstrip("/"),
@@ -29,6 +30,9 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
         ports=ports,
         health=health,
         env=tuple(config.get("Env") or ()),
+        image_id=str(data.get("Image", "")),
+        networks={name: str(n.get("IPAddress") or "") for name, n in networks.items()},
+        network_mode=str((data.get("HostConfig") or {}).get("NetworkMode", "")),
     )
 
 

@@ -7,17 +7,21 @@ import time
 from collections.abc import Mapping, Sequence
 
 from iris_envs.engine.client import EngineClient
+from iris_envs.engine.discovery import Endpoint
 from iris_envs.engine.types import ExecResult
 from iris_envs.errors import DockerOperationFailed
 
 
-def interactive_exec_argv(container_id: str, command: Sequence[str], *, user: str) -> list[str]:
-    """argv for an interactive TTY exec through the docker CLI.
+def interactive_exec_argv(
+    container_id: str, command: Sequence[str], *, user: str, endpoint: Endpoint
+) -> list[str]:
+    """argv for an interactive TTY exec through the docker CLI, on ``endpoint``'s engine.
 
     The SDK has no terminal handling (raw mode, resize, escape keys), so interactive sessions
-    are the one place iris-envs hands over to the CLI; it honours the same DOCKER_HOST.
+    are the one place iris-envs hands over to the CLI; ``--context`` or ``-H`` make it talk to
+    the engine iris-envs chose (DOCKER_HOST it inherits).
     """
-    return ["docker", "exec", "-it", "-u", user, container_id, *command]
+    return ["docker", *endpoint.cli_args(), "exec", "-it", "-u", user, container_id, *command]
 
 
 class ExecOps(EngineClient):

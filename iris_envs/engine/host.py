@@ -1,8 +1,9 @@
 """Where the engine's published ports are reached, and on which address they are published.
 
 With a local engine (a unix socket) containers publish on 127.0.0.1 and tests connect there.
-With ``DOCKER_HOST=tcp://HOST:PORT`` or ``ssh://user@HOST`` the containers run on HOST, so the
-connection variables must name HOST; and a port published on HOST's 127.0.0.1 is not reachable
+With ``DOCKER_HOST=tcp://HOST:PORT`` or ``ssh://user@HOST`` (or a Docker context naming such an
+endpoint: engine/discovery.py) the containers run on HOST, so the connection variables must
+name HOST; and a port published on HOST's 127.0.0.1 is not reachable
 from here, so ``IRIS_ENVS_PUBLISH_ADDRESS`` chooses the address on HOST (docs/running.md).
 """
 
@@ -11,17 +12,20 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from iris_envs.engine.discovery import configured_host
+
 LOCALHOST = "127.0.0.1"
 HOST_VARIABLE = "IRIS_ENVS_HOST"  # override the address tests connect to
 PUBLISH_VARIABLE = "IRIS_ENVS_PUBLISH_ADDRESS"  # the address ports are published on
 
 
 def engine_host(docker_host: str | None = None) -> str:
-    """The host a test process connects to: $IRIS_ENVS_HOST, else DOCKER_HOST's host."""
+    """The host a test process connects to: $IRIS_ENVS_HOST, else the engine's host (that of
+    DOCKER_HOST or of the current Docker context; 127.0.0.1 for a socket)."""
     override = os.environ.get(HOST_VARIABLE, "").strip()
     if override:
         return override
-    value = (os.environ.get("DOCKER_HOST", "") if docker_host is None else docker_host).strip()
+    value = (configured_host() if docker_host is None else docker_host).strip()
     if not value or value.startswith(("unix://", "npipe://", "fd://")):
         return LOCALHOST
     host = urlsplit(value if "://" in value else f"tcp://{value}").hostname

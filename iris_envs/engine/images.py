@@ -37,6 +37,7 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
         cmd=tuple(config["Cmd"]) if config.get("Cmd") else None,
         entrypoint=tuple(config["Entrypoint"]) if config.get("Entrypoint") else None,
         user=str(config.get("User") or ""),
+        layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
     )
 
 
@@ -63,11 +64,17 @@ class ImageOps(EngineClient):
                 found.append(info)
         return found
 
-    def pull(self, ref: str, on_progress: PullProgress | None = None) -> ImageInfo:
-        """Pull ``ref``, reporting the engine's per-layer progress messages."""
+    def pull(
+        self, ref: str, on_progress: PullProgress | None = None, *, platform: str | None = None
+    ) -> ImageInfo:
+        """Pull ``ref`` (the ``platform`` variant, e.g. ``linux/amd64``, else the engine's),
+        reporting the engine's per-layer progress messages."""
         repository, tag = _split_ref(ref)
         with self._translate(f"pull {ref}"):
-            for message in self._api.pull(repository, tag=tag, stream=True, decode=True):
+            stream = self._api.pull(
+                repository, tag=tag, stream=True, decode=True, platform=platform
+            )
+            for message in stream:
                 if "error" in message:
                     raise DockerOperationFailed(f"pull {ref}: {message['error']}")
                 if on_progress is not None:
@@ -76,6 +83,19 @@ class ImageOps(EngineClient):
         if info is None:
             raise ImageNotFound(f"pull {ref}: the engine reported success but has no such image")
         return info
+
+    def image_platforms(self, ref: str, timeout: float = 10) -> list[str] | None:
+        """The platforms (``linux/arm64``, ...) ``ref``'s registry has builds for; None when the
+        registry cannot be asked (offline, a login needed) within ``timeout`` seconds."""
+        try:
+            with self._translate(f"ask the registry about {ref}"):
+                api = self._api
+                response = api._get(api._url("/distribution/{0}/json", ref), timeout=timeout)
+                data = api._result(response, True)
+        except DockerOperationFailed:  # a 404, 401 or timeout from the registry
+            return None
+        platforms = data.get("Platforms") or []
+        return [f"{p.get('os', '?')}/{p.get('architecture', '?')}" for p in platforms] or None
 
     def tag(self, image_id: str, ref: str) -> None:
         """Point ``ref`` (repository:tag) at ``image_id``."""

@@ -26,6 +26,12 @@ class ImageInfo:
     cmd: tuple[str, ...] | None = None
     entrypoint: tuple[str, ...] | None = None
     user: str = ""
+    layers: tuple[str, ...] = ()  # RootFS.Layers: the diff IDs of its layers, base first
+
+    @property
+    def platform(self) -> str:
+        """``linux/amd64``: the OS and architecture the image was built for."""
+        return f"{self.os}/{self.architecture}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class ContainerInfo:
     ports: dict[int, int]  # container port -> host port on 127.0.0.1
     health: str | None  # healthy | unhealthy | starting | None (no healthcheck)
     env: tuple[str, ...] = ()
+    image_id: str = ""  # the id of the image it was created from
+    networks: Mapping[str, str] = field(default_factory=dict)  # network name -> its address
+    network_mode: str = ""  # "bridge", "host", a network's name, "container:<id>"
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,11 @@ class ScriptFailed(IrisEnvsError):
 
 @dataclass(frozen=True)
 class SessionResult:
-    """Output of a successful session (the marker line removed)."""
+    """Output of a successful session: the transcript (the marker line removed) and, when the
+    session was run with ``capture=True``, only what the body's lines wrote."""
 
     output: str
+    written: str = ""
 
 
 def throw_on_error(status_var: str) -> str:
@@ -71,28 +73,52 @@ def strip_comment(line: str) -> str:
     return line.strip()
 
 
-def guard_line(line: str) -> str:
+def guard_line(line: str, capture: str = "") -> str:
     """One body line in a one-line Try: it runs only while nothing failed, and its own error
     (not a stale ``$ZERROR``) is recorded with the text ``DisplayString()`` gives.
 
     The two spaces after the argumentless ``Quit`` are ObjectScript syntax; ``$Get`` keeps the
-    check working after a step's argumentless ``Kill``.
+    check working after a step's argumentless ``Kill``. With ``capture`` (a nonce) the line's
+    output is bracketed by markers written on the same input line, so no prompt (printed when
+    the session reads the next line) and no banner falls between them: see ``written_text``.
     """
+    begin = end = ""
+    if capture:
+        marks = _out_marks(capture)
+        begin, end = f'Write "{marks[0]}" ', f' Write "{marks[1]}"'
     return (
-        f'Try {{ Quit:$Get({FAILURE_VAR})\'=""  {line} }} '
-        f"Catch {CAUGHT_VAR} {{ Set {FAILURE_VAR}={CAUGHT_VAR}.DisplayString() }}"
+        f'Try {{ Quit:$Get({FAILURE_VAR})\'=""  {begin}{line} }} '
+        f"Catch {CAUGHT_VAR} {{ Set {FAILURE_VAR}={CAUGHT_VAR}.DisplayString() }}{end}"
     )
 
 
-def wrap_script(body: Sequence[str], nonce: str) -> str:
-    """Wrap direct-mode lines so that success is provable by the marker ``IRIS-ENVS-OK-<nonce>``.
+def _out_marks(nonce: str) -> tuple[str, str]:
+    return f"IRIS-ENVS-OUT-{nonce}<", f">IRIS-ENVS-OUT-{nonce}"
+
+
+def written_text(output: str, nonce: str) -> str:
+    """What the body's lines wrote, from a transcript of a ``capture`` script: the text between
+    each line's markers, joined; line ends as ``\\n``; leading and trailing blank space removed.
+
+    The end marker is written after the line's Catch, so also after an argumentless ``Quit`` or
+    a false legacy ``If`` that skips the rest of the line's block.
+    """
+    begin, end = _out_marks(nonce)
+    pieces = re.findall(re.escape(begin) + "(.*?)" + re.escape(end), output, re.DOTALL)
+    return "".join(pieces).replace("\r\n", "\n").strip()
+
+
+def wrap_script(body: Sequence[str], nonce: str, *, capture: bool = False) -> str:
+    """Wrap direct-mode lines so that success is provable by the marker ``IRIS-ENVS-OK-<nonce>``
+    (and, with ``capture``, each line's output can be told from prompts: ``written_text``).
 
     Each line stays one logical statement: multi-line blocks are unreliable in a terminal session.
     """
     failed = f'$Get({FAILURE_VAR})\'=""'
+    mark = nonce if capture else ""
     lines = [
         f'Set {FAILURE_VAR}=""',
-        *(guard_line(code) for code in map(strip_comment, body) if code),
+        *(guard_line(code, mark) for code in map(strip_comment, body) if code),
         f'If {failed} Write !,"IRIS-ENVS-FAILED-{nonce} ",{FAILURE_VAR},! '
         "Do ##class(%SYSTEM.Process).Terminate(,1)",
         f'If $Get({FAILURE_VAR})="" Write !,"IRIS-ENVS-OK-{nonce}",!',
@@ -110,10 +136,14 @@ def run_session(
     environment: Mapping[str, str] | None = None,
     timeout: float = 3600,
     what: str = "script",
+    capture: bool = False,
 ) -> SessionResult:
-    """Run ``body`` in ``iris session IRIS -U namespace`` as irisowner; raise ScriptFailed."""
+    """Run ``body`` in ``iris session IRIS -U namespace`` as irisowner; raise ScriptFailed.
+
+    With ``capture`` the result's ``written`` holds what the body wrote (``written_text``).
+    """
     nonce = secrets.token_hex(8)
-    script = wrap_script(body, nonce)
+    script = wrap_script(body, nonce, capture=capture)
     result = engine.exec(
         container_id,
         ["iris", "session", INSTANCE, "-U", namespace],
@@ -124,7 +154,8 @@ def run_session(
     )
     ok_marker = f"IRIS-ENVS-OK-{nonce}"
     if result.exit_code == 0 and ok_marker in result.output:
-        return SessionResult(result.output.replace(ok_marker, "").strip())
+        written = written_text(result.output, nonce) if capture else ""
+        return SessionResult(result.output.replace(ok_marker, "").strip(), written)
     error_text = extract_error(result.output, nonce)
     if f"IRIS-ENVS-FAILED-{nonce}" not in result.output:
         # Not our own failure exit: something ended the process mid-script (a SYS.Container

@@ -167,6 +167,34 @@ def key_inputs(
     return inputs
 
 
+# Folders with more files are not listed file by file (the label stays small); `explain` then
+# says only that the folder's content changed.
+MAX_LISTED_FILES = 1000
+
+
+def input_files(spec: EnvSpec, cache: HashCache | None = None) -> dict[str, dict[str, str]]:
+    """Per folder a setup step reads: ``{"<kind> <source>": {relative path: 16-hex hash}}``.
+
+    Not a key input (the folder's tree digest is): stored beside the key so that `explain` can
+    name the files that changed, were added or removed. Unreadable folders are left out (the
+    key computation reports them).
+    """
+    cache = cache or default_cache()
+    listed: dict[str, dict[str, str]] = {}
+    for step in spec.setup:
+        if step.kind is StepKind.DAT or step.path is None or not step.path.is_dir():
+            continue
+        try:
+            tree = cache.tree_hash(step.path, boundary=spec.project_root)
+        except (OSError, UnsafeLink):
+            continue
+        if len(tree.entries) <= MAX_LISTED_FILES:
+            listed[f"{step.kind.value} {step.source}"] = {
+                rel: digest.removeprefix("sha256:")[:16] for rel, digest in tree.entries
+            }
+    return listed
+
+
 def compute_key(
     spec: EnvSpec, base: BaseImage, platform: str, cache: HashCache | None = None
 ) -> KeyResult:

@@ -66,13 +66,40 @@ def _content_line(what: str, old: Any, new: Any) -> str:
     return f"{what}: content changed"
 
 
-def _same_step_lines(index: int, old: Any, new: Any) -> list[str]:
+# Files named per changed folder before "and N more".
+MAX_NAMED_FILES = 5
+
+# {"<kind> <source>": {relative path: hash}} of the old snapshot and of now (LABEL_FILES).
+Files = Mapping[str, Mapping[str, str]]
+
+
+def _file_changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    """``a.cls changed, b.cls added, c.cls removed`` (at most MAX_NAMED_FILES, then a count)."""
+    changes = [
+        f"{path} {'added' if path not in old else 'removed' if path not in new else 'changed'}"
+        for path in sorted(set(old) | set(new))
+        if old.get(path) != new.get(path)
+    ]
+    shown = ", ".join(changes[:MAX_NAMED_FILES])
+    more = len(changes) - MAX_NAMED_FILES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _same_step_lines(
+    index: int, old: Any, new: Any, files: tuple[Files, Files] = ({}, {})
+) -> list[str]:
     if not isinstance(old, Mapping) or not isinstance(new, Mapping):
         return [] if old == new else [f"{_step_name(index, new)}: changed"]
     name = _step_name(index, new)
     lines: list[str] = []
     if old.get("content") != new.get("content"):
-        lines.append(_content_line(name, old.get("content"), new.get("content")))
+        listed = " ".join(_step_identity(new))
+        old_files, new_files = files[0].get(listed), files[1].get(listed)
+        named = _file_changes(old_files, new_files) if old_files and new_files else ""
+        if named:  # the folder's files, one by one, when both sides listed them
+            lines.append(f"{name}: {named}")
+        else:
+            lines.append(_content_line(name, old.get("content"), new.get("content")))
     if old.get("namespace") != new.get("namespace"):
         lines.append(
             f"{name}: namespace {_short(old.get('namespace'))} -> {_short(new.get('namespace'))}"
@@ -94,7 +121,7 @@ def _same_step_lines(index: int, old: Any, new: Any) -> list[str]:
     return lines
 
 
-def _setup_lines(old: Any, new: Any) -> list[str]:
+def _setup_lines(old: Any, new: Any, files: tuple[Files, Files] = ({}, {})) -> list[str]:
     if not isinstance(old, list) or not isinstance(new, list):
         return [f"setup: {_short(old)} -> {_short(new)}"]
     old_ids = [_step_identity(s) for s in old]
@@ -106,14 +133,16 @@ def _setup_lines(old: Any, new: Any) -> list[str]:
         lines = [f"setup order changed: [{before}] -> [{after}]"]
         by_id_old = dict(zip(old_ids, old, strict=True))
         for i, (ident, step) in enumerate(zip(new_ids, new, strict=True), 1):
-            lines += _same_step_lines(i, by_id_old.get(ident), step)
+            lines += _same_step_lines(i, by_id_old.get(ident), step, files)
         return lines
     lines = []
     matcher = difflib.SequenceMatcher(a=old_ids, b=new_ids, autojunk=False)
     for tag, a0, a1, b0, b1 in matcher.get_opcodes():
         if tag == "equal":
             for offset in range(a1 - a0):
-                lines += _same_step_lines(b0 + offset + 1, old[a0 + offset], new[b0 + offset])
+                lines += _same_step_lines(
+                    b0 + offset + 1, old[a0 + offset], new[b0 + offset], files
+                )
             continue
         lines += [f"{_step_name(a + 1, old[a])}: removed" for a in range(a0, a1)]
         lines += [f"{_step_name(b + 1, new[b])}: added" for b in range(b0, b1)]
@@ -138,11 +167,19 @@ def _cpf_lines(old: Any, new: Any) -> list[str]:
     return [f"cpf_merge: {_short(old)} -> {_short(new)}"]
 
 
-def describe_changes(old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any]) -> list[str]:
+def describe_changes(
+    old_inputs: Mapping[str, Any],
+    new_inputs: Mapping[str, Any],
+    old_files: Files | None = None,
+    new_files: Files | None = None,
+) -> list[str]:
     """One human line per changed key input; ``[]`` when the inputs are equal.
 
-    Secrets never appear: the password is compared by its hash and reported as "changed".
+    Secrets never appear: the password is compared by its hash and reported as "changed". With
+    both snapshots' folder listings (``LABEL_FILES``, ``cache_key.input_files``) a changed
+    folder names its changed, added and removed files.
     """
+    files = (old_files or {}, new_files or {})
     lines: list[str] = []
     for key in sorted(set(old_inputs) | set(new_inputs), key=_order):
         old, new = old_inputs.get(key), new_inputs.get(key)
@@ -158,7 +195,7 @@ def describe_changes(old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any
         elif key == "password":
             lines.append("password changed")
         elif key == "setup":
-            lines += _setup_lines(old, new)
+            lines += _setup_lines(old, new, files)
         elif key == "cpf_merge":
             lines += _cpf_lines(old, new)
         else:
@@ -183,6 +220,21 @@ def parse_inputs_label(info: ImageInfo) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def parse_files_label(info: ImageInfo) -> dict[str, dict[str, str]]:
+    """The folder listings stored on a snapshot; ``{}`` when absent (older snapshots) or bad."""
+    try:
+        data = json.loads(info.labels.get(naming.LABEL_FILES) or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(k): {str(p): str(h) for p, h in v.items()}
+        for k, v in data.items()
+        if isinstance(v, dict)
+    }
 
 
 def cache_state(engine: DockerEngine, spec: EnvSpec, key: str) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 
 from iris_envs.errors import ConfigError, Interrupted
@@ -67,7 +68,9 @@ def run_command(
             stderr=None if stream else subprocess.STDOUT,
             # Captured (-p) commands get a process group of their own, signalled as a whole on
             # Ctrl-C: a child left behind would hold the output pipe open and the run with it.
-            start_new_session=not stream,
+            start_new_session=not stream and _posix(),
+            # Windows: a new process group instead, which can be sent CTRL_BREAK_EVENT.
+            creationflags=_windows_group_flags(not stream),
         )
     except FileNotFoundError:
         raise ConfigError(
@@ -95,31 +98,64 @@ def shell_exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _posix() -> bool:
+    """Process groups and POSIX signals (killpg, SIGKILL) exist here; not on Windows."""
+    return sys.platform != "win32" and hasattr(os, "killpg")
+
+
+def _windows_group_flags(group: bool) -> int:
+    """Popen's creationflags for a process group of its own on Windows (0 elsewhere: POSIX
+    refuses any other value)."""
+    if not group or _posix():
+        return 0
+    return int(getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
+
+
+def _sender(process: subprocess.Popen[bytes], group: bool) -> Callable[[str], None]:
+    """Send "interrupt", "terminate" or "kill" to the command (and its group, on POSIX).
+
+    Windows has no process groups to signal and no SIGKILL (CPython's signal docs: SIGKILL is
+    Unix-only; os.killpg is Unix-only): a command in a group of its own gets CTRL_BREAK_EVENT
+    as its interrupt (the only console event a new process group can be sent), and terminate
+    and kill are both TerminateProcess, of the command alone: what it started itself may
+    outlive it (docs/your-machine.md).
+    """
+
+    def send(what: str) -> None:
+        with suppress(ProcessLookupError, PermissionError, OSError):
+            if _posix():
+                signum = {"interrupt": signal.SIGINT, "terminate": signal.SIGTERM}.get(what)
+                signum = signum or signal.SIGKILL
+                if group:
+                    os.killpg(process.pid, signum)
+                else:
+                    process.send_signal(signum)
+            elif what == "interrupt":
+                if group:  # a command sharing our console got the user's Ctrl-C already
+                    process.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM))
+            elif what == "terminate":
+                process.terminate()
+            else:
+                process.kill()
+
+    return send
+
+
 def stop_process(process: subprocess.Popen[bytes], *, group: bool = False) -> None:
     """Let an interrupted command finish, escalating SIGINT -> SIGTERM -> SIGKILL.
 
     A command in the terminal's process group got the terminal's SIGINT already, so it first
     gets a grace period; one in a group of its own (``group``) did not, so it gets SIGINT at
-    once, and every signal goes to its whole group.
+    once, and every signal goes to its whole group. (Windows: see _sender.)
     """
     grace, after_int, after_term = INTERRUPT_GRACE
-
-    def send(signum: int) -> None:
-        with suppress(ProcessLookupError, PermissionError):
-            if group:
-                os.killpg(process.pid, signum)
-            else:
-                process.send_signal(signum)
-
-    steps: list[tuple[int | None, float]] = [
-        (signal.SIGINT, after_int),
-        (signal.SIGTERM, after_term),
-    ]
+    send = _sender(process, group)
+    steps: list[tuple[str | None, float]] = [("interrupt", after_int), ("terminate", after_term)]
     if not group:
         steps.insert(0, (None, grace))
-    for signum, wait in steps:
-        if signum is not None:
-            send(signum)
+    for what, wait in steps:
+        if what is not None:
+            send(what)
         try:
             process.wait(timeout=wait)
             break
@@ -128,7 +164,7 @@ def stop_process(process: subprocess.Popen[bytes], *, group: bool = False) -> No
         except KeyboardInterrupt:
             continue  # a second Ctrl-C moves on to the next signal at once
     else:
-        send(signal.SIGKILL)
+        send("kill")
         process.wait()
-    if group:
-        send(signal.SIGKILL)  # what the command left behind in its group (it holds the pipe)
+    if group and _posix():
+        send("kill")  # what the command left behind in its group (it holds the pipe)

@@ -24,11 +24,16 @@ class Instance:
     container: ContainerInfo
     snapshot_ref: str
     start_seconds: float
+    # The network this process shares with the container when it runs in a container of the
+    # same engine (engine/network.py): IRIS is then reached at its address there.
+    network: str | None = None
 
     @property
     def variables(self) -> dict[str, str]:
         """The IRIS_* variables for a process testing against this instance."""
-        return connection_environment(self.spec, self.container, self.snapshot_ref)
+        return connection_environment(
+            self.spec, self.container, self.snapshot_ref, network=self.network
+        )
 
 
 def start_instance(
@@ -61,6 +66,7 @@ def start_instance(
             checks=WARM_CHECKS,  # snapshots are verified at build time
             on_progress=on_progress,
         )
+        network = engine.join_client_network(container_id)
         info = engine.inspect_container(container_id)
         if info is None:
             raise DockerOperationFailed(f"container {container_id[:12]} vanished after start")
@@ -68,4 +74,4 @@ def start_instance(
         with suppress(IrisEnvsError):
             engine.remove_container(container_id)
         raise
-    return Instance(spec, info, snapshot_ref, time.monotonic() - started)
+    return Instance(spec, info, snapshot_ref, time.monotonic() - started, network)

@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 
 from iris_envs import naming
 from iris_envs.build.outcome import Snapshot
-from iris_envs.build.snapshot import ensure_snapshot
+from iris_envs.build.snapshot import current_key, ensure_snapshot
 from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.engine.client import vanished_engine_error
-from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
+from iris_envs.errors import Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, spares
 from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
-from iris_envs.run.up_instance import find_up_instance, stale_up_reason
+from iris_envs.run.up_instance import find_up_instance, refuse_stale_up
 from iris_envs.share.registry import RemoteCache
 
 
@@ -152,6 +152,8 @@ def _run_one(
     mark = result.started = time.monotonic()
     result.phase = "snapshot"
     try:
+        if options.reuse:  # a stale `up` container is refused before anything is built
+            refuse_stale_up(engine, spec, current_key(engine, spec, reporter))
         snapshot = ensure_snapshot(
             engine,
             spec,
@@ -277,15 +279,9 @@ def _acquire_instance(
     """The `up` container with --reuse (True: not ours to remove), else a warm spare of this
     snapshot's key, else a new container."""
     if options.reuse:
+        refuse_stale_up(engine, spec, snapshot.key)  # again: it may have changed meanwhile
         instance = find_up_instance(engine, spec)
         if instance is not None:
-            stale = stale_up_reason(instance, snapshot.key)
-            if stale:
-                raise ConfigError(
-                    stale,
-                    hint=f"restart it with `iris-envs up -e {spec.name}` (it is replaced), or run "
-                    "without --reuse",
-                )
             return instance, True
         reporter.line("no `iris-envs up` container to reuse: starting a new one")
     return lifecycle.acquire(engine, spec, snapshot, owner=owner, reporter=reporter), False

@@ -138,6 +138,7 @@ def claim(
                 checks=WARM_CHECKS,
                 on_progress=on_progress,
             )
+            network = engine.join_client_network(container.id)  # in a container: engine/network
             info = engine.inspect_container(container.id)
         except BaseException:
             with suppress(IrisEnvsError):
@@ -146,15 +147,16 @@ def claim(
         if info is None:  # removed meanwhile (gc): try the next one
             container = _rename_one(engine, spec, key, owner)
             continue
-        return Instance(spec, info, snapshot_ref, time.monotonic() - started)
+        return Instance(spec, info, snapshot_ref, time.monotonic() - started, network)
     return None
 
 
-def _claim_lock(spec: EnvSpec) -> FileLock:
-    """The lock file that makes claiming this project's spares of this environment exclusive."""
+def _claim_lock(engine: DockerEngine, spec: EnvSpec) -> FileLock:
+    """The lock file that makes claiming this project's spares of this environment exclusive
+    (per engine: the same project on two engines has two sets of spares)."""
     from iris_envs.cache.folder import cache_subdir
 
-    scope = f"{os.environ.get('DOCKER_HOST', '')}\0{spec.project_root}\0{spec.name}"
+    scope = f"{engine.endpoint.host}\0{spec.project_root}\0{spec.name}"
     digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
     return FileLock(str(cache_subdir("locks") / f"spares-{digest}.lock"))
 
@@ -163,7 +165,7 @@ def _rename_one(
     engine: DockerEngine, spec: EnvSpec, key: str, owner: Owner
 ) -> ContainerInfo | None:
     """Rename one available, current spare to this process's claimed name; None if none."""
-    with _claim_lock(spec):  # held for a list and a rename, never for the readiness wait
+    with _claim_lock(engine, spec):  # held for a list and a rename, never for the readiness wait
         now = time.time()
         candidates = [
             c

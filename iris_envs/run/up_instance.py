@@ -5,6 +5,7 @@ from __future__ import annotations
 from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
+from iris_envs.errors import ConfigError
 from iris_envs.run.instance import Instance
 
 
@@ -19,7 +20,11 @@ def find_up_instance(engine: DockerEngine, spec: EnvSpec) -> Instance | None:
         }
     ):
         if container.running:
-            return Instance(spec, container, container.image, 0.0)
+            network = engine.join_client_network(container.id)  # in a container: engine/network
+            joined = container
+            if network is not None and network not in container.networks:
+                joined = engine.inspect_container(container.id) or container
+            return Instance(spec, joined, container.image, 0.0, network)
     return None
 
 
@@ -38,3 +43,16 @@ def stale_up_reason(instance: Instance, key: str) -> str:
         f"the environment's snapshot is now {key[:12]} (its configuration, an input file or the "
         "password changed), so its database and credentials no longer match"
     )
+
+
+def refuse_stale_up(engine: DockerEngine, spec: EnvSpec, key: str) -> None:
+    """``run --reuse``: raise ConfigError when the `up` container runs an older snapshot than
+    ``key`` (checked before anything is built: the run would not use what it built)."""
+    instance = find_up_instance(engine, spec)
+    stale = stale_up_reason(instance, key) if instance is not None else ""
+    if stale:
+        raise ConfigError(
+            stale,
+            hint=f"restart it with `iris-envs up -e {spec.name}` (it is replaced), or run "
+            "without --reuse",
+        )

@@ -13,12 +13,22 @@ SECRET_VARIABLES = frozenset({"IRIS_PASSWORD", "IRIS_SQLALCHEMY_URL"})
 
 
 def connection_environment(
-    spec: EnvSpec, container: ContainerInfo, snapshot_ref: str
+    spec: EnvSpec, container: ContainerInfo, snapshot_ref: str, *, network: str | None = None
 ) -> dict[str, str]:
-    """IRIS_* variables for a container of ``spec`` (see docs/running.md for each)."""
-    port = container.ports.get(SUPERSERVER_PORT)
-    web_port = container.ports.get(WEB_PORT)
-    host = engine_host()  # 127.0.0.1 for a local engine, DOCKER_HOST's host for a remote one
+    """IRIS_* variables for a container of ``spec`` (see docs/running.md for each).
+
+    With ``network`` (this process runs in a container on that network: engine/network.py)
+    they name the container's address there and its own ports, not the published ones.
+    """
+    address = container.networks.get(network, "") if network else ""
+    port: int | None
+    web_port: int | None
+    if address:
+        host, port, web_port = address, SUPERSERVER_PORT, WEB_PORT
+    else:
+        port = container.ports.get(SUPERSERVER_PORT)
+        web_port = container.ports.get(WEB_PORT)
+        host = engine_host()  # 127.0.0.1 for a local engine, the host of a remote one
     variables = {
         "IRIS_HOST": host,
         "IRIS_PORT": str(port or ""),

@@ -1,9 +1,13 @@
 """Portable snapshots: export one to a gzip'd ``docker save`` archive, and import it back safely.
 
 The archive is exactly what ``docker save`` writes (gzip'd, which ``docker load`` also reads),
-so the key, the labels and the tag travel inside the image itself. Import checks the whole
-archive BEFORE the engine sees it: a truncated, corrupted or foreign file fails with a clear
-error and nothing is loaded or tagged.
+so the key, the labels and the tag travel inside the image itself. Import reads the whole
+archive as data BEFORE the engine sees it (archive_read.py) and checks the image in it as a
+pulled one is checked (trust.py): a truncated, corrupted, foreign, crafted or lying file fails
+with a clear error, nothing is tagged, and a good snapshot already here is never replaced.
+
+An archive carries the project-independent name ``iris-envs/<env>:<key12>`` (given only while
+exporting, travelling_name); import tags the image as the importing project's snapshot.
 """
 
 from __future__ import annotations
@@ -11,47 +15,68 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gzip
-import hashlib
-import json
 import os
-import tarfile
+import sys
 import tempfile
-import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path, PurePath
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from filelock import Timeout
 
 from iris_envs import naming
 from iris_envs.cache import index as snapshot_index
 from iris_envs.engine.adapter import DockerEngine
-from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError
+from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError, OutputFolderError
+from iris_envs.share import trust
+from iris_envs.share.archive_read import (
+    ArchivedSnapshot,
+    ArchiveInvalid,
+    Progress,
+    inspect_archive,
+    load_stream,
+)
 
-CHUNK = 1024 * 1024
+__all__ = [
+    "ArchiveInvalid",
+    "ArchivedSnapshot",
+    "export_snapshot",
+    "import_snapshot",
+    "travelling_name",
+]
+
 # Level 1: snapshots are mostly database files that compress well even at the fastest level,
 # and export must stay close to the speed of a plain `docker save` (benchmarks/archive_bench.py).
 GZIP_LEVEL = 1
-_GZIP_MAGIC = b"\x1f\x8b"
-_SMALL = 4 * 1024 * 1024  # JSON members (manifest, image config) are read whole; layers streamed
-
-Progress = Callable[[int], None]
 
 
-class ArchiveInvalid(IrisEnvsError):
-    """The file is not a complete iris-envs snapshot archive (truncated, corrupt or foreign)."""
+def _gzip_to(out: BinaryIO, chunks: Iterator[bytes], on_bytes: Progress | None) -> None:
+    done = 0
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
+        for chunk in chunks:
+            gz.write(chunk)
+            done += len(chunk)
+            if on_bytes is not None:
+                on_bytes(done)
 
 
-@dataclass(frozen=True)
-class ArchivedSnapshot:
-    """What an archive holds, as checked before loading it."""
-
-    ref: str  # iris-envs/<env>:<key12>: the project-independent name it travels under
-    env: str
-    key: str
-    image_id: str  # sha256:<digest of the image config>
-    labels: dict[str, str]
+def _check_output(output: Path) -> None:
+    """Refuse an output that is not a (new or existing) regular file in an existing folder: a
+    symbolic link (``/dev/stdout`` is one) would be replaced, a device or FIFO too."""
+    if output.is_symlink():
+        raise ConfigError(
+            f"cannot write {output}: symbolic link to {output.readlink()}",
+            hint="name the file itself (iris-envs never writes through a link), or -o - for stdout",
+        )
+    if output.is_dir():
+        raise ConfigError(f"-o {output}: is a folder", hint="give a file name, e.g. snapshot.tgz")
+    if output.exists() and not output.is_file():
+        raise ConfigError(
+            f"cannot write {output}: not a regular file",
+            hint="give a file name, e.g. snapshot.tgz, or -o - to write to stdout",
+        )
+    if not output.parent.is_dir():
+        raise ConfigError(f"-o {output}: folder {output.parent} does not exist")
 
 
 @contextlib.contextmanager
@@ -79,125 +104,59 @@ def travelling_name(engine: DockerEngine, ref: str, env: str, key: str) -> Itera
 
 
 def export_snapshot(
-    engine: DockerEngine, ref: str, output: Path, on_bytes: Progress | None = None
+    engine: DockerEngine, ref: str, output: Path | None, on_bytes: Progress | None = None
 ) -> int:
-    """Write ``ref`` to ``output`` (gzip'd docker save) atomically; return the bytes written."""
-    if output.is_dir():
-        raise ConfigError(f"-o {output}: is a folder", hint="give a file name, e.g. snapshot.tgz")
-    if not output.parent.is_dir():
-        raise ConfigError(f"-o {output}: folder {output.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
-    done = 0
+    """Write ``ref`` as a gzip'd docker save to ``output`` atomically (``None``: to stdout);
+    return the bytes of the archive. A full or read-only folder is an OutputFolderError naming
+    the file (exit 2), and leaves no partial file."""
+    if output is None:
+        stdout = sys.stdout.buffer
+        counted = _Counting(stdout)
+        _gzip_to(cast(BinaryIO, counted), engine.save(ref), on_bytes)
+        stdout.flush()
+        return counted.count
+    _check_output(output)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
         with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
-                for chunk in engine.save(ref):
-                    gz.write(chunk)
-                    done += len(chunk)
-                    if on_bytes is not None:
-                        on_bytes(done)
+            _gzip_to(raw, engine.save(ref), on_bytes)
             raw.flush()
             os.fsync(raw.fileno())
         Path(tmp).replace(output)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
+    except BaseException as error:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+        if isinstance(error, OSError):
+            raise OutputFolderError(
+                f"cannot write {output}: {error.strerror or error}",
+                hint="free space there or make it writable, or write elsewhere (-o FILE, "
+                "or -o - for stdout); nothing was left there",
+            ) from None
         raise
     return output.stat().st_size
 
 
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[BinaryIO]:
-    """The archive's tar stream, gunzipped when it is gzip'd (a plain docker save works too)."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
-    with handle:
-        if handle.read(2) == _GZIP_MAGIC:
-            handle.seek(0)
-            with gzip.GzipFile(fileobj=handle, mode="rb") as gz:
-                yield cast(BinaryIO, gz)
-        else:
-            handle.seek(0)
-            yield handle
+class _Counting:
+    """A write-only stream that counts what passes through it (the archive's size on stdout)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
-def _bad(path: Path, problem: str) -> ArchiveInvalid:
-    return ArchiveInvalid(
-        f"{path}: {problem}; nothing was imported",
-        hint="export it again with `iris-envs cache export ENV -o FILE` (a copy cut short, "
-        "e.g. by a full disk or an interrupted download, cannot be loaded)",
-    )
-
-
-def inspect_archive(path: Path, on_bytes: Progress | None = None) -> ArchivedSnapshot:
-    """Read the WHOLE archive (gzip CRC and length included) and check it is one snapshot."""
-    small: dict[str, bytes] = {}
-    digests: dict[str, str] = {}
-    done = 0
-    try:
-        with _open(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                extracted = tar.extractfile(member)
-                if extracted is None:
-                    continue
-                sha = hashlib.sha256()
-                head = b""
-                while chunk := extracted.read(CHUNK):
-                    sha.update(chunk)
-                    if member.size <= _SMALL:
-                        head += chunk
-                    done += len(chunk)
-                    if on_bytes is not None:
-                        on_bytes(done)
-                if member.size <= _SMALL:
-                    small[member.name] = head
-                digests[member.name] = sha.hexdigest()
-            # Drain to the end: gzip checks its CRC and length only there.
-            while stream.read(CHUNK):
-                pass
-    except (EOFError, OSError, zlib.error, tarfile.TarError) as error:
-        raise _bad(path, f"not a complete archive ({error or type(error).__name__})") from None
-    return _check_contents(path, small, digests)
-
-
-def _json(path: Path, small: dict[str, bytes], name: str) -> Any:
-    if name not in small:
-        raise _bad(path, f"no {name} inside: not a `docker save` archive")
-    try:
-        return json.loads(small[name])
-    except ValueError:
-        raise _bad(path, f"{name} is not valid JSON") from None
-
-
-def _check_contents(
-    path: Path, small: dict[str, bytes], digests: dict[str, str]
-) -> ArchivedSnapshot:
-    manifest = _json(path, small, "manifest.json")
-    if not isinstance(manifest, list) or len(manifest) != 1 or not isinstance(manifest[0], dict):
-        raise _bad(path, "an iris-envs archive holds exactly one image")
-    entry = manifest[0]
-    config_name = str(entry.get("Config", ""))
-    tags = entry.get("RepoTags") or []
-    config = _json(path, small, config_name)
-    # The engine names the config by its sha256 (blobs/sha256/<hex> or <hex>.json).
-    digest = digests.get(config_name, "")
-    if digest not in config_name:
-        raise _bad(path, f"{config_name} does not match its checksum (corrupted)")
-    for layer in entry.get("Layers") or []:
-        if layer not in digests:
-            raise _bad(path, f"layer {layer} is missing")
-    labels = (config.get("config") or {}).get("Labels") or {} if isinstance(config, dict) else {}
-    env, key = labels.get(naming.LABEL_ENV), labels.get(naming.LABEL_KEY)
-    if labels.get(naming.LABEL_ROLE) != "snapshot" or not env or not key:
-        raise _bad(path, "the image in it is not an iris-envs snapshot (foreign archive)")
-    ref = naming.shared_ref(env, key)
-    if tags != [ref]:
-        raise _bad(path, f"the image is tagged {tags}, expected exactly [{ref!r}]")
-    return ArchivedSnapshot(ref, env, key, f"sha256:{digest}", dict(labels))
+IMPORT_HINT = (
+    "an archive is imported only when it holds that snapshot (docs/snapshots.md, 'Snapshots "
+    "from elsewhere'): export it again from a machine that built it, or build it here"
+)
 
 
 def import_snapshot(
@@ -207,45 +166,68 @@ def import_snapshot(
     on_load: Progress | None = None,
     *,
     project: str | PurePath,
-) -> ArchivedSnapshot:
-    """Check ``path`` completely, load it, name it as ``project``'s snapshot, and record it in
-    the index; nothing tagged on error. Returns it with ``ref`` the project's name for it."""
+) -> tuple[ArchivedSnapshot, bool]:
+    """Check ``path`` as data, check the image it holds (trust.py), load it untagged, and only
+    then tag it as ``project``'s snapshot of its key (and the project's ``latest``) and index
+    it. Returns the snapshot, its ``ref`` the project's name for it, and whether it was loaded:
+    a good snapshot the project already has under that name is kept, never replaced. On any
+    error nothing is tagged and the image loaded (if the engine did not have it before) is
+    removed again. The archive's own, project-independent name (``iris-envs/<env>:<key12>``)
+    is never tagged here: the image is loaded without a tag."""
     snap = inspect_archive(path, on_check)
-    before = engine.inspect_image(snap.ref)
-
-    def chunks() -> Iterator[bytes]:
-        done = 0
-        with _open(path) as stream:
-            while chunk := stream.read(CHUNK):
-                done += len(chunk)
-                if on_load is not None:
-                    on_load(done)
-                yield chunk
-
-    try:
-        engine.load(chunks())
-        loaded = engine.inspect_image(snap.ref)
-        if loaded is None or loaded.id != snap.image_id:
-            raise DockerOperationFailed(f"the engine did not load {snap.ref} from {path}")
-    except BaseException:
-        # The file changed between check and load, or Ctrl-C: untag what this import tagged.
-        after = engine.inspect_image(snap.ref)
-        if after is not None and (before is None or before.id != after.id):
-            with contextlib.suppress(IrisEnvsError):
-                engine.remove_image(snap.ref)
-        raise
+    expected = trust.expected_of(engine, snap.labels)
+    trust.check_snapshot(str(path), snap.labels, snap.layers, expected, hint=IMPORT_HINT)
     own = naming.snapshot_ref(project, snap.env, snap.key)
-    engine.tag(loaded.id, own)
-    engine.tag(loaded.id, naming.latest_ref(project, snap.env))
-    # The travelling name is not the project's: drop it, or give it back to the image that had
-    # it before the load re-pointed it (another project's, or an older iris-envs').
-    with contextlib.suppress(IrisEnvsError):
-        if before is None:
-            engine.remove_image(snap.ref)
-        elif before.id != loaded.id:
-            engine.tag(before.id, snap.ref)
+    mine = dataclasses.replace(snap, ref=own)
+    current = engine.inspect_image(own)
+    good_here = current is not None and not trust.snapshot_problems(
+        current.labels, current.layers, expected
+    )
+    if current is not None and good_here and current.id != snap.image_id:
+        return mine, False  # the project's good snapshot of this key stays
+    had_image = engine.inspect_image(snap.image_id) is not None
+    try:
+        if not had_image:
+            _load(engine, path, snap, on_load)
+        loaded = engine.inspect_image(snap.image_id)
+        if loaded is None:
+            raise DockerOperationFailed(f"the engine did not load {snap.ref} from {path}")
+        # What the engine made of it, checked again: its ID is the checked config's digest.
+        trust.check_snapshot(str(path), loaded.labels, loaded.layers, expected, hint=IMPORT_HINT)
+        engine.tag(loaded.id, own)
+        engine.tag(loaded.id, naming.latest_ref(project, snap.env))
+    except BaseException:
+        if not had_image:  # the image this import loaded, and nothing else
+            with contextlib.suppress(IrisEnvsError):
+                engine.remove_image(snap.image_id)
+        raise
     with contextlib.suppress(OSError, Timeout):
         snapshot_index.record_built(
             own, env=snap.env, key=snap.key, image_id=loaded.id, size=loaded.size
         )
-    return dataclasses.replace(snap, ref=own)
+    return mine, True
+
+
+def _load(
+    engine: DockerEngine, path: Path, snap: ArchivedSnapshot, on_load: Progress | None
+) -> None:
+    """Load the tar load_stream rebuilds from ``path`` (the checked image, no tag)."""
+    failure: list[BaseException] = []
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from load_stream(path, snap, on_load)
+        except GeneratorExit:
+            raise
+        except BaseException as error:  # the HTTP client may wrap it: raised again below
+            failure.append(error)
+            raise
+
+    try:
+        engine.load(chunks())
+    except BaseException:
+        if failure:
+            raise failure[0] from None
+        raise
+    if failure:
+        raise failure[0]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -73,47 +73,52 @@ def is_miss(error: DockerOperationFailed, remote: str) -> bool:
     return bool(re.search(r"manifest unknown|not found|does not exist|\b404\b", text))
 
 
-def pull_snapshot(
-    engine: DockerEngine,
-    registry: str,
-    env_name: str,
-    key: str,
-    reporter: Reporter,
-    *,
-    project: str | PurePath,
-) -> ImageInfo | None:
-    """Pull the snapshot of exactly ``key`` and tag it locally; None on a miss.
-
-    A registry that cannot be reached (or refuses the login) is reported and treated as a miss,
-    as a remote build cache does: the snapshot is then built locally.
-    """
-    remote = remote_ref(registry, env_name, key)
-    local = naming.snapshot_ref(project, env_name, key)  # the pulling project's own name
+def _pull(engine: DockerEngine, registry: str, remote: str, reporter: Reporter) -> ImageInfo | None:
     try:
         with reporter.step(f"pull {remote}") as handle:
-            info = engine.pull(remote, on_progress=_progress(handle))
+            return engine.pull(remote, on_progress=_progress(handle))
     except DockerOperationFailed as error:
         if is_miss(error, remote):
             reporter.line(f"registry miss: {remote} does not exist")
         else:
             reporter.line(f"warning: registry {registry} unavailable, building instead: {error}")
         return None
+
+
+@contextmanager
+def pulled(
+    engine: DockerEngine, registry: str, env_name: str, key: str, reporter: Reporter
+) -> Iterator[ImageInfo | None]:
+    """Pull the image tagged with exactly ``key``; yield it (None on a miss), untagged locally.
+
+    A registry that cannot be reached (or refuses the login) is reported and treated as a miss,
+    as a remote build cache does: the snapshot is then built locally. The image is not used by
+    any name of iris-envs until the caller has checked it and ``adopt`` tags it. Afterwards only
+    the registry-named tag this pull made is removed, never an image by ID: what came under the
+    key's tag can be any image, the base image or another project's snapshot included.
+    """
+    remote = remote_ref(registry, env_name, key)
+    existed = engine.inspect_image(remote) is not None  # a name someone else made is theirs
+    info = _pull(engine, registry, remote, reporter)
     try:
-        if info.labels.get(naming.LABEL_KEY) != key or info.labels.get(naming.LABEL_ENV) is None:
-            # A tag is only a name: an image pushed under the key by anything else is no hit.
-            reporter.line(f"warning: {remote} does not carry key {key[:12]}: ignored")
-            engine.remove_image(info.id, force=False)
-            return None
-        engine.tag(info.id, local)
-        engine.tag(info.id, naming.latest_ref(project, env_name))
-        with suppress(OSError, Timeout):
-            snapshot_index.record_built(
-                local, env=env_name, key=key, image_id=info.id, size=info.size
-            )
+        yield info
     finally:
-        with suppress(IrisEnvsError):
-            engine.remove_image(remote)  # the local name is the one iris-envs uses
-    return engine.inspect_image(local)
+        if info is not None and not existed:
+            with suppress(IrisEnvsError):
+                engine.remove_image(remote)  # untags; the image goes only if nothing else names it
+
+
+def adopt(
+    engine: DockerEngine, info: ImageInfo, env_name: str, key: str, *, project: str | PurePath
+) -> ImageInfo:
+    """Tag a checked, verified pulled snapshot as ``project``'s snapshot of the key (and its
+    ``latest``), and index it."""
+    local = naming.snapshot_ref(project, env_name, key)  # the pulling project's own name
+    engine.tag(info.id, local)
+    engine.tag(info.id, naming.latest_ref(project, env_name))
+    with suppress(OSError, Timeout):
+        snapshot_index.record_built(local, env=env_name, key=key, image_id=info.id, size=info.size)
+    return engine.inspect_image(local) or info
 
 
 def push_snapshot(
@@ -125,7 +130,8 @@ def push_snapshot(
     *,
     project: str | PurePath,
 ) -> str:
-    """Publish the local snapshot of ``key`` as ``REG/iris-envs/<env>:<key>``; return its ref."""
+    """Publish ``project``'s local snapshot of ``key`` as ``REG/iris-envs/<env>:<key>`` (a
+    project-independent name); return its ref."""
     local = naming.snapshot_ref(project, env_name, key)
     info = engine.inspect_image(local)
     if info is None or info.labels.get(naming.LABEL_KEY) != key:

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.private_engine import private_engine
+
+__all__ = ["private_engine"]  # a private dockerd (tests/private_engine.py), for every test here
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANAGED = "org.iris-envs.managed=true"
 
@@ -23,6 +27,36 @@ def docker(*args: str, check: bool = True, timeout: float = 60) -> subprocess.Co
     return subprocess.run(
         ["docker", *args], capture_output=True, text=True, check=check, timeout=timeout
     )
+
+
+def derived_image(
+    base: str, tag: str, labels: Mapping[str, str] | None = None, run: str | None = None
+) -> str:
+    """``docker build`` an image FROM ``base`` with ``labels`` (and one RUN line), tagged ``tag``;
+    return its ID. Tests make poisoned or lying snapshots with it (issue 22)."""
+    dockerfile = f"FROM {base}\n" + (f"RUN {run}\n" if run else "")
+    flags = [
+        arg for name, value in (labels or {}).items() for arg in ("--label", f"{name}={value}")
+    ]
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, *flags, "-"],
+        input=dockerfile,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        # The classic builder: the CLI here has no buildx plugin (as tests/standin/build.py).
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
+    return docker("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip()
+
+
+def image_labels(ref: str) -> dict[str, str]:
+    """The labels of an image, as the engine reports them."""
+    import json
+
+    done = docker("image", "inspect", "--format", "{{json .Config.Labels}}", ref)
+    return dict(json.loads(done.stdout) or {})
 
 
 def container_events_since(env_name: str, since: float) -> str:

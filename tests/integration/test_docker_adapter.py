@@ -231,7 +231,7 @@ def test_unreachable_engine_raises_docker_unavailable_naming_the_endpoint(
     monkeypatch.setenv("DOCKER_HOST", DEAD_SOCKET)
     ping_error = _unavailable_error(lambda engine: engine.ping())
     assert DEAD_SOCKET in ping_error.message
-    assert "Docker engine not reachable" in ping_error.message
+    assert "no Docker engine answers at" in ping_error.message
     assert ping_error.hint is not None
     assert "dockerd" in ping_error.hint
     assert ping_error.exit_code == ExitCode.DOCKER_UNAVAILABLE
@@ -262,7 +262,7 @@ def test_cli_with_unreachable_engine_exits_4_without_traceback(
     project = make_project(f'[env.dead]\nimage = "{standin_images["2025.1"]}"\n')
     done = run_cli(["build"], cwd=project, env={"DOCKER_HOST": DEAD_SOCKET}, timeout=60)
     assert done.returncode == int(ExitCode.DOCKER_UNAVAILABLE), done.stderr
-    assert "Docker engine not reachable" in done.stderr
+    assert "no Docker engine answers at" in done.stderr
     assert DEAD_SOCKET in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
 

@@ -216,7 +216,7 @@ def test_ipm_step_on_an_image_without_ipm_says_what_to_do(build: Build) -> None:
     _env, done = build('  { ipm = "sslclient" },\n')
     assert done.returncode == int(ExitCode.BUILD_FAILED), done.stderr
     assert "IPM is not installed in namespace USER" in done.stderr
-    assert 'zpm "enable -map -globally"' in done.stderr
+    assert 'zpm "enable -map -repos -globally"' in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -232,7 +232,14 @@ def test_ipm_step_in_a_new_namespace_needs_ipm_mapped_there(
         '  { objectscript = "setup/map-ipm.script", namespace = "USER" },\n'
         '  { ipm = "sslclient", version = "1.0.1" },\n'
     )
+    # Mapping the code alone leaves the new namespace without a registry (issue 24, item 6):
+    # that gets its own message, which names the flags that map the registries too.
     files = {"setup/map-ipm.script": 'zpm "enable -map -globally"\n'}
+    env, done = build(mapped, files, image=image, extra='namespace = "APP"\n')
+    assert done.returncode == int(ExitCode.BUILD_FAILED), done.stderr
+    assert "IPM in namespace APP has no package registry" in done.stderr
+    assert "enable -map -repos -globally" in done.stderr and "Traceback" not in done.stderr
+    files = {"setup/map-ipm.script": 'zpm "enable -map -repos -globally"\n'}
     env, done = build(mapped, files, image=image, extra='namespace = "APP"\n')
     assert done.returncode == 0, done.stderr
     installed = in_image(snapshot_of(done, env), f"cat {MGR}/.standin/ipm")
@@ -250,19 +257,27 @@ def test_ipm_install_failure_reports_ipm_status_text(
 # -- item 7: the CPF merge is checked by its effect and not repeated by every container ----------
 
 
+@pytest.mark.parametrize("flavour", ["plain", "dc-background"])
 def test_cpf_merge_takes_effect_once_and_leaves_no_variable_in_the_snapshot(
-    build: Build,
+    build: Build, dc_images: dict[str, str], flavour: str
 ) -> None:
-    merge = "[config]\nglobals=0,0,512,0,0,0\n[Actions]\nCreateDatabase:Name=X,Directory=/x\n"
+    # Both image flavours: the plain /iris-main and the intersystemsdc wrapper (issue 24).
+    merge = f"[config]\nglobals=0,0,512,0,0,0\n[Actions]\nCreateDatabase:Name=X,Directory={MGR}/x\n"
     env, done = build(
-        '  { shell = "true" },\n', {"merge.cpf": merge}, extra='cpf_merge = "merge.cpf"\n'
+        '  { shell = "true" },\n',
+        {"merge.cpf": merge},
+        image=None if flavour == "plain" else dc_images[flavour],
+        extra='cpf_merge = "merge.cpf"\n',
     )
     assert done.returncode == 0, done.stderr
     ref = snapshot_of(done, env)
     env_list = image_config(ref)["Env"]
     assert isinstance(env_list, list)
     assert not [item for item in env_list if item.startswith("ISC_CPF_MERGE_FILE")], env_list
-    assert "globals=0,0,512,0,0,0" in in_image(ref, f"cat {MGR}/iris.cpf")
+    # The CPF is /usr/irissys/iris.cpf (RACS_cpf), not in mgr/ (issue 24, item 1): the action's
+    # database is there too, with the trailing slash IRIS writes.
+    cpf = in_image(ref, "cat /usr/irissys/iris.cpf")
+    assert "globals=0,0,512,0,0,0" in cpf and f"X={MGR}/x/" in cpf
     name = start_snapshot(ref)
     try:
         merges = docker("exec", name, "cat", f"{MGR}/.standin/merges").stdout.splitlines()

@@ -293,8 +293,72 @@ def test_fresh_iris_env_is_another_container_of_the_same_env_removed_after_the_t
     done = sample.pytest(f"--iris-env={env}")  # not -q: the report header is shown
     assert done.returncode == 0, done.stdout + done.stderr
     # The report header names the environment(s) the plugin will start.
-    assert f"iris-envs: environment(s) {env} (started on first use)" in done.stdout
+    assert f"iris-envs: environment(s) {env} (started before the first test" in done.stdout
     [result] = sample.results("fresh")
     assert result["env"] == env
     assert result["fresh"] != result["shared"] and result["port"] != result["shared_port"]
     assert sample.containers() == []  # both removed
+
+
+WORLD_TEST = """\
+import json, os, pathlib
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def app_settings():
+    # Application code configured once per session from the environment, as under `run`.
+    return {"dsn": os.environ.get("IRIS_CONNECTION_STRING"), "env": os.environ.get("IRIS_ENVS_ENV")}
+
+
+def test_app_code_sees_the_variables(app_settings):
+    out = pathlib.Path(os.environ["OUT_DIR"]) / f"world-{os.environ.get('IRIS_ENVS_ENV')}.json"
+    out.write_text(json.dumps({**app_settings, "port": os.environ.get("IRIS_PORT")}))
+
+
+def test_the_fixture_and_the_variables_agree(iris_env):
+    assert os.environ["IRIS_ENVS_ENV"] == iris_env.env
+    assert os.environ["IRIS_CONNECTION_STRING"] == iris_env.connection_string
+    assert os.environ["IRIS_PASSWORD"] == iris_env.password
+
+
+def test_objectscript_returns_what_it_wrote(iris_env):
+    written = iris_env.run_objectscript(['Write "ns=",$NAMESPACE', 'Write ",",!,"second"'])
+    assert written == "ns=USER,\\nsecond", repr(written)
+"""
+
+
+def test_one_iris_env_exports_its_variables_for_the_session(sample: Sample) -> None:
+    """Issue 23 item 4: application code under `pytest --iris-env NAME` reads the same IRIS_*
+    variables as under `iris-envs run`, and run_objectscript returns only what was written."""
+    env = sample.envs[0]
+    (sample.root / "tests" / "test_world.py").write_text(WORLD_TEST)
+    done = sample.pytest("--iris-env", env, "-q", "tests/test_world.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [seen] = sample.results("world-")
+    assert seen["env"] == env
+    assert str(seen["dsn"]).startswith("127.0.0.1:") and str(seen["dsn"]).endswith("/USER")
+    assert str(seen["dsn"]).split(":")[1].startswith(str(seen["port"]))
+    assert sample.containers() == []
+
+
+def test_several_iris_envs_export_each_tests_own_environment(sample: Sample) -> None:
+    (sample.root / "tests" / "test_world.py").write_text(WORLD_TEST)
+    done = sample.pytest("--iris-env", ",".join(sample.envs), "-v", "tests/test_world.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for env in sample.envs:
+        assert f"test_the_fixture_and_the_variables_agree[{env}] PASSED" in done.stdout
+    # A test without the fixture has no one environment: nothing is exported for it.
+    assert [r["env"] for r in sample.results("world-")] == [None]
+
+
+def test_an_unknown_iris_env_is_one_usage_error_before_any_test(sample: Sample) -> None:
+    typo = sample.envs[0][:-1] + "x"
+    done = sample.pytest("--iris-env", typo, "-q")
+    assert done.returncode == 4, done.stdout + done.stderr  # pytest's usage error
+    output = done.stdout + done.stderr
+    assert output.count(f"unknown environment {typo!r}") == 1, output
+    assert f"did you mean {sample.envs[0]!r}" in output
+    assert "passed" not in output and "error" not in done.stdout.lower(), output
+    assert "Traceback" not in output

@@ -78,6 +78,7 @@ CASES: dict[str, Case] = {
     "unknown tag": Case(["list", "-m", "nope"], SELECTION),
     "an empty name was given to -e/-m": Case(["run", "-e", "", "--", "true"], SELECTION),
     "command not found": Case(["run", "--", "iris-envs-docs-no-such-command"], CONFIG),
+    "run has no option ...: options for the command go after": Case(["run", "-k", "greet"], CONFIG),
     "--report ...: the folder ... does not exist": Case(
         ["run", "--report", "{tmp}/no/such/folder/report.json", "--", "true"], CONFIG
     ),

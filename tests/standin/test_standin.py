@@ -22,6 +22,7 @@ from tests.standin.conftest import Containers, docker, wait_exited, wait_for_log
 pytestmark = pytest.mark.docker
 
 NEWEST = STANDIN_VERSIONS[-1]
+CPF = "/usr/irissys/iris.cpf"
 
 
 def superserver_login(name: str, user: str, password: str, namespace: str = "USER") -> str:
@@ -420,9 +421,11 @@ def test_cpf_merge_changes_iris_cpf_and_always_claims_success(
     wait_exited(name)
     merged = containers.start(containers.commit(name), "-e", "ISC_CPF_MERGE_FILE=/tmp/m.cpf")
     assert "IRIS Merge completed successfully" in docker("logs", merged).stdout
-    cpf = docker("exec", merged, "cat", f"{MGR}/iris.cpf").stdout
+    cpf = docker("exec", merged, "cat", CPF).stdout
     assert "globals=1,2,3,0,0,0" in cpf
     assert "routines=9" not in cpf  # the misspelt section was ignored, yet "success" was logged
+    # The CPF is at the top of the installation directory, none in mgr/ (RACS_cpf).
+    assert docker("exec", merged, "test", "-e", f"{MGR}/iris.cpf", check=False).returncode == 1
     # A file that does not exist also "succeeds".
     missing = containers.start(standin_images[NEWEST], "-e", "ISC_CPF_MERGE_FILE=/nope.cpf")
     assert "IRIS Merge completed successfully" in docker("logs", missing).stdout
@@ -434,3 +437,137 @@ def test_expired_community_license_stops_the_container(
     name = containers.start(build_expired_variant(NEWEST), wait=False)
     assert wait_exited(name) == 1
     assert "Invalid Community Edition license" in docker("logs", name).stdout
+
+
+def test_merge_actions_create_what_they_name_once(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    merge = (
+        "[Actions]\\nCreateDatabase:Name=appdata,Directory=/usr/irissys/mgr/appdata\\n"
+        "CreateNamespace:Name=APP,Globals=APPDATA\\n"
+        "CreateMapGlobal:Namespace=APP,Name=Orders,Database=APPDATA\\n"
+    )
+    docker("exec", name, "sh", "-c", f"printf '{merge}' > /tmp/m.cpf")
+    docker("exec", name, "iris", "stop", "IRIS", "quietly")
+    wait_exited(name)
+    merged = containers.start(containers.commit(name), "-e", "ISC_CPF_MERGE_FILE=/tmp/m.cpf")
+    cpf = docker("exec", merged, "cat", CPF).stdout
+    assert "APPDATA=/usr/irissys/mgr/appdata/" in cpf  # written with the trailing slash
+    assert "APP=APPDATA" in cpf and "[Map.APP]" in cpf and "Global_Orders=APPDATA" in cpf
+    assert "[Actions]" not in cpf
+    assert docker("exec", merged, "test", "-f", f"{MGR}/appdata/IRIS.DAT").returncode == 0
+
+
+def test_namespaces_see_classes_and_rows_through_defaults_and_mappings(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    # A namespace has one default globals and one default routines database; a package mapping
+    # brings a fixture's classes, a global mapping its rows (model.awk, with sources).
+    name = containers.start(standin_images[NEWEST])
+    records = "STANDIN-CLASS Demo.Orders Demo.OrdersD\\nSTANDIN-ROWS Demo.OrdersD 3\\n"
+    docker("exec", name, "sh", "-c", f"mkdir -p {MGR}/fx; printf '{records}' > {MGR}/fx/IRIS.DAT")
+    count = (
+        'Set c=##class(%SQL.Statement).%ExecDirect(,"SELECT COUNT(*) FROM Demo.Orders") '
+        'If c.%SQLCODE<0 { Write "ERR ",c.%SQLCODE,! } '
+        'Else { Do c.%Next() Write "ROWS ",c.%GetData(1),! }\n'
+    )
+    setup = (
+        'Set p("Directory")="/usr/irissys/mgr/fx/",sc=##class(Config.Databases).Create("FX",.p)\n'
+        'Set sc=##class(SYS.Database).MountDatabase("/usr/irissys/mgr/fx/") Write "M1=",sc,!\n'
+        'Set sc=##class(SYS.Database).MountDatabase("/usr/irissys/mgr/fx/") Write "M2=",+sc,!\n'
+        'Set o=##class(SYS.Database).%OpenId("/usr/irissys/mgr/fx/") Write "MOUNTED=",o.Mounted,!\n'
+    )
+    code, out = session(name, setup)
+    assert code == 0 and "M1=1" in out and "M2=0" in out and "MOUNTED=1" in out, out
+    assert "ERR -30" in session(name, count, namespace="USER")[1]  # not reachable yet
+    m = 'Set m("Database")="FX",sc=##class(Config.MapPackages).Create("USER","Demo",.m)\n'
+    session(name, m)
+    # The class is visible, its rows are not: a package mapping maps no data.
+    assert "ROWS 0" in session(name, count, namespace="USER")[1]
+    g = 'Set m("Database")="FX",sc=##class(Config.MapGlobals).Create("USER","Demo.OrdersD",.m)\n'
+    session(name, g)
+    assert "ROWS 3" in session(name, count, namespace="USER")[1]
+    cpf = docker("exec", name, "cat", CPF).stdout
+    assert "Package_Demo=FX" in cpf and "Global_Demo.OrdersD=FX" in cpf
+    # Repointing the namespace's defaults at the fixture instead hides the classes loaded before.
+    cls = "Class App.Thing Extends %%Persistent {}\\n"
+    docker("exec", name, "sh", "-c", f"mkdir -p /tmp/src && printf '{cls}' > /tmp/src/Thing.cls")
+    session(name, 'Set sc=$SYSTEM.OBJ.LoadDir("/tmp/src","ck",,1)\n', namespace="USER")
+    exists = 'Write "E=",##class(%Dictionary.CompiledClass).%ExistsId("App.Thing"),!\n'
+    assert "E=1" in session(name, exists, namespace="USER")[1]
+    repoint = 'Set n("Globals")="FX",n("Routines")="FX"\n'
+    session(name, repoint + 'Set sc=##class(Config.Namespaces).Modify("USER",.n)\n')
+    assert "E=0" in session(name, exists, namespace="USER")[1]
+
+
+def test_globals_persist_in_the_database_that_holds_them_and_travel_with_its_file(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    session(name, 'Set ^Iso("x")=42\n', namespace="USER")
+    assert "V=42" in session(name, 'Write "V=",$Get(^Iso("x")),!\n', namespace="USER")[1]
+    copy = f"mkdir -p {MGR}/copy && cp {MGR}/user/IRIS.DAT {MGR}/copy/"
+    docker("exec", name, "sh", "-c", copy)
+    read = 'Write "C=",$Get(^|"^^/usr/irissys/mgr/copy/"|Iso("x")),!\n'
+    assert "C=42" in session(name, read)[1]
+
+
+def test_directory_listing_shows_data_and_code_globals(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    records = "STANDIN-CLASS Demo.Orders Demo.OrdersD\\nSTANDIN-ROWS Demo.OrdersD 3\\n"
+    docker("exec", name, "sh", "-c", f"mkdir -p {MGR}/fx; printf '{records}' > {MGR}/fx/IRIS.DAT")
+    script = (
+        "Set st=##class(%SQL.Statement).%New()\n"
+        'Set sc=st.%PrepareClassQuery("%SYS.GlobalQuery","DirectoryList")\n'
+        'Set rs=st.%Execute("/usr/irissys/mgr/fx/","","*",0,,1)\n'
+        'While rs.%Next() { Write "G:",rs.%Get("Name"),! }\n'
+        'Set e="^^/usr/irissys/mgr/fx/",c=""\n'
+        'For { Set c=$Order(^|e|oddDEF(c)) Quit:c=""  Write "C:",c,! }\n'
+    )
+    out = session(name, script)[1]
+    assert "G:Demo.OrdersD" in out and "G:oddDEF" in out and "C:Demo.Orders" in out
+
+
+def test_the_undocumented_not_startswith_form_is_refused(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    select = "SELECT TABLE_SCHEMA,TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE "
+    query = (
+        'Set r=##class(%SQL.Statement).%ExecDirect(,"' + select + '{}") Write "C=",r.%SQLCODE,!\n'
+    )
+    bare = query.format("TABLE_SCHEMA NOT %STARTSWITH '%'")
+    documented = query.format("NOT (TABLE_SCHEMA %STARTSWITH '%')")
+    assert "C=-1" in session(name, bare, namespace="USER")[1]
+    assert "C=0" in session(name, documented, namespace="USER")[1]
+
+
+def test_logins_are_refused_once_a_freeze_outlasts_its_timeout(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    code, out = session(
+        name, 'Set sc=##class(Backup.General).ExternalFreeze(,,,,,,1) Write "F=",sc,!\n'
+    )
+    assert code == 0 and "F=1" in out, out
+    time.sleep(1.5)
+    code, out = session(name, 'Write "in",!\n')
+    assert code == 1
+    # Thawing needs a session that is already logged in (or a freeze that has not timed out).
+    docker("exec", name, "rm", f"{MGR}/.standin/frozen")
+    assert session(name, 'Write "in",!\n')[0] == 0
+
+
+def test_ipm_mapped_without_repositories_cannot_install(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    dc = containers.start(build_dc_variant(NEWEST))
+    session(dc, 'zpm "enable -map -globally"\n', namespace="USER")
+    install = 'Set sc=##class(%IPM.Main).Shell("install x") Write "S=",+sc,!\n'
+    out = session(dc, install, namespace="APP")[1]
+    assert "No repositories are configured and enabled in this namespace." in out and "S=0" in out
+    session(dc, 'zpm "enable -map -repos -globally"\n', namespace="USER")
+    assert "S=1" in session(dc, install, namespace="APP")[1]

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from iris_envs import naming
+from iris_envs.engine.discovery import Endpoint
 from iris_envs.engine.types import ImageInfo
+
+# Tests of POSIX behaviour the Windows job cannot run: symlinks (an administrator's right
+# there), `sh`, unix sockets, signals. The code under them degrades on Windows instead, which
+# tests/unit/test_windows.py checks with sys.platform faked.
+POSIX_ONLY = pytest.mark.skipif(
+    sys.platform == "win32", reason="POSIX only (symlinks, sh, unix sockets or signals)"
+)
+
+# The engine a fake engine claims to be (for the spare lock's scope, the `docker` hints).
+FAKE_ENDPOINT = Endpoint("unix:///fake/docker.sock", "a fake engine", configured=False)
 
 
 def image(

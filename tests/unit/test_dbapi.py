@@ -120,3 +120,32 @@ def test_missing_variables_say_which(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_what_counts_as_expiry(text: str, expired: bool) -> None:
     assert password_expired(dbapi.OperationalError(text)) is expired
+
+
+@pytest.mark.parametrize(
+    ("driver_text", "said", "not_said"),
+    [
+        # Words of intersystems-irispython 5 against a server that is not IRIS, and a closed port.
+        (
+            "<COMMUNICATION LINK ERROR> Failed to connect to server; Details: <COMMUNICATION "
+            "ERROR> Message out of order; Details: Invalid Message Sequence Number: expected: 1 "
+            "got: 1096045357",
+            "not with the IRIS superserver protocol",
+            "is the container running",
+        ),
+        (
+            "<COMMUNICATION LINK ERROR> Failed to connect to server; Details: Error code: -1 "
+            "Error message: ",
+            "nothing accepts connections there",
+            "superserver protocol",
+        ),
+    ],
+)
+def test_a_connection_failure_says_what_the_drivers_answer_means(
+    variables: None, monkeypatch: pytest.MonkeyPatch, driver_text: str, said: str, not_said: str
+) -> None:
+    monkeypatch.setattr(dbapi, "connect", Driver(dbapi.OperationalError(driver_text)))
+    with pytest.raises(ConnectFailed) as raised:
+        connect()
+    assert said in str(raised.value) and not_said not in str(raised.value)
+    assert driver_text.partition(";")[0] in str(raised.value)  # the driver's words stay

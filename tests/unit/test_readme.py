@@ -27,8 +27,49 @@ def test_the_example_configuration_loads(tmp_path: Path) -> None:
         assert set(name.split(",")) <= set(project.envs), name
 
 
+def set_up_commands() -> list[str]:
+    """The README's one-command console blocks: the main job, then this project's tests."""
+    return re.findall(r"```console\n\$ (.*?)\n```", README)
+
+
+def test_the_readme_has_exactly_two_set_up_commands_main_job_first() -> None:
+    main_job, tests = set_up_commands()
+    # The main job from a checkout: install it, then run the example's tests (issue 23 item 2;
+    # tests/integration/test_readme_main_job.py runs it as written).
+    assert main_job.endswith("cd examples/quickstart && iris-envs run -- pytest"), main_job
+    assert "pip install -e ." in main_job
+    assert tests.startswith("bash scripts/ensure-docker")
+
+
 def test_ci_runs_the_readme_set_up_command_verbatim() -> None:
-    blocks = re.findall(r"```console\n\$ (.*?)\n```", README)
-    assert "iris-envs run -- pytest" in blocks
-    setup = next(b for b in blocks if b.startswith("bash scripts/ensure-docker"))
+    _, setup = set_up_commands()
     assert setup in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
+def test_install_says_how_until_there_is_a_release() -> None:
+    assert "not on PyPI yet" in README
+    assert "iris-envs @ git+https://github.com/OWNER/iris-envs" in README
+
+
+def test_no_page_installs_a_release_that_does_not_exist_yet() -> None:
+    """Issue 23 item 1: `pip install iris-envs` fails until the first release, so no command in
+    the README or the docs may rely on it (the bare package name as an argument of pip install,
+    in a code block or inline code), unless the words next to it say it does not work yet."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    offenders = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        code = [(m.group(1), "") for m in re.finditer(r"```[^\n]*\n(.*?)```", text, re.S)]
+        code += [
+            (m.group(1), text[max(0, m.start() - 40) : m.end() + 40])
+            for m in re.finditer(r"`([^`\n]+)`", text)
+        ]
+        for block, around in code:
+            if "finds nothing" in around or "Once released" in around:
+                continue
+            for line in block.splitlines():
+                # Each `pip install ...` up to the next && ; | : its arguments, one by one.
+                for args in re.findall(r"pip install ([^&;|\n]*)", line):
+                    if "iris-envs" in args.split():
+                        offenders.append(f"{page.name}: {line.strip()}")
+    assert offenders == []

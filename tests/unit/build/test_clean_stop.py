@@ -18,13 +18,13 @@ from iris_envs.build.clean_stop import (
     restore_config_changes,
     stop_iris_cleanly,
 )
-from iris_envs.config.cpf import parse_cpf, unmerged_settings
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.types import ExecResult, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed
 from iris_envs.fixtures.dat_step import DatCopy
 from iris_envs.instance.containers import Owner
 from iris_envs.progress import Reporter
+from tests.unit import POSIX_ONLY
 
 
 def image(entrypoint: tuple[str, ...] | None, cmd: tuple[str, ...] | None = None) -> ImageInfo:
@@ -104,6 +104,7 @@ def engine(stop: ExecResult, qlist: str = QLIST_DOWN, tidy: str = "removed 1024"
         ("echo 'iris: instance IRIS not found' >&2; exit 1", "iris: instance IRIS not found"),
     ],
 )
+@POSIX_ONLY
 def test_the_tidy_script_waits_for_qlist_down(
     tmp_path: Path, iris_script: str, expected: str
 ) -> None:
@@ -149,15 +150,6 @@ def test_a_stop_that_outlasts_its_timeout_is_a_build_failure() -> None:
     fake = FakeEngine({"iris stop": hang})
     with pytest.raises(BuildFailed, match="did not finish within 180 s"):
         stop_iris_cleanly(fake, "c1")  # type: ignore[arg-type]
-
-
-def test_cpf_settings_are_compared_by_section_and_key_not_actions() -> None:
-    cpf = "[config]\nglobals=0,0,512,0,0,0\n[Startup]\nSystemMode=TEST\n"
-    assert parse_cpf(cpf)[("startup", "systemmode")] == "TEST"
-    merge = "[Config]\nGlobals = 0,0,512,0,0,0\n[Actions]\nCreateDatabase:Name=X\n"
-    assert unmerged_settings(merge, cpf) == []
-    assert unmerged_settings("[confg]\nglobals=1\n", cpf) == ["[confg] globals=1"]
-    assert unmerged_settings("[config]\nglobals=1\n", cpf) == ["[config] globals=1"]
 
 
 @dataclass

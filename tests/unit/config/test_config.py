@@ -11,7 +11,7 @@ from iris_envs.config.load import load_project
 from iris_envs.config.secrets import DEFAULT_PASSWORD
 from iris_envs.config.spec import DEFAULT_IMAGE, Edition, StepKind
 from iris_envs.errors import ConfigError
-from tests.unit import write
+from tests.unit import POSIX_ONLY, write
 
 
 def project(tmp_path: Path, body: str, name: str = "iris-envs.toml") -> Path:
@@ -219,6 +219,7 @@ def test_password_is_never_echoed(tmp_path: Path) -> None:
     assert "12345678" not in message and "env.e.password" in message
 
 
+@POSIX_ONLY
 def test_symlink_out_of_the_project_is_rejected(tmp_path: Path) -> None:
     outside = write(tmp_path / "outside.sql", "x")
     root = tmp_path / "proj"

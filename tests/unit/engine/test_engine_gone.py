@@ -18,6 +18,7 @@ from iris_envs.engine import client as docker_adapter
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.errors import BuildFailed, DockerOperationFailed, DockerUnavailable
 from iris_envs.exit_codes import ExitCode
+from tests.unit import POSIX_ONLY
 
 
 def stopping_engine(answers: int, *, hangs: bool = False) -> tuple[DockerEngine, list[float]]:
@@ -90,14 +91,16 @@ def failing_command(error: Exception) -> argparse.Namespace:
 
 def run_main(monkeypatch: pytest.MonkeyPatch, error: Exception) -> int:
     monkeypatch.setattr(
-        argparse.ArgumentParser, "parse_args", lambda self, argv=None: failing_command(error)
+        argparse.ArgumentParser,
+        "parse_known_args",
+        lambda self, argv=None: (failing_command(error), []),
     )
     return cli.main([])
 
 
-def dead_socket(tmp_path: Path) -> str:
+def dead_socket(folder: Path) -> str:
     """A unix socket path nobody listens on: connecting is refused at once."""
-    path = tmp_path / "gone.sock"
+    path = folder / "gone.sock"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))  # bound, never listening, closed: ECONNREFUSED
     return f"unix://{path}"
@@ -105,12 +108,13 @@ def dead_socket(tmp_path: Path) -> str:
 
 # The docker SDK leaves the socket of a refused unix connect unclosed; collected in the test.
 @pytest.mark.filterwarnings("ignore:unclosed:ResourceWarning")
+@POSIX_ONLY
 def test_any_command_ending_in_an_engine_error_of_a_vanished_engine_exits_4(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, short_tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # `up`, `run`, `fixture create` ... end in whatever the engine answered last; the CLI asks
     # the engine (DOCKER_HOST) whether it is still there before choosing the exit code.
-    monkeypatch.setenv("DOCKER_HOST", dead_socket(tmp_path))
+    monkeypatch.setenv("DOCKER_HOST", dead_socket(short_tmp_path))
     assert run_main(monkeypatch, LAST_ANSWER) == ExitCode.DOCKER_UNAVAILABLE
     err = capsys.readouterr().err
     assert "the Docker engine stopped answering (its last answer: start container" in err

@@ -13,6 +13,7 @@ import pytest
 from iris_envs.engine.tar_stream import _UPLOAD_PIECE, TarPieces, coalesced
 from iris_envs.engine.types import FileToCopy
 from iris_envs.errors import DockerOperationFailed
+from tests.unit import POSIX_ONLY
 
 
 def archive(
@@ -23,6 +24,7 @@ def archive(
     return tarfile.open(fileobj=io.BytesIO(b"".join(pieces))), tar, pieces
 
 
+@POSIX_ONLY
 def test_every_entry_is_owned_by_irisowner_with_folders_links_and_content(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)

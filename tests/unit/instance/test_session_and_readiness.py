@@ -15,6 +15,7 @@ from iris_envs.instance.objectscript import (
     run_session,
     strip_comment,
     wrap_script,
+    written_text,
 )
 from iris_envs.instance.readiness import LogMessage, QlistRunning, SessionProbe, wait_until_ready
 
@@ -189,3 +190,37 @@ def test_community_image_age_warning() -> None:
     gone = community_license_warning("img:older", "2025-01-01T00:00:00.5Z", now)
     assert "has probably expired" in gone and "every snapshot" in gone
     assert community_license_warning("img", "not a date", now) == ""
+
+
+def test_captured_output_is_what_the_lines_wrote_whatever_the_prompts() -> None:
+    """Issue 23 item 4: run_objectscript's text has no banner and no prompts, whether the
+    session puts a prompt on a new line (the stand-in) or right after the output."""
+    script = wrap_script(['Write "a"', "Set x=1", 'Write "b",!,"c"'], "n1", capture=True)
+    guarded = [line for line in script.splitlines() if line.startswith("Try {")]
+    # The end marker follows the Catch: also written when a line quits or skips its rest.
+    assert all(line.endswith(' Write ">IRIS-ENVS-OUT-n1"') for line in guarded)
+    transcripts = [
+        "\nNode: abc, Instance: IRIS\n\nUSER>IRIS-ENVS-OUT-n1<a>IRIS-ENVS-OUT-n1\n"
+        "USER>IRIS-ENVS-OUT-n1<>IRIS-ENVS-OUT-n1\nUSER>IRIS-ENVS-OUT-n1<b\r\nc>IRIS-ENVS-OUT-n1\n"
+        "USER>\nIRIS-ENVS-OK-n1\n",
+        "Node: abc, Instance: IRIS\nUSER>IRIS-ENVS-OUT-n1<a>IRIS-ENVS-OUT-n1USER>"
+        ">IRIS-ENVS-OUT-n1USER>IRIS-ENVS-OUT-n1<b\nc>IRIS-ENVS-OUT-n1USER>",
+    ]
+    for transcript in transcripts:
+        assert written_text(transcript, "n1") == "ab\nc"
+    assert written_text(transcripts[0], "other") == ""  # another call's markers do not count
+
+
+def test_run_session_with_capture_returns_the_written_text() -> None:
+    def answer(command: object, kw: dict[str, object]) -> ExecResult:
+        nonce = nonce_of(kw["stdin"])  # type: ignore[arg-type]
+        return ExecResult(
+            0,
+            f"\nNode: x, Instance: IRIS\n\nUSER>IRIS-ENVS-OUT-{nonce}<hello>IRIS-ENVS-OUT-{nonce}"
+            f"\nUSER>\nIRIS-ENVS-OK-{nonce}\n",
+        )
+
+    engine = FakeEngine(answer=answer)
+    result = run_session(engine, "c1", ['Write "hello"'], namespace="USER", capture=True)  # type: ignore[arg-type]
+    assert result.written == "hello"
+    assert "Node:" in result.output  # the transcript is still there for diagnostics

@@ -197,3 +197,30 @@ def test_password_never_in_lines() -> None:
         compute_key(spec_a, base, "p").inputs, compute_key(spec_b, base, "p").inputs
     )
     assert lines == ["password changed"]
+
+
+def test_a_changed_folder_names_its_changed_added_and_removed_files(root: Path) -> None:
+    """Issue 23 item 5: `explain` names the file inside a changed folder, not only the folder."""
+    from iris_envs.key.cache_key import input_files
+
+    spec = load_project(cwd=root).envs["app"]
+    before, old_files = inputs(root), input_files(spec)
+    write(root / "src" / "A.cls", "Class A { }")
+    write(root / "src" / "Deep" / "B.cls", "Class Deep.B {}")
+    after, new_files = inputs(root), input_files(spec)
+    assert old_files == {"load src": {"A.cls": old_files["load src"]["A.cls"]}}
+    assert describe_changes(before, after, old_files, new_files) == [
+        "setup[1] load src: A.cls changed, Deep/B.cls added"
+    ]
+    # A snapshot built before the listing existed: the folder as before.
+    assert describe_changes(before, after, {}, new_files) == [
+        "setup[1] load src: content changed (1 -> 2 files)"
+    ]
+    many = {f"f{i}.cls": "x" for i in range(8)}
+    line = describe_changes(before, after, {"load src": {}}, {"load src": many})
+    assert line == ["setup[1] load src: content changed (1 -> 2 files)"]  # empty side: unlisted
+    line = describe_changes(before, after, {"load src": {"f0.cls": "y"}}, {"load src": many})
+    assert line == [
+        "setup[1] load src: f0.cls changed, f1.cls added, f2.cls added, f3.cls added, "
+        "f4.cls added and 3 more"
+    ]

@@ -17,6 +17,7 @@ from iris_envs import naming
 from iris_envs.build.outcome import Snapshot
 from iris_envs.cache.orphans import collect_untagged_snapshots, is_orphan
 from iris_envs.config.spec import EnvSpec
+from iris_envs.engine.discovery import Endpoint
 from iris_envs.engine.types import ContainerInfo, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, DockerUnavailable
 from iris_envs.instance.containers import Owner
@@ -26,7 +27,7 @@ from iris_envs.run.instance import Instance
 from iris_envs.run.report import report_data, summary_lines
 from iris_envs.run.runner import EnvResult, RunOptions, overall_exit_code, run_environments
 from iris_envs.run.variables import connection_environment, redacted
-from tests.unit import FakeEngine, image
+from tests.unit import FAKE_ENDPOINT, POSIX_ONLY, FakeEngine, image
 
 SECRET = "s3cret:/@pw"
 
@@ -69,6 +70,7 @@ def test_an_interruption_wins() -> None:
     assert overall_exit_code([result("failed", 1), result("pending")]) == 1
 
 
+@POSIX_ONLY
 def test_a_command_killed_by_a_signal_exits_like_in_a_shell() -> None:
     assert shell_exit_code(-15) == 143
     assert shell_exit_code(-2) == 130
@@ -236,6 +238,7 @@ def test_connection_environment_and_redaction() -> None:
 class FakeEngine:
     removed: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)
+    endpoint: Endpoint = FAKE_ENDPOINT
 
     def remove_container(self, container_id: str) -> None:
         self.removed.append(container_id)

@@ -11,10 +11,12 @@ import pytest
 
 from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
+from iris_envs.engine.discovery import Endpoint
 from iris_envs.engine.types import ContainerInfo
 from iris_envs.errors import NotFoundInEngine
 from iris_envs.instance.containers import Owner
 from iris_envs.run import spares
+from tests.unit import FAKE_ENDPOINT
 
 
 @dataclass
@@ -23,6 +25,7 @@ class RacyRenameEngine:
     container is renamed from whatever name it has by then; a racing rename also succeeds."""
 
     containers: list[ContainerInfo]
+    endpoint: Endpoint = FAKE_ENDPOINT
 
     def containers_by_label(self, labels: dict[str, str]) -> list[ContainerInfo]:
         return list(self.containers)
@@ -37,6 +40,9 @@ class RacyRenameEngine:
 
     def inspect_container(self, container_id: str) -> ContainerInfo | None:
         return next((c for c in self.containers if c.id == container_id), None)
+
+    def join_client_network(self, container_id: str) -> str | None:
+        return None  # this process runs on the engine's host
 
 
 def test_two_processes_claiming_at_once_never_get_the_same_spare(

@@ -8,8 +8,13 @@ standard library. Where the environment comes from, in this order:
    reused and a container started with the same code ``iris-envs run`` uses, once per pytest
    process (so once per pytest-xdist worker: workers never share an instance), and removed at
    the end of the session, also after Ctrl-C; ``--iris-env a,b`` runs every test once per
-   environment, with the name in the test id;
+   environment, with the name in the test id. A name the project does not have is a usage
+   error before any test runs;
 3. ``@pytest.mark.iris_env("NAME")`` on a module or class: those tests use that environment.
+
+The ``IRIS_*`` variables are in ``os.environ`` as under ``iris-envs run``: with one
+``--iris-env NAME`` for the whole session (its container starts before the first test), and
+during each test that uses ``iris_env``, those of that test's environment.
 
 See docs/pytest.md.
 """
@@ -18,141 +23,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from iris_envs.run.instance import Instance
+from iris_envs.pytest_plugin.environments import Environments, IrisEnv, exported
 
-_STATE = pytest.StashKey["_Environments"]()
+__all__ = ["IrisEnv"]
 
-
-@dataclass(frozen=True)
-class IrisEnv:
-    """A running IRIS of one environment, as tests see it."""
-
-    env: str
-    host: str
-    port: int
-    web_port: int | None
-    namespace: str
-    username: str
-    password: str = field(repr=False)
-    connection_string: str = ""
-    sqlalchemy_url: str = field(default="", repr=False)
-    container: str = ""
-    snapshot: str = ""
-
-    @classmethod
-    def from_variables(cls, variables: dict[str, str]) -> IrisEnv:
-        web = variables.get("IRIS_WEB_PORT", "")
-        return cls(
-            env=variables.get("IRIS_ENVS_ENV", ""),
-            host=variables["IRIS_HOST"],
-            port=int(variables["IRIS_PORT"]),
-            web_port=int(web) if web else None,
-            namespace=variables["IRIS_NAMESPACE"],
-            username=variables["IRIS_USERNAME"],
-            password=variables["IRIS_PASSWORD"],
-            connection_string=variables.get("IRIS_CONNECTION_STRING", ""),
-            sqlalchemy_url=variables.get("IRIS_SQLALCHEMY_URL", ""),
-            container=variables.get("IRIS_ENVS_CONTAINER", ""),
-            snapshot=variables.get("IRIS_ENVS_SNAPSHOT", ""),
-        )
-
-    @property
-    def version(self) -> str:
-        """The IRIS version of the image (its ``com.intersystems.platform-version`` label)."""
-        from iris_envs.engine.adapter import DockerEngine
-
-        info = DockerEngine().inspect_container(self.container) if self.container else None
-        return info.labels.get("com.intersystems.platform-version", "") if info else ""
-
-    def run_objectscript(self, lines: list[str], namespace: str | None = None) -> str:
-        """Run ObjectScript lines in the container (marker-checked ``iris session``)."""
-        from iris_envs.engine.adapter import DockerEngine
-        from iris_envs.instance.objectscript import run_session
-
-        result = run_session(
-            DockerEngine(), self.container, lines, namespace=namespace or self.namespace
-        )
-        return result.output
-
-    def connect(self) -> Any:
-        """A DB-API connection (iris_envs.connect), past first-login password expiry."""
-        from iris_envs.dbapi import connect
-
-        return connect(
-            self.host,
-            self.port,
-            self.namespace,
-            self.username,
-            self.password,
-            container=self.container or None,
-        )
-
-
-class _Environments:
-    """The containers this pytest process started, per environment; removed at the end."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.stack = ExitStack()
-        # (environment, fixture folders, mount) -> its container
-        self.running: dict[tuple[str, tuple[str, ...], str], Instance] = {}
-        self.failed = False
-
-    def project(self) -> Any:
-        from iris_envs.config.load import load_project
-
-        return load_project(None, cwd=self.config.rootpath)
-
-    def spec(self, name: str) -> Any:
-        from iris_envs.config.selection import select_one
-
-        return select_one(self.project(), name)
-
-    def get(self, name: str, fixtures: tuple[str, ...] = (), mount: str = "namespace") -> IrisEnv:
-        """The session's container of ``name`` (with ``fixtures``: of its derived snapshot that
-        holds them), started on first use, removed at the end."""
-        from iris_envs.errors import IrisEnvsError
-        from iris_envs.run.lifecycle import warm_instance
-
-        key = (name, fixtures, mount)
-        problem = ""
-        if key not in self.running:
-            try:
-                spec = self.spec(name)
-                if fixtures:
-                    spec = self.derived_spec(spec, fixtures, mount)
-                manager = warm_instance(spec, keep=self.keep_on_failure)
-                self.running[key] = self.stack.enter_context(manager)
-            except IrisEnvsError as error:
-                problem = str(error)
-        if problem:
-            # What went wrong and how to fix it, as the CLI says it; no traceback.
-            pytest.fail(f"iris-envs: {problem}", pytrace=False)
-        return IrisEnv.from_variables(self.running[key].variables)
-
-    def derived_spec(self, spec: Any, fixtures: tuple[str, ...], mount: str) -> Any:
-        """``spec`` plus the fixtures, built FROM ``spec``'s snapshot (built or reused first)."""
-        from iris_envs.build.snapshot import ensure_snapshot
-        from iris_envs.engine.adapter import DockerEngine
-        from iris_envs.fixtures.derived import derive
-        from iris_envs.instance.containers import Owner
-        from iris_envs.progress import Reporter
-
-        base = ensure_snapshot(DockerEngine(), spec, owner=Owner(), reporter=Reporter(spec.name))
-        return derive(spec, base.ref, fixtures, mount=mount)
-
-    def keep_on_failure(self) -> bool:
-        return bool(self.config.getoption("iris_keep_on_failure")) and self.failed
-
-    def close(self) -> None:
-        self.stack.close()
+_STATE = pytest.StashKey[Environments]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -183,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "iris_fixtures(*folders, mount='namespace'): these tests get a container of a snapshot "
         "that also holds these .DAT fixture folders (paths relative to the project root)",
     )
-    config.stash[_STATE] = _Environments(config)
+    config.stash[_STATE] = Environments(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -192,11 +72,31 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.close()  # also after Ctrl-C: pytest unconfigures on KeyboardInterrupt too
 
 
+def _option_value(config: pytest.Config) -> str:
+    return str(config.getoption("iris_env") or config.getini("iris_env") or "")
+
+
 def _requested(config: pytest.Config) -> list[str]:
     from iris_envs.config.selection import split_names
 
-    value = config.getoption("iris_env") or str(config.getini("iris_env") or "")
+    value = _option_value(config)
     return split_names([value]) if value else []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An unknown ``--iris-env`` name (or a configuration that does not load) is one usage error
+    now (pytest exits 4), not an error in every test that needs the environment."""
+    value = _option_value(session.config)
+    if value:
+        option = f"--iris-env {value}" if session.config.getoption("iris_env") else "iris_env"
+        session.config.stash[_STATE].check([value], option)
+
+
+def _provided_by_run(config: pytest.Config) -> bool:
+    """Does ``iris-envs run`` already provide what was requested (or was nothing requested)?"""
+    requested = _requested(config)
+    run_env = os.environ.get("IRIS_ENVS_ENV")
+    return not requested or (bool(os.environ.get("IRIS_ENVS_CONTAINER")) and requested == [run_env])
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -206,6 +106,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
             f"iris-envs: environment {os.environ.get('IRIS_ENVS_ENV', '?')} from iris-envs run "
             f"({os.environ.get('IRIS_HOST')}:{os.environ.get('IRIS_PORT')}, "
             f"snapshot {os.environ.get('IRIS_ENVS_SNAPSHOT', '?')})"
+        )
+    if len(requested) == 1:
+        return (
+            f"iris-envs: environment(s) {requested[0]} (started before the first test; "
+            "its IRIS_* variables exported)"
         )
     if requested:
         return f"iris-envs: environment(s) {', '.join(requested)} (started on first use)"
@@ -259,6 +164,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed:  # remembered for --iris-keep-on-failure
         item.config.stash[_STATE].failed = True
     return report  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _iris_envs_session_variables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With one ``--iris-env NAME``: its ``IRIS_*`` variables in ``os.environ`` for the session
+    (as ``iris-envs run`` exports them), so application code and a no-argument
+    ``iris_envs.connect()`` see the same world. With several there is no one environment for
+    the session: each test that uses ``iris_env`` gets its own (below)."""
+    requested = _requested(request.config)
+    if len(requested) != 1 or _provided_by_run(request.config):
+        yield
+        return
+    env = request.config.stash[_STATE].get(requested[0])
+    with exported(env.variables):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _iris_envs_test_variables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """During a test that uses ``iris_env``: that environment's ``IRIS_*`` variables (with
+    ``--iris-env a,b`` or a marker, another environment's than the session's)."""
+    if "iris_env" not in request.fixturenames:
+        yield
+        return
+    env: IrisEnv = request.getfixturevalue("iris_env")
+    with exported(env.variables):
+        yield
 
 
 @pytest.fixture(scope="session")

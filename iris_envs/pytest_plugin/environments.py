@@ -1,0 +1,212 @@
+"""The pytest plugin's environments: ``IrisEnv`` (what a test sees) and the containers it started.
+
+Imports only pytest and the standard library at module level, as the plugin itself: the rest of
+iris-envs (docker SDK included) is imported on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from iris_envs.run.instance import Instance
+
+
+def image_version(labels: dict[str, str]) -> str:
+    """The IRIS version an InterSystems image's labels state (ADOCK, "Discovering Defaults in
+    InterSystems Images"), "" when they state none."""
+    clean = labels.get("org.opencontainers.image.version", "").strip()
+    return clean or labels.get("com.intersystems.platform-version", "").strip().lstrip(":")
+
+
+@dataclass(frozen=True)
+class IrisEnv:
+    """A running IRIS of one environment, as tests see it."""
+
+    env: str
+    host: str
+    port: int
+    web_port: int | None
+    namespace: str
+    username: str
+    password: str = field(repr=False)
+    connection_string: str = ""
+    sqlalchemy_url: str = field(default="", repr=False)
+    container: str = ""
+    snapshot: str = ""
+    # Every IRIS_* variable of this environment, as `iris-envs run` exports them (secrets too).
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_variables(cls, variables: Mapping[str, str]) -> IrisEnv:
+        web = variables.get("IRIS_WEB_PORT", "")
+        return cls(
+            env=variables.get("IRIS_ENVS_ENV", ""),
+            host=variables["IRIS_HOST"],
+            port=int(variables["IRIS_PORT"]),
+            web_port=int(web) if web else None,
+            namespace=variables["IRIS_NAMESPACE"],
+            username=variables["IRIS_USERNAME"],
+            password=variables["IRIS_PASSWORD"],
+            connection_string=variables.get("IRIS_CONNECTION_STRING", ""),
+            sqlalchemy_url=variables.get("IRIS_SQLALCHEMY_URL", ""),
+            container=variables.get("IRIS_ENVS_CONTAINER", ""),
+            snapshot=variables.get("IRIS_ENVS_SNAPSHOT", ""),
+            variables={k: variables[k] for k in VARIABLE_NAMES if k in variables},
+        )
+
+    @property
+    def version(self) -> str:
+        """The IRIS version of the image, e.g. ``2025.1.0.223.0``: its
+        ``org.opencontainers.image.version`` label, else ``com.intersystems.platform-version``
+        without the leading ``:`` ADOCK shows it with (":2023.2.0.299.0")."""
+        from iris_envs.engine.adapter import DockerEngine
+
+        info = DockerEngine().inspect_container(self.container) if self.container else None
+        return image_version(info.labels) if info else ""
+
+    def run_objectscript(self, lines: Sequence[str], namespace: str | None = None) -> str:
+        """Run ObjectScript lines in the container (``iris session`` as irisowner, in the
+        environment's namespace unless ``namespace`` names another) and return what they wrote:
+        no session banner, no prompts; line ends as ``\\n``; blank space at both ends removed.
+
+        Raises ``iris_envs.instance.objectscript.ScriptFailed`` (with the IRIS error text) when
+        a line fails; the lines after it do not run.
+        """
+        from iris_envs.engine.adapter import DockerEngine
+        from iris_envs.instance.objectscript import run_session
+
+        result = run_session(
+            DockerEngine(),
+            self.container,
+            list(lines),
+            namespace=namespace or self.namespace,
+            what="run_objectscript",
+            capture=True,
+        )
+        return result.written
+
+    def connect(self) -> Any:
+        """A DB-API connection (iris_envs.connect), past first-login password expiry."""
+        from iris_envs.dbapi import connect
+
+        return connect(
+            self.host,
+            self.port,
+            self.namespace,
+            self.username,
+            self.password,
+            container=self.container or None,
+        )
+
+
+# The variables `iris-envs run` exports (iris_envs.run.variables.connection_environment builds
+# them; a unit test keeps the two lists equal). Named here: importing that module costs docker.
+VARIABLE_NAMES = (
+    "IRIS_HOST",
+    "IRIS_PORT",
+    "IRIS_WEB_PORT",
+    "IRIS_NAMESPACE",
+    "IRIS_USERNAME",
+    "IRIS_PASSWORD",
+    "IRIS_CONNECTION_STRING",
+    "IRIS_SQLALCHEMY_URL",
+    "IRIS_ENVS_ENV",
+    "IRIS_ENVS_CONTAINER",
+    "IRIS_ENVS_SNAPSHOT",
+)
+
+
+@contextmanager
+def exported(variables: Mapping[str, str]) -> Iterator[None]:
+    """``variables`` in ``os.environ`` for the block; what was there before is put back after."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class Environments:
+    """The containers this pytest process started, per environment; removed at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.stack = ExitStack()
+        # (environment, fixture folders, mount) -> its container
+        self.running: dict[tuple[str, tuple[str, ...], str], Instance] = {}
+        self.failed = False
+
+    def project(self) -> Any:
+        from iris_envs.config.load import load_project
+
+        return load_project(None, cwd=self.config.rootpath)
+
+    def spec(self, name: str) -> Any:
+        from iris_envs.config.selection import select_one
+
+        return select_one(self.project(), name)
+
+    def check(self, names: Sequence[str], option: str) -> None:
+        """Raise pytest's usage error (exit 4, before any test) unless the project has every one
+        of ``names`` (and its configuration loads)."""
+        from iris_envs.config.selection import select_envs
+        from iris_envs.errors import IrisEnvsError
+
+        problem = ""
+        try:
+            select_envs(self.project(), names, None)
+        except IrisEnvsError as error:
+            problem = str(error)
+        if problem:
+            raise pytest.UsageError(f"iris-envs: {option}: {problem}")
+
+    def get(self, name: str, fixtures: tuple[str, ...] = (), mount: str = "namespace") -> IrisEnv:
+        """The session's container of ``name`` (with ``fixtures``: of its derived snapshot that
+        holds them), started on first use, removed at the end."""
+        from iris_envs.errors import IrisEnvsError
+        from iris_envs.run.lifecycle import warm_instance
+
+        key = (name, fixtures, mount)
+        problem = ""
+        if key not in self.running:
+            try:
+                spec = self.spec(name)
+                if fixtures:
+                    spec = self.derived_spec(spec, fixtures, mount)
+                manager = warm_instance(spec, keep=self.keep_on_failure)
+                self.running[key] = self.stack.enter_context(manager)
+            except IrisEnvsError as error:
+                problem = str(error)
+        if problem:
+            # What went wrong and how to fix it, as the CLI says it; no traceback.
+            pytest.fail(f"iris-envs: {problem}", pytrace=False)
+        return IrisEnv.from_variables(self.running[key].variables)
+
+    def derived_spec(self, spec: Any, fixtures: tuple[str, ...], mount: str) -> Any:
+        """``spec`` plus the fixtures, built FROM ``spec``'s snapshot (built or reused first)."""
+        from iris_envs.build.snapshot import ensure_snapshot
+        from iris_envs.engine.adapter import DockerEngine
+        from iris_envs.fixtures.derived import derive
+        from iris_envs.instance.containers import Owner
+        from iris_envs.progress import Reporter
+
+        base = ensure_snapshot(DockerEngine(), spec, owner=Owner(), reporter=Reporter(spec.name))
+        return derive(spec, base.ref, fixtures, mount=mount)
+
+    def keep_on_failure(self) -> bool:
+        return bool(self.config.getoption("iris_keep_on_failure")) and self.failed
+
+    def close(self) -> None:
+        self.stack.close()

@@ -1,0 +1,183 @@
+"""What a clone namespace is made of, and the container-side steps that make, reset and drop one.
+
+A clone of namespace NS is namespace ``NS_C<k>`` whose databases are copies of every database NS
+can write: its default globals database, its default routines database, and each database its
+global and package mappings name (a restored fixture, mapped into NS, is written through those
+mappings too). The instance's own databases (IRISLIB, ENSLIB, ...) are shared, never copied: they
+are code the instance ships. The copies are taken from a pristine copy of each database, made
+once while the database is dismounted (a copy of a mounted IRIS.DAT is not safe, Data Integrity
+Guide), and never mounted itself, so no test ever writes to it.
+
+Like a restore (Data Integrity Guide, "restore to a different system"): the copied IRIS.DAT is
+owned by irisowner, added to the configuration (Config.Databases), mounted (SYS.Database), and
+the namespace is created with the same defaults and mappings as NS, pointing at the copies
+(Config.Namespaces, Config.MapGlobals, Config.MapPackages; class reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iris_envs.config.databases import MGR_DIR, SYSTEM_DATABASES
+from iris_envs.fixtures.mapping import NamespaceConfig
+from iris_envs.instance.objectscript import throw_on_error
+
+CLONES_DIR = MGR_DIR / "iris-envs-clones"
+PRISTINE_DIR = CLONES_DIR / "pristine"
+ENV_COUNT = "IRIS_ENVS_CLONE_COUNT"
+ENV_ITEM = "IRIS_ENVS_CLONE_"
+ENV_NAMESPACE = "IRIS_ENVS_CLONE_NS"
+ENV_GLOBALS = "IRIS_ENVS_CLONE_GLOBALS"
+ENV_ROUTINES = "IRIS_ENVS_CLONE_ROUTINES"
+ENV_MAP_COUNT = "IRIS_ENVS_CLONE_MAP_COUNT"
+ENV_MAP_ITEM = "IRIS_ENVS_CLONE_MAP_"
+
+
+@dataclass(frozen=True)
+class SourceDatabase:
+    """One database of the source namespace that every clone gets a copy of."""
+
+    name: str
+    directory: str  # with its trailing slash, as iris.cpf writes it
+
+
+@dataclass(frozen=True)
+class CloneSource:
+    """The source namespace as its clones must reproduce it (names upper-case)."""
+
+    namespace: str
+    globals_db: str
+    routines_db: str
+    global_maps: tuple[tuple[str, str], ...]  # (global name or prefix*, database)
+    package_maps: tuple[tuple[str, str], ...]  # (package, database)
+    copied: tuple[SourceDatabase, ...]  # the databases a clone has its own copy of
+
+    def copied_names(self) -> set[str]:
+        return {database.name for database in self.copied}
+
+
+def clone_source(config: NamespaceConfig, directories: dict[str, str]) -> CloneSource:
+    """The databases a clone copies: every one the namespace can write, in a stable order."""
+    global_maps, package_maps = dict(config.global_maps), dict(config.package_maps)
+    names = [config.globals_db, config.routines_db, *global_maps.values(), *package_maps.values()]
+    copied = []
+    for name in dict.fromkeys(names):
+        if name in SYSTEM_DATABASES - {"USER", "HSCUSTOM"} or name not in directories:
+            continue  # the instance's own code databases are shared, never copied
+        copied.append(SourceDatabase(name, directories[name]))
+    return CloneSource(
+        config.name,
+        config.globals_db,
+        config.routines_db,
+        tuple(sorted(global_maps.items())),
+        tuple(sorted(package_maps.items())),
+        tuple(copied),
+    )
+
+
+def clone_namespace(source: CloneSource, number: int) -> str:
+    """The clone's namespace: ``<NS>_C<k>`` (at most 64 characters, as namespace names are)."""
+    suffix = f"_C{number}"
+    return source.namespace[: 64 - len(suffix)] + suffix
+
+
+def clone_database(name: str, number: int) -> str:
+    suffix = f"_C{number}"
+    return name[: 64 - len(suffix)] + suffix
+
+
+def clone_directory(name: str, number: int) -> str:
+    return f"{CLONES_DIR}/{number}/{name.lower()}/"
+
+
+def pristine_directory(name: str) -> str:
+    return f"{PRISTINE_DIR}/{name.lower()}/"
+
+
+def copy_command(pairs: list[tuple[str, str]]) -> list[str]:
+    """A shell command (as irisowner, so the copies are irisowner's) copying each ``IRIS.DAT``
+    from one directory to another."""
+    parts = [
+        f'mkdir -p "{target}" && cp "{source}IRIS.DAT" "{target}IRIS.DAT"'
+        for source, target in pairs
+    ]
+    return ["sh", "-c", " && ".join(parts) if parts else "true"]
+
+
+def mount_state_body(mount: bool) -> list[str]:
+    """ObjectScript (in %SYS) that mounts or dismounts each directory in $IRIS_ENVS_CLONE_<i>.
+
+    Mounting asks ``Mounted`` first: MountDatabase of a mounted database is an error status
+    (SYS.Database class reference; intersystems/ipm asks the same before remounting)."""
+    if mount:
+        action = (
+            "Set o=##class(SYS.Database).%OpenId(d) "
+            "If $IsObject(o),'o.Mounted { Set sc=##class(SYS.Database).MountDatabase(d) "
+            + throw_on_error("sc")
+            + " }"
+        )
+    else:
+        action = "Set sc=##class(SYS.Database).DismountDatabase(d) " + throw_on_error("sc")
+    return [
+        f'Set n=+$system.Util.GetEnviron("{ENV_COUNT}")',
+        f'For i=1:1:n {{ Set d=$system.Util.GetEnviron("{ENV_ITEM}"_i) {action} }}',
+    ]
+
+
+def directories_environment(directories: list[str]) -> dict[str, str]:
+    environment = {ENV_COUNT: str(len(directories))}
+    environment.update({f"{ENV_ITEM}{i}": d for i, d in enumerate(directories, 1)})
+    return environment
+
+
+def create_body() -> list[str]:
+    """ObjectScript (in %SYS) that adds and mounts the clone's copied databases ($..._<i> each
+    "NAME|directory"), creates its namespace with the source's defaults, and recreates the
+    source's mappings ($..._MAP_<i> each "G|name|database" or "P|package|database")."""
+    return [
+        f'Set n=+$system.Util.GetEnviron("{ENV_COUNT}")',
+        f'For i=1:1:n {{ Set e=$system.Util.GetEnviron("{ENV_ITEM}"_i),db=$Piece(e,"|",1),'
+        'd=$Piece(e,"|",2) Kill p Set p("Directory")=d '
+        "If '##class(Config.Databases).Exists(db) { "
+        f"Set sc=##class(Config.Databases).Create(db,.p) {throw_on_error('sc')} }} "
+        "Set o=##class(SYS.Database).%OpenId(d) "
+        "If $IsObject(o),'o.Mounted { "
+        f"Set sc=##class(SYS.Database).MountDatabase(d) {throw_on_error('sc')} }} }}",
+        f'Set ns=$system.Util.GetEnviron("{ENV_NAMESPACE}")',
+        f'Set q("Globals")=$system.Util.GetEnviron("{ENV_GLOBALS}")',
+        f'Set q("Routines")=$system.Util.GetEnviron("{ENV_ROUTINES}")',
+        "If '##class(Config.Namespaces).Exists(ns) { "
+        f"Set sc=##class(Config.Namespaces).Create(ns,.q) {throw_on_error('sc')} }}",
+        f'Set m=+$system.Util.GetEnviron("{ENV_MAP_COUNT}")',
+        f'For i=1:1:m {{ Set e=$system.Util.GetEnviron("{ENV_MAP_ITEM}"_i),k=$Piece(e,"|",1),'
+        'name=$Piece(e,"|",2) Kill r Set r("Database")=$Piece(e,"|",3) '
+        'If k="G",\'##class(Config.MapGlobals).Exists(ns,name) { '
+        f"Set sc=##class(Config.MapGlobals).Create(ns,name,.r) {throw_on_error('sc')} }} "
+        'If k="P",\'##class(Config.MapPackages).Exists(ns,name) { '
+        f"Set sc=##class(Config.MapPackages).Create(ns,name,.r) {throw_on_error('sc')} }} }}",
+    ]
+
+
+def create_environment(source: CloneSource, number: int) -> dict[str, str]:
+    """The exec variables of create_body for clone ``number``."""
+    copied = source.copied_names()
+
+    def target(database: str) -> str:
+        return clone_database(database, number) if database in copied else database
+
+    items = [
+        f"{clone_database(db.name, number)}|{clone_directory(db.name, number)}"
+        for db in source.copied
+    ]
+    maps = [f"G|{name}|{target(db)}" for name, db in source.global_maps]
+    maps += [f"P|{name}|{target(db)}" for name, db in source.package_maps]
+    environment = {
+        ENV_COUNT: str(len(items)),
+        ENV_NAMESPACE: clone_namespace(source, number),
+        ENV_GLOBALS: target(source.globals_db),
+        ENV_ROUTINES: target(source.routines_db),
+        ENV_MAP_COUNT: str(len(maps)),
+    }
+    environment.update({f"{ENV_ITEM}{i}": item for i, item in enumerate(items, 1)})
+    environment.update({f"{ENV_MAP_ITEM}{i}": item for i, item in enumerate(maps, 1)})
+    return environment

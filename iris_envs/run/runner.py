@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from iris_envs import naming
 from iris_envs.build.outcome import Snapshot
@@ -21,6 +22,7 @@ from iris_envs.engine.client import vanished_engine_error
 from iris_envs.errors import Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
+from iris_envs.monitor.watch import watch
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, spares
 from iris_envs.run.command import Cancellation, run_command
@@ -42,6 +44,7 @@ class RunOptions:
     rebuild: bool = False
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
     remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
+    monitor: bool = False  # --monitor: sample IRIS in every environment (else its `monitor`)
 
 
 @dataclass
@@ -58,6 +61,7 @@ class EnvResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
     output: str = ""
+    monitoring: dict[str, Any] | None = None  # the monitor's report (monitor/sampler.py)
     phase: str = "waiting"  # what the status board shows while the environment runs
     started: float = field(default_factory=time.monotonic)
 
@@ -135,6 +139,27 @@ def _remove_run_containers(engine: DockerEngine, owner: Owner) -> None:
                 engine.remove_container(container.id)
 
 
+def _command(
+    engine: DockerEngine,
+    instance: Instance,
+    options: RunOptions,
+    result: EnvResult,
+    *,
+    cancellation: Cancellation,
+    stream: bool,
+) -> None:
+    """Run the command in the instance (monitored when asked); record its code and time."""
+    mark = time.monotonic()
+    spec, container_id = instance.spec, instance.container.id
+    folder = spec.project_root / ".iris-envs" / spec.name  # as {env_dir} (tox's .tox/<env>)
+    with watch(engine, spec, container_id, output=folder, forced=options.monitor) as watching:
+        code, output = run_command(options.command, instance.variables, cancellation, stream)
+    result.timings["command"] = time.monotonic() - mark
+    result.monitoring = watching.report()
+    result.output, result.exit_code = output, code
+    result.status = "passed" if code == 0 else "failed"
+
+
 def _run_one(
     engine: DockerEngine,
     spec: EnvSpec,
@@ -182,14 +207,9 @@ def _run_one(
         result.timings["start"] = time.monotonic() - mark
         cancellation.check()
 
-        mark = time.monotonic()
         result.phase = "running command"
         reporter.line(f"running {' '.join(options.command)}")
-        code, output = run_command(options.command, instance.variables, cancellation, stream)
-        result.timings["command"] = time.monotonic() - mark
-        result.output = output
-        result.exit_code = code
-        result.status = "passed" if code == 0 else "failed"
+        _command(engine, instance, options, result, cancellation=cancellation, stream=stream)
         # With -p the main thread forwarded Ctrl-C to the command, which then "failed":
         # report the interruption, not the command's code (the run must exit 130).
         cancellation.check()

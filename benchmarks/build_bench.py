@@ -116,8 +116,8 @@ def main() -> int:
 
     image = ensure_standin_images()[args.version]
     env = f"bench-{uuid.uuid4().hex[:8]}"
-    repository = naming.snapshot_repository(env)
     root = work / "project"
+    repository = naming.project_repository(root, env)  # as load_project names the project
     root.mkdir()
     rows: list[dict[str, float]] = []
     try:

@@ -135,7 +135,9 @@ def remove_snapshots(*envs: str) -> None:
     ids = {
         image
         for env in envs
-        for image in run("docker", "images", "-q", f"iris-envs/{env}", check=False).stdout.split()
+        for image in run(
+            "docker", "images", "-q", "--filter", f"reference=iris-envs/*/{env}", check=False
+        ).stdout.split()
     }
     if ids:
         run("docker", "rmi", "-f", *ids, check=False)
@@ -172,7 +174,9 @@ def bench_restore(
         f"  the fixture's part: {marginal:.1f} s vs the copy's part of the baseline "
         f"{marginal_baseline:.1f} s: ratio {marginal / marginal_baseline:.2f}"
     )
-    layer = image_size(f"iris-envs/{env}:latest") - image_size(image)
+    from iris_envs.naming import project_repository
+
+    layer = image_size(f"{project_repository(work.resolve(), env)}:latest") - image_size(image)
     print(
         f"snapshot layers {layer / MIB:.1f} MiB vs fixture {size / MIB:.1f} MiB: ratio "
         f"{layer / size:.3f} (target <= 1.05)"

@@ -58,7 +58,10 @@ def _run(root: Path, env: str, monitor: bool) -> float:
 
 def _images(env: str) -> list[str]:
     out = subprocess.run(
-        ["docker", "images", "-q", f"iris-envs/{env}"], capture_output=True, text=True, check=False
+        ["docker", "images", "-q", "--filter", f"reference=iris-envs/*/{env}"],  # any project's
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return sorted(set(out.stdout.split()))
 

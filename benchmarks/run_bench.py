@@ -125,10 +125,12 @@ def main() -> int:
             raise RuntimeError(f"iris-envs {' '.join(cli_args)} failed:\n{done.stderr}")
         return done
 
+    # The project's snapshots: iris-envs/<project id>/<env> (env names here are unique).
+    snapshots = ("--filter", f"reference=iris-envs/*/{env}")
     try:
         print(f"building the snapshot of {env} on {base} ...", file=sys.stderr)
         iris_envs("build", "-e", env)
-        tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}", f"iris-envs/{env}")
+        tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}", *snapshots)
         image = next(t for t in tags.stdout.split() if not t.endswith(":latest"))
 
         # Warm both paths once (page cache, image layers) before measuring.
@@ -147,7 +149,7 @@ def main() -> int:
         ids = set(leftovers.stdout.split() + leftovers_env.stdout.split())
         if ids:
             docker("rm", "-f", *ids)
-        images = set(docker("images", "-q", f"iris-envs/{env}").stdout.split())
+        images = set(docker("images", "-q", *snapshots).stdout.split())
         if images:
             docker("rmi", "-f", *images)
         shutil.rmtree(workdir, ignore_errors=True)

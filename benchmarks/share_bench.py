@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--data-mb", type=int, default=200, help="MB of data in the snapshot")
     args = parser.parse_args()
 
+    from iris_envs.naming import project_repository
     from tests.integration.local_registry import local_registry
     from tests.standin.build import ensure_standin_images
 
@@ -54,7 +55,7 @@ def main() -> int:
     )
     env = {**os.environ, "IRIS_ENVS_CACHE_DIR": str(work / "cache"), "CI": "true"}
     cli = [sys.executable, "-m", "iris_envs"]
-    repo = f"iris-envs/{name}"
+    repo = project_repository(work.resolve(), name)  # the project's own snapshot repository
     try:
         build = timed([*cli, "build", "-e", name, "--rebuild"], work, env)
         tag = subprocess.run(

@@ -97,7 +97,10 @@ def main() -> int:
         )
         for name in envs:
             refs = subprocess.run(
-                ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", f"iris-envs/{name}"],
+                [
+                    *("docker", "images", "--format", "{{.Repository}}:{{.Tag}}"),
+                    *("--filter", f"reference=iris-envs/*/{name}"),  # the project's snapshots
+                ],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -62,7 +62,10 @@ def main() -> int:
         four = [timed([*pytest, "-n", "4"], work, env) for _ in range(args.repeat)]
     finally:
         refs = subprocess.run(
-            ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", f"iris-envs/{name}"],
+            [
+                *("docker", "images", "--format", "{{.Repository}}:{{.Tag}}"),
+                *("--filter", f"reference=iris-envs/*/{name}"),  # the project's snapshots
+            ],
             capture_output=True,
             text=True,
             check=False,

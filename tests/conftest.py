@@ -37,6 +37,50 @@ def standin_images(docker_engine_available: bool) -> dict[str, str]:
     return ensure_standin_images()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def engine_left_as_found(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """The suite leaves the engine's other images and containers, and the user's cache folder,
+    as it found them (tests/hermetic.py says what counts), and none of its own projects'
+    snapshots or containers behind: checked after the last test.
+
+    The user's cache folder is out of reach: every iris-envs call of the session, also in
+    module- and session-scoped fixtures, gets a folder of the session's own (each test then
+    its own, ``isolated_cache``). The engine check runs only when Docker tests do.
+    """
+    from tests.hermetic import engine_answers, leftovers, take_inventory, user_cache_folder
+
+    cache = user_cache_folder()  # before the override below: the folder to keep
+    saved = os.environ.get("IRIS_ENVS_CACHE_DIR")
+    os.environ["IRIS_ENVS_CACHE_DIR"] = str(tmp_path_factory.mktemp("session-cache"))
+    docker_tests = any(item.get_closest_marker("docker") for item in request.session.items)
+    before = take_inventory(cache) if docker_tests and engine_answers() else None
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("IRIS_ENVS_CACHE_DIR", None)
+        else:
+            os.environ["IRIS_ENVS_CACHE_DIR"] = saved
+    if before is None:
+        return
+    missing = before.missing_from(take_inventory(cache))
+    if missing:
+        pytest.fail(
+            "the test suite removed or changed what it found on the engine or in the cache "
+            f"folder {cache}:\n  " + "\n  ".join(missing),
+            pytrace=False,
+        )
+    left = leftovers(tmp_path_factory.getbasetemp())
+    if left:
+        pytest.fail(
+            "the test suite left its own snapshots or containers on the engine:\n  "
+            + "\n  ".join(left),
+            pytrace=False,
+        )
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -1,7 +1,8 @@
-"""A private Docker engine: stopped, restarted, filled, or given images under the real IRIS names,
-without touching the engine everybody else's tests use. Needs root and dockerd (as CI has);
-outside CI it skips. The fixture ``private_engine`` is shared by tests/integration (imported by
-its conftest) and tests/reliability."""
+"""A private Docker engine for tests that must not touch the engine everybody else uses: its
+engine-wide state (stopped, filled, pruned) or the default image names (zero configuration uses
+``intersystemsdc/iris-community:latest-em``, which an IRIS developer's engine likely has).
+Needs root and dockerd (as CI has); outside CI it skips. The fixture ``private_engine`` is
+shared by tests/integration and tests/reliability (imported by their conftest files)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -111,7 +113,8 @@ class PrivateEngine:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
-def _can_run_a_private_engine() -> str:
+def can_run_a_private_engine() -> str:
+    """Why a private engine cannot run here ('' when it can)."""
     if os.geteuid() != 0:
         return "a private dockerd needs root"
     if not shutil.which("dockerd") or not shutil.which("ip"):
@@ -119,28 +122,32 @@ def _can_run_a_private_engine() -> str:
     return ""
 
 
-@pytest.fixture
-def private_engine(
-    tmp_path: Path, standin_images: dict[str, str], request: pytest.FixtureRequest
-) -> Iterator[PrivateEngine]:
-    """A started private engine holding the stand-in images; stopped and removed afterwards.
-
-    ``@pytest.mark.engine_disk(MB)`` puts its data root on a tmpfs of that size.
-    """
-    reason = _can_run_a_private_engine()
+def require_a_private_engine() -> None:
+    """Skip (locally) or fail (CI) a test that needs a private engine where none can run."""
+    reason = can_run_a_private_engine()
     if reason:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"CI must be able to run a private dockerd: {reason}")
         pytest.skip(reason)
+
+
+@contextmanager
+def private_engine_holding(
+    images: Sequence[str], disk_mb: int | None = None
+) -> Iterator[PrivateEngine]:
+    """A started private engine holding copies of ``images``; stopped and removed afterwards.
+
+    ``disk_mb`` puts its data root on a tmpfs of that size.
+    """
+    require_a_private_engine()
     # The socket path must stay short (unix sockets: 107 bytes), so not under tmp_path.
     root = Path(f"/tmp/iet-{uuid.uuid4().hex[:8]}")
     root.mkdir()
     data_root = root / "data"
     data_root.mkdir()
-    marker = request.node.get_closest_marker("engine_disk")
-    if marker is not None:
+    if disk_mb is not None:
         subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={marker.args[0]}m", "tmpfs", str(data_root)],
+            ["mount", "-t", "tmpfs", "-o", f"size={disk_mb}m", "tmpfs", str(data_root)],
             check=True,
         )
     engine = PrivateEngine(root, data_root)
@@ -149,7 +156,7 @@ def private_engine(
         subprocess.run(["ip", "addr", "add", engine.subnet, "dev", engine.bridge], check=True)
         subprocess.run(["ip", "link", "set", engine.bridge, "up"], check=True)
         engine.start()
-        for image in standin_images.values():
+        for image in images:
             engine.load(image)
         yield engine
     finally:
@@ -159,7 +166,21 @@ def private_engine(
                 engine.docker("rm", "-f", *with_containers, check=False)
         engine.stop()
         subprocess.run(["ip", "link", "delete", engine.bridge], check=False)
-        if marker is not None:
+        if disk_mb is not None:
             subprocess.run(["umount", "-l", str(data_root)], check=False)
         shutil.rmtree(root, ignore_errors=True)
-        # The shared engine is only read from (docker save), never changed.
+
+
+@pytest.fixture
+def private_engine(
+    standin_images: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[PrivateEngine]:
+    """A started private engine holding the stand-in images; stopped and removed afterwards.
+
+    ``@pytest.mark.engine_disk(MB)`` puts its data root on a tmpfs of that size. Shared by
+    tests/integration and tests/reliability (imported by their conftest files).
+    """
+    marker = request.node.get_closest_marker("engine_disk")
+    disk = None if marker is None else int(marker.args[0])
+    with private_engine_holding(list(standin_images.values()), disk) as engine:
+        yield engine

@@ -124,7 +124,7 @@ def build_snapshot(
             if not build.succeeded:
                 build.clean_up(keep_failed=keep_failed)
     assert build.image_id is not None
-    ref = naming.snapshot_ref(spec.name, key)
+    ref = naming.snapshot_ref(spec.project_root, spec.name, key)
     info = engine.inspect_image(ref)
     base_info = engine.inspect_image(base.image_id) if base.image_id else None
     layer_bytes = (info.size if info else 0) - (base_info.size if base_info else 0)
@@ -188,10 +188,12 @@ class BuildAttempt(StartPhase, PreparePhase, CommitPhase, VerifyPhase):
                 self.image_id, created=lambda: self._remove_build_container_meanwhile(container_id)
             )
         self._finish_removal()
-        replaced = engine.inspect_image(naming.snapshot_ref(spec.name, key))
-        # Tags last: a snapshot is visible by name only once it is known to work.
-        engine.tag(self.image_id, naming.snapshot_repository(spec.name) + ":latest")
-        engine.tag(self.image_id, naming.snapshot_ref(spec.name, key))
+        ref = naming.snapshot_ref(spec.project_root, spec.name, key)
+        replaced = engine.inspect_image(ref)
+        # Tags last: a snapshot is visible by name only once it is known to work. Only this
+        # project's names: another project's tags on an identical snapshot stay where they are.
+        engine.tag(self.image_id, naming.latest_ref(spec.project_root, spec.name))
+        engine.tag(self.image_id, ref)
         self.succeeded = True
         if replaced is not None and replaced.id != self.image_id:
             self._remove_replaced(replaced)

@@ -39,6 +39,9 @@ def snapshot_labels(
         naming.LABEL_OWNER_SPACE: "",
         naming.LABEL_RUN_ID: "",
         naming.LABEL_PROJECT: "",
+        # Which project built it, for `cache ls --all-projects`; which projects USE it is told
+        # by their tags (cache/lookup.py). Not LABEL_PROJECT: containers inherit image labels.
+        naming.LABEL_ORIGIN_PROJECT: str(spec.project_root),
         # Until it is verified and tagged the image is untagged and unused: this tells
         # `gc` (orphans.collect_untagged_snapshots) that a live build still owns it.
         naming.LABEL_BUILT_BY: f"{owner.host}:{owner.pid}",

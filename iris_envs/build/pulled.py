@@ -56,4 +56,4 @@ def pull_verified(
                 f"{remote} refused: it did not pass verification: {failure.message}",
                 hint=REFUSED_HINT,
             ) from None
-        return registry.adopt(engine, info, spec.name, key)
+        return registry.adopt(engine, info, spec.name, key, project=spec.project_root)

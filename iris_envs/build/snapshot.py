@@ -23,6 +23,7 @@ from iris_envs.build.image_age import community_license_warning, kit_build_time
 from iris_envs.build.outcome import Snapshot
 from iris_envs.build.pulled import pull_verified
 from iris_envs.cache import index as snapshot_index
+from iris_envs.cache import lookup
 from iris_envs.cache.folder import cache_subdir
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
@@ -132,9 +133,9 @@ def ensure_snapshot(
     pulled = time.monotonic() - started
     _warn_about_license_age(engine, spec, base, reporter)
     result = compute_key(spec, base, spec.platform or engine.platform())
-    ref = naming.snapshot_ref(spec.name, result.key)
+    ref = naming.snapshot_ref(spec.project_root, spec.name, result.key)
 
-    cached = None if rebuild else find_cached(engine, ref, result.key)
+    cached = None if rebuild else _lookup(engine, spec, result.key, reporter)
     if cached is not None:
         return _cache_hit(spec, ref, result.key, cached, reporter)
     if remote is not None and not rebuild:  # remote cache (pulled.py): exact key, checked
@@ -169,7 +170,7 @@ def ensure_snapshot(
         reporter.line(f"waiting for another iris-envs process building {ref} (lock {lock_path})")
         lock.acquire()
     try:
-        cached = None if rebuild else find_cached(engine, ref, result.key)
+        cached = None if rebuild else _lookup(engine, spec, result.key, reporter)
         if cached is not None:  # another process built it while we waited
             return _cache_hit(spec, ref, result.key, cached, reporter)
         for reason in reasons:
@@ -187,7 +188,9 @@ def ensure_snapshot(
     finally:
         lock.release()
     if remote is not None and remote.push and not snapshot.cached:  # remote cache: publish
-        registry.push_snapshot(engine, remote.registry, spec.name, result.key, reporter)
+        registry.push_snapshot(
+            engine, remote.registry, spec.name, result.key, reporter, project=spec.project_root
+        )
     snapshot.timings = {"pull": pulled, **snapshot.timings}
     snapshot.reasons = reasons
     return snapshot
@@ -225,6 +228,30 @@ def _warn_about_license_age(
         reporter.line(f"warning: {warning}")
 
 
+def _lookup(engine: DockerEngine, spec: EnvSpec, key: str, reporter: Reporter) -> ImageInfo | None:
+    """The project's snapshot of ``key``; else another project's identical one, tagged as this
+    project's too (cache/lookup.py: the same key is the same content, and each project's tag
+    keeps the image alive for it); None on a miss."""
+    own = lookup.own_snapshot(engine, spec.project_root, spec.name, key)
+    if own is not None:
+        return own
+    shared = lookup.shareable_snapshot(engine, spec.name, key)
+    if shared is None:
+        return None
+    adopted = lookup.adopt(engine, shared, spec.project_root, spec.name, key)
+    if adopted is not None:
+        reporter.line(f"snapshot of key {key[:12]} shared with {', '.join(shared.tags)}")
+        with suppress(OSError, Timeout):
+            snapshot_index.record_built(
+                naming.snapshot_ref(spec.project_root, spec.name, key),
+                env=spec.name,
+                key=key,
+                image_id=adopted.id,
+                size=adopted.size,
+            )
+    return adopted
+
+
 def _cache_hit(spec: EnvSpec, ref: str, key: str, info: ImageInfo, reporter: Reporter) -> Snapshot:
     created = info.labels.get(naming.LABEL_CREATED, "?")
     reporter.line(f"snapshot {ref} is cached (built {created})")
@@ -239,7 +266,7 @@ def _why_rebuild(
     """Explain a cache miss the way tox explains a recreate."""
     if rebuild:
         return ["--rebuild was given"]
-    previous = newest_snapshot(engine, spec.name)
+    previous = newest_snapshot(engine, spec)
     if previous is None:
         return [f"no snapshot of {spec.name} exists yet"]
     try:

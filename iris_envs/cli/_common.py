@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from iris_envs.errors import ConfigError
 
 if TYPE_CHECKING:
+    from iris_envs.cache.prune import CachedSnapshot
     from iris_envs.config.spec import EnvSpec, Project
     from iris_envs.engine.adapter import DockerEngine
     from iris_envs.share.registry import RemoteCache
@@ -82,6 +83,25 @@ def load_project_from_args(args: argparse.Namespace) -> Project:
     return load_project(getattr(args, "config", None))
 
 
+def project_root_from_args(args: argparse.Namespace) -> Path:
+    """The root of the project ``-c`` names or the current directory is in (the folder of its
+    configuration file; a folder without one is its own zero-configuration project), found
+    without validating the configuration: scoping a listing needs only the project's name."""
+    from iris_envs.config.load import find_config
+
+    cwd = Path.cwd().absolute()
+    config: Path | None = getattr(args, "config", None)
+    if config is not None:
+        return (cwd / config).absolute().parent
+    found = find_config(cwd)
+    return cwd if found is None else found.parent
+
+
+def add_all_projects_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--all-projects``: widen a command from the current project to every project."""
+    parser.add_argument("--all-projects", action="store_true", help=help_text)
+
+
 def load_selected(args: argparse.Namespace) -> tuple[Project, list[EnvSpec]]:
     """Load the project and apply ``-e``/``-m`` (or its default list)."""
     from iris_envs.config.selection import select_envs
@@ -152,7 +172,7 @@ def prune_past_max_size(project: Project, engine: DockerEngine) -> None:
     from iris_envs.progress import Reporter
 
     try:
-        prune_snapshots(engine, max_size=project.cache.max_size)
+        prune_snapshots(engine, max_size=project.cache.max_size, project_root=project.root)
     except IrisEnvsError as error:  # housekeeping must never change the command's own result
         Reporter().line(f"warning: automatic prune failed: {error}")
 
@@ -164,26 +184,56 @@ def prune_snapshots(
     keep: int | None = None,
     max_size: int | None = None,
     dry_run: bool = False,
+    project_root: Path | None = None,
 ) -> int:
-    """Prune and print one line per snapshot and a total; return the bytes freed."""
+    """Prune the snapshots of the project at ``project_root`` (None: of every project) and print
+    one line per snapshot and a total; return the bytes freed."""
     from iris_envs.cache.prune import choose, list_snapshots, remove
     from iris_envs.progress import human_bytes
 
-    snapshots = list_snapshots(engine)
+    snapshots = list_snapshots(engine, project_root)
     chosen = choose(snapshots, older_than_days=older_than_days, keep=keep, max_size=max_size)
-    freed = 0
+    going = {tag for snap in chosen for tag in snap.tags}
+    freed, counted = 0, set()
     for snap in chosen:
         if dry_run:
-            print(f"would remove {snap.tag} ({human_bytes(snap.size)})")
-            freed += snap.size
+            # An image that a name outside this prune keeps (another project's) stays.
+            gone = all(tag in going for tag in snap.other_tags)
+            print(removal_line(snap, gone=gone, dry_run=True))
         elif remove(engine, snap):
-            print(f"removed {snap.tag} ({human_bytes(snap.size)})")
-            freed += snap.size
+            gone = engine.inspect_image(snap.image_id) is None
+            print(removal_line(snap, gone=gone))
         else:
             print(f"kept {snap.tag}: a container uses it")
+            continue
+        if gone and snap.image_id not in counted:  # one image named by two pruned projects
+            freed += snap.size
+            counted.add(snap.image_id)
     for snap in snapshots:
         if snap.containers and snap not in chosen:
             print(f"kept {snap.tag}: in use by {len(snap.containers)} container(s)")
+    scope = "" if project_root is None else f" of project {project_root}"
     verb = "would free" if dry_run else "freed"
-    print(f"{verb} {human_bytes(freed)} ({len(chosen)} snapshot(s))")
+    print(f"{verb} {human_bytes(freed)} ({len(chosen)} snapshot(s){scope})")
     return freed
+
+
+def removal_line(snap: CachedSnapshot, *, gone: bool, dry_run: bool = False) -> str:
+    """``removed TAG (SIZE)``; for an image another name keeps, ``untagged TAG (...)``."""
+    from iris_envs.progress import human_bytes
+
+    if gone:
+        return f"{'would remove' if dry_run else 'removed'} {snap.tag} ({human_bytes(snap.size)})"
+    also = ", ".join(snap.other_tags)
+    return f"{'would untag' if dry_run else 'untagged'} {snap.tag} (the image stays: also {also})"
+
+
+def current_keys(engine: DockerEngine, envs: list[EnvSpec]) -> dict[str, str]:
+    """env name -> the key its snapshot has now (base image by ID when the engine has it)."""
+    from iris_envs.key.cache_key import compute_key, effective_platform, resolve_base_image
+
+    keys = {}
+    for spec in envs:
+        base = resolve_base_image(engine, spec.image)
+        keys[spec.name] = compute_key(spec, base, effective_platform(spec, engine)).key
+    return keys

@@ -8,11 +8,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iris_envs.cli._common import add_config_option, prune_snapshots
+from iris_envs.cli._common import (
+    add_all_projects_option,
+    add_config_option,
+    current_keys,
+    project_root_from_args,
+    prune_snapshots,
+)
 
 if TYPE_CHECKING:
     from iris_envs.cache.prune import CachedSnapshot
-    from iris_envs.config.spec import EnvSpec
     from iris_envs.engine.adapter import DockerEngine
 
 HELP = "list, prune, remove, export/import and push/pull snapshot images"
@@ -21,26 +26,42 @@ HELP = "list, prune, remove, export/import and push/pull snapshot images"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the ``cache`` subcommands."""
     sub = parser.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", required=True)
-    text = "list snapshot images (env, key, size, built, last used)"
+    text = "list this project's snapshot images (env, key, size, built, last used)"
     ls = sub.add_parser("ls", help=text, description=text)
     add_config_option(ls)
+    add_all_projects_option(
+        ls, "list every project's snapshots on this engine, with a project column"
+    )
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     prune = sub.add_parser(
         "prune",
-        help="remove snapshots past the given limits (never one a container uses)",
-        description="Remove every snapshot that breaks at least one limit. A snapshot any "
-        "container (running or stopped) was created from is never removed.",
+        help="remove this project's snapshots past the given limits (never one a container uses)",
+        description="Remove every snapshot of this project that breaks at least one limit. A "
+        "snapshot any container (running or stopped) was created from is never removed. An "
+        "image another project shares keeps existing: only this project's tags are removed.",
+    )
+    add_config_option(prune)
+    add_all_projects_option(
+        prune,
+        "prune every project's snapshots on this engine (--keep still counts per project and "
+        "environment)",
     )
     prune.add_argument("--older-than", type=float, metavar="DAYS", help="unused for DAYS days")
-    prune.add_argument("--keep", type=int, metavar="N", help="keep the N newest per environment")
+    prune.add_argument(
+        "--keep", type=int, metavar="N", help="keep the N newest per environment (and project)"
+    )
     prune.add_argument(
         "--max-size", metavar="SIZE", help="remove least recently used until under SIZE (20GB)"
     )
     prune.add_argument("--dry-run", action="store_true", help="print what would go; remove none")
 
-    text = "remove the snapshots of an environment, or of one key"
+    text = "remove this project's snapshots of an environment, or of one key"
     rm = sub.add_parser("rm", help=text, description=text)
+    add_config_option(rm)
+    add_all_projects_option(
+        rm, "remove the matching snapshots of every project on this engine (their tags)"
+    )
     rm.add_argument("what", metavar="ENV|KEY", help="environment name, or 12+ hex digits of a key")
 
     text = "write an environment's snapshot to a gzip'd archive (docker save format)"
@@ -57,8 +78,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "- writes it to stdout",
     )
 
-    text = "load an archive written by `cache export` (its tag, labels and index entry)"
+    text = "load an archive written by `cache export` as a snapshot of this project"
     load = sub.add_parser("import", help=text, description=text)
+    add_config_option(load)  # the project the snapshot is imported into
     load.add_argument("file", type=Path, metavar="FILE", help="the archive to load")
 
     for name, verb in (("push", "publish"), ("pull", "fetch")):
@@ -81,27 +103,12 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.engine.adapter import DockerEngine
 
     engine = DockerEngine()
-    handler = {
-        "ls": _ls,
-        "prune": _prune,
-        "rm": _rm,
-        "export": _export,
-        "import": _import,
-        "push": _push_pull,
-        "pull": _push_pull,
-    }[args.cache_command]
+    if args.cache_command in ("export", "import", "push", "pull"):
+        from iris_envs.cli.cache_share import execute_share
+
+        return execute_share(engine, args)
+    handler = {"ls": _ls, "prune": _prune, "rm": _rm}[args.cache_command]
     return handler(engine, args)
-
-
-def current_keys(engine: DockerEngine, envs: list[EnvSpec]) -> dict[str, str]:
-    """env name -> the key its snapshot has now (base image by ID when the engine has it)."""
-    from iris_envs.key.cache_key import compute_key, effective_platform, resolve_base_image
-
-    keys = {}
-    for spec in envs:
-        base = resolve_base_image(engine, spec.image)
-        keys[spec.name] = compute_key(spec, base, effective_platform(spec, engine)).key
-    return keys
 
 
 def _project_keys(engine: DockerEngine, args: argparse.Namespace) -> dict[str, str]:
@@ -125,19 +132,32 @@ def _when(epoch: float) -> str:
 def _ls(engine: DockerEngine, args: argparse.Namespace) -> int:
     import json
 
+    from iris_envs import naming
     from iris_envs.cache.prune import list_snapshots
     from iris_envs.progress import human_bytes
 
-    snapshots = list_snapshots(engine)
+    root = project_root_from_args(args)
+    mine = naming.project_id(root)
+    everything = list_snapshots(engine)
+    snapshots = [s for s in everything if args.all_projects or s.project == mine]
+    others = len({(s.project, s.image_id) for s in everything if s.project != mine})
     keys = _project_keys(engine, args)
 
     def state(snap: CachedSnapshot) -> str:
-        if snap.env not in keys:
+        if snap.project != mine or snap.env not in keys:
             return "-"
         return "current" if keys[snap.env] == snap.key else "stale"
 
+    def project_root(snap: CachedSnapshot) -> str | None:
+        if snap.project == mine:
+            return str(root)
+        origin = snap.origin_project
+        return origin if origin and naming.project_id(origin) == snap.project else None
+
     rows = [
         {
+            "project": s.project,
+            "project_root": project_root(s),
             "env": s.env,
             "key": s.key,
             "tag": s.tag,
@@ -146,33 +166,46 @@ def _ls(engine: DockerEngine, args: argparse.Namespace) -> int:
             "last_used": s.last_used,
             "state": state(s),
             "containers": len(s.containers),
+            "shared_with": list(s.other_tags),
         }
         for s in snapshots
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    more = (
+        f"; {others} of other projects: `iris-envs cache ls --all-projects`"
+        if others and not args.all_projects
+        else ""
+    )
     if not rows:
-        print("no snapshot images")
+        scope = "" if args.all_projects else f" of this project ({root})"
+        print(f"no snapshot images{scope}{more}")
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("env", "key", "size", "built", "last used", "state", "tag", box=None)
+    columns = ["env", "key", "size", "built", "last used", "state", "tag"]
+    table = Table(*(["project", *columns] if args.all_projects else columns), box=None)
     for s, row in zip(snapshots, rows, strict=True):
-        used = f" (in use: {len(s.containers)})" if s.containers else ""
-        table.add_row(
+        notes = [f"in use: {len(s.containers)}"] if s.containers else []
+        notes += ["shared"] if s.shared else []
+        cells = [
             s.env,
             s.key[:12],
             human_bytes(s.size),
             _when(s.created),
             _when(s.last_used),
-            str(row["state"]) + used,
+            str(row["state"]) + (f" ({', '.join(notes)})" if notes else ""),
             s.tag,
-        )
-    Console(highlight=False, width=200 if not sys.stdout.isatty() else None).print(table)
-    total = sum(s.size for s in snapshots)
-    print(f"{len(snapshots)} snapshot(s), {human_bytes(total)} of their own layers")
+        ]
+        if args.all_projects:
+            cells.insert(0, str(row["project_root"] or s.project or "(no project)"))
+        table.add_row(*cells)
+    # Piped or redirected output is not cut (project paths are long).
+    Console(highlight=False, width=None if sys.stdout.isatty() else 1000).print(table)
+    total = sum(s.size for s in {s.image_id: s for s in snapshots}.values())
+    print(f"{len(snapshots)} snapshot(s), {human_bytes(total)} of their own layers{more}")
     return 0
 
 
@@ -195,158 +228,37 @@ def _prune(engine: DockerEngine, args: argparse.Namespace) -> int:
         keep=args.keep,
         max_size=max_size,
         dry_run=args.dry_run,
+        project_root=None if args.all_projects else project_root_from_args(args),
     )
     return 0
 
 
 def _rm(engine: DockerEngine, args: argparse.Namespace) -> int:
     from iris_envs.cache.prune import list_snapshots, matching, remove
+    from iris_envs.cli._common import removal_line
     from iris_envs.errors import DockerOperationFailed, UnknownEnvironment
-    from iris_envs.progress import human_bytes
 
-    snapshots = list_snapshots(engine)
+    root = None if args.all_projects else project_root_from_args(args)
+    snapshots = list_snapshots(engine, root)
     chosen = matching(snapshots, args.what)
     if not chosen:
         envs = sorted({s.env for s in snapshots})
+        scope = "" if root is None else f" in this project ({root})"
+        others = "" if root is None else "; --all-projects looks in every project"
         raise UnknownEnvironment(
-            f"no snapshot of environment or key {args.what!r}; "
+            f"no snapshot of environment or key {args.what!r}{scope}; "
             f"environments with snapshots: {', '.join(envs) or '(none)'}",
-            hint="`iris-envs cache ls` lists them; a key needs at least 12 hex digits",
+            hint=f"`iris-envs cache ls` lists them; a key needs at least 12 hex digits{others}",
         )
     busy = []
     for snap in chosen:
         if remove(engine, snap):
-            print(f"removed {snap.tag} ({human_bytes(snap.size)})")
+            print(removal_line(snap, gone=engine.inspect_image(snap.image_id) is None))
         else:
             busy.append(snap.tag)
     if busy:
         raise DockerOperationFailed(
             f"kept {', '.join(busy)}: containers use them",
             hint="stop them first (`iris-envs down`, `iris-envs status` lists them)",
-        )
-    return 0
-
-
-def _current_ref(engine: DockerEngine, args: argparse.Namespace) -> tuple[EnvSpec, str, str]:
-    from iris_envs import naming
-    from iris_envs.cli._common import load_one
-
-    _project, spec = load_one(args)
-    key = current_keys(engine, [spec])[spec.name]
-    return spec, key, naming.snapshot_ref(spec.name, key)
-
-
-def _export(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs.build.snapshot import find_cached
-    from iris_envs.errors import BuildFailed, ConfigError
-    from iris_envs.progress import Reporter, human_bytes
-    from iris_envs.share.archive import export_snapshot
-
-    spec, key, ref = _current_ref(engine, args)
-    if find_cached(engine, ref, key) is None:
-        raise BuildFailed(
-            f"environment {spec.name} has no snapshot for its current key ({ref})",
-            hint=f"build it first: iris-envs build -e {spec.name}",
-        )
-    to_stdout = str(args.output) == "-"
-    if to_stdout and sys.stdout.isatty():
-        raise ConfigError(
-            "-o -: stdout is a terminal", hint="redirect it (`-o - > FILE`, `| ssh ...`)"
-        )
-    reporter = Reporter(spec.name)
-    with reporter.step(f"export {ref}") as handle:
-        size = export_snapshot(
-            engine,
-            ref,
-            None if to_stdout else args.output,
-            lambda done: handle.update(f"{human_bytes(done)} read"),
-        )
-        handle.detail = human_bytes(size)
-    where = "stdout" if to_stdout else args.output
-    print(
-        f"{spec.name}: {ref} -> {where} ({human_bytes(size)})",
-        file=sys.stderr if to_stdout else sys.stdout,
-    )
-    return 0
-
-
-def _import(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs.progress import Reporter, human_bytes
-    from iris_envs.share.archive import import_snapshot
-
-    reporter = Reporter()
-    with reporter.step(f"import {args.file}") as handle:
-        snap, loaded = import_snapshot(
-            engine,
-            args.file,
-            on_check=lambda done: handle.update(f"checked {human_bytes(done)}"),
-            on_load=lambda done: handle.update(f"loaded {human_bytes(done)}"),
-        )
-    if loaded:
-        print(f"{snap.env}: {snap.ref} imported (key {snap.key})")
-    else:
-        print(f"{snap.env}: {snap.ref} is here already (key {snap.key}): kept it, loaded nothing")
-    return 0
-
-
-def _push_pull(engine: DockerEngine, args: argparse.Namespace) -> int:
-    from iris_envs.cli._common import load_project_from_args
-    from iris_envs.config.selection import select_envs
-    from iris_envs.errors import ConfigError
-    from iris_envs.share import registry
-
-    project = load_project_from_args(args)
-    reg = registry.resolve_registry(args.registry, project.cache.registry)
-    if reg is None:
-        raise ConfigError(
-            f"cache {args.cache_command} needs a registry",
-            hint=f"give --registry REG, set {registry.REGISTRY_ENV}, or [cache] registry",
-        )
-    envs = select_envs(project, args.name or None, None)
-    if args.cache_command == "pull":
-        return _pull(engine, envs, reg)
-    from iris_envs.progress import Reporter
-
-    keys = current_keys(engine, envs)
-    for spec in envs:
-        pushed = registry.push_snapshot(
-            engine, reg, spec.name, keys[spec.name], Reporter(spec.name)
-        )
-        print(f"{spec.name}: pushed {pushed}")
-    return 0
-
-
-def _pull(engine: DockerEngine, envs: list[EnvSpec], reg: str) -> int:
-    """Pull, check and verify each environment's snapshot; refused ones exit 5, misses 1."""
-    from iris_envs import naming
-    from iris_envs.build.snapshot import pull_snapshot
-    from iris_envs.errors import DockerOperationFailed, SnapshotRefused
-    from iris_envs.instance.containers import Owner
-    from iris_envs.progress import Reporter
-    from iris_envs.share import registry
-
-    owner = Owner()
-    missing: list[str] = []
-    refused: list[SnapshotRefused] = []
-    for spec in envs:
-        try:
-            key, image = pull_snapshot(engine, spec, reg, owner=owner, reporter=Reporter(spec.name))
-        except SnapshotRefused as refusal:
-            refused.append(refusal)
-            continue
-        if image is not None:
-            print(f"{spec.name}: pulled {naming.snapshot_ref(spec.name, key)}")
-        else:
-            missing.append(registry.remote_ref(reg, spec.name, key))
-    if refused:
-        raise SnapshotRefused(
-            "; ".join(refusal.message for refusal in refused)
-            + (f"; not in the registry: {', '.join(missing)}" if missing else ""),
-            hint=refused[0].hint,
-        )
-    if missing:
-        raise DockerOperationFailed(
-            f"not in the registry (exact key): {', '.join(missing)}",
-            hint="build and push it: iris-envs build --registry REG --push",
         )
     return 0

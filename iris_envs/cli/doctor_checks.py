@@ -265,11 +265,15 @@ def check_leftovers(engine: Any, info: dict[str, Any] | None) -> Check:
     return Check("leftovers", PASS, "no orphaned containers or untagged snapshot images")
 
 
-def check_stale_snapshots(engine: Any, info: dict[str, Any] | None, project: Any) -> Check:
-    """Snapshots of this project's environments built for keys that are no longer current."""
+def check_stale_snapshots(
+    engine: Any, info: dict[str, Any] | None, project: Any, config: Path | None = None
+) -> Check:
+    """Snapshots of this project's environments built for keys that are no longer current
+    (never another project's snapshots of an environment with the same name)."""
     if info is None or project is None:
         return Check("stale snapshots", PASS, "skipped (no engine or configuration)")
     from iris_envs import naming
+    from iris_envs.cache.lookup import project_images
     from iris_envs.key.cache_key import compute_key, effective_platform, resolve_base_image
 
     stale: list[str] = []
@@ -279,7 +283,7 @@ def check_stale_snapshots(engine: Any, info: dict[str, Any] | None, project: Any
             key = compute_key(spec, base, effective_platform(spec, engine)).key
             stale += [
                 spec.name
-                for image in engine.images_by_label({naming.LABEL_ENV: spec.name})
+                for image in project_images(engine, spec.project_root, spec.name)
                 if image.labels.get(naming.LABEL_KEY) != key
             ]
     except (IrisEnvsError, OSError) as error:
@@ -290,7 +294,8 @@ def check_stale_snapshots(engine: Any, info: dict[str, Any] | None, project: Any
             "stale snapshots",
             WARN,
             f"{len(stale)} snapshot(s) built for keys no longer current: {counts}",
-            "iris-envs cache prune --keep 1 (the newest per environment; --dry-run lists them)",
+            f"iris-envs cache prune --keep 1{f' -c {config}' if config else ''} (this project's "
+            "newest per environment; --dry-run lists them)",
         )
     return Check(
         "stale snapshots", PASS, "every snapshot of this project's environments is current"
@@ -311,7 +316,7 @@ def run_checks(engine: Any, config: Path | None) -> list[Check]:
         check_architecture(info, project, engine),
         check_licenses(project),
         check_leftovers(engine, info),
-        check_stale_snapshots(engine, info, project),
+        check_stale_snapshots(engine, info, project, config),
     ]
 
 

@@ -44,11 +44,11 @@ def execute(args: argparse.Namespace) -> int:
     if base.note:
         print(f"iris-envs: note: {spec.name}: {base.note}", file=sys.stderr)
     result = compute_key(spec, base, effective_platform(spec, engine))
-    ref = naming.snapshot_ref(spec.name, result.key)
+    ref = naming.snapshot_ref(spec.project_root, spec.name, result.key)
     if cache_state(engine, spec, result.key) == BUILT:
         print(f"{spec.name}: up to date ({ref})")
         return 0
-    newest = newest_snapshot(engine, spec.name)
+    newest = newest_snapshot(engine, spec)
     if newest is None:
         print(f"no snapshot of {spec.name} yet: it would be built as {ref}")
         return 0

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 HELP = (
-    "remove containers whose iris-envs process is gone (killed runs, crashed builds) and warm "
-    "spares that are too old or whose snapshot is gone, and untagged snapshot images no "
-    "container uses and no running build still owns"
+    "remove only what is provably dead, in any project: containers whose iris-envs process "
+    "is gone (killed runs, crashed builds), warm spares past their own environment's "
+    "spare_max_age, stopped or whose snapshot is gone, and untagged snapshot images no "
+    "container uses and no running build still owns (never a tagged snapshot)"
 )
 
 

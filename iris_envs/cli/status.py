@@ -9,11 +9,19 @@ if TYPE_CHECKING:
     from iris_envs.engine.adapter import DockerEngine
     from iris_envs.engine.types import ContainerInfo
 
-HELP = "list the containers iris-envs manages (up, run, build), their state and ports"
+HELP = (
+    "list this project's containers that iris-envs manages (up, run, build), their state and ports"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``status``."""
+    from iris_envs.cli._common import add_all_projects_option, add_config_option
+
+    add_config_option(parser)
+    add_all_projects_option(
+        parser, "list every project's containers on this engine, with a project column"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -22,12 +30,20 @@ def execute(args: argparse.Namespace) -> int:
     import json
 
     from iris_envs import naming
+    from iris_envs.cli._common import project_root_from_args
     from iris_envs.engine.adapter import DockerEngine
 
     engine = DockerEngine()
+    root = str(project_root_from_args(args))
+    everything = engine.containers_by_label({naming.LABEL_MANAGED: "true"})
+    containers = [
+        c for c in everything if args.all_projects or c.labels.get(naming.LABEL_PROJECT) == root
+    ]
+    others = len(everything) - len(containers)
     platforms: dict[str, str] = {}  # image id -> os/arch, each image inspected once
     rows = [
         {
+            "project": c.labels.get(naming.LABEL_PROJECT) or None,
             "env": c.labels.get(naming.LABEL_ENV, ""),
             "role": _role(c),
             "name": c.name,
@@ -37,23 +53,28 @@ def execute(args: argparse.Namespace) -> int:
             "image": c.image,
             "platform": _platform(engine, c.image_id, platforms),
         }
-        for c in engine.containers_by_label({naming.LABEL_MANAGED: "true"})
+        for c in containers
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    more = (
+        f"; {others} of other projects: `iris-envs status --all-projects`"
+        if others and not args.all_projects
+        else ""
+    )
     if not rows:
-        print("no containers managed by iris-envs")
+        scope = "" if args.all_projects else f" of this project ({root})"
+        print(f"no containers managed by iris-envs{scope}{more}")
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        "env", "role", "container", "state", "127.0.0.1 ports", "image", "platform", box=None
-    )
+    columns = ["env", "role", "container", "state", "127.0.0.1 ports", "image", "platform"]
+    table = Table(*(["project", *columns] if args.all_projects else columns), box=None)
     for row in rows:
         ports = f"{row['superserver'] or '-'} / {row['web'] or '-'}"
-        table.add_row(
+        cells = [
             str(row["env"]),
             str(row["role"]),
             str(row["name"]),
@@ -61,12 +82,15 @@ def execute(args: argparse.Namespace) -> int:
             ports,
             str(row["image"]),
             str(row["platform"]),
-        )
+        ]
+        table.add_row(*([str(row["project"] or "-"), *cells] if args.all_projects else cells))
     import sys
 
     # Piped or redirected output is not cut at rich's default 80 columns.
     width = None if sys.stdout.isatty() else 1000
     Console(highlight=False, width=width).print(table)
+    if more:
+        print(f"{len(rows)} container(s) of this project{more}")
     return 0
 
 

@@ -223,7 +223,7 @@ def _check_distinct_repositories(ctx: Context, envs: Mapping[str, RawEnv]) -> No
     seen: dict[str, str] = {}
     for name in envs:
         check_env_name(ctx, ("env", name), name)  # matrix-generated names included
-        repository = naming.snapshot_repository(name)
+        repository = naming.project_repository(ctx.root, name)
         if repository in seen:
             ctx.fail(
                 ("env", name),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import uuid
@@ -99,13 +98,12 @@ def up_container_name(spec: EnvSpec) -> str:
     """``iris-envs-up-<env>-<project8>``: one `up` container per project AND environment, so two
     projects with an environment of the same name (every zero-config one is ``default``) never
     share a database."""
-    project = hashlib.sha256(str(spec.project_root).encode("utf-8")).hexdigest()[:8]
-    return f"{container_name('up', spec.name)}-{project}"
+    return f"{container_name('up', spec.name)}-{naming.project_hash(spec.project_root)}"
 
 
 def container_name(role: str, env_name: str, owner: Owner | None = None) -> str:
     """Readable names: ``iris-envs-build-<env>-<run id>``; without an owner (the one `up`
     container of an environment) the stable ``iris-envs-up-<env>``."""
-    env = naming.snapshot_repository(env_name).removeprefix(naming.SNAPSHOT_REPO_PREFIX)
+    env = naming.env_component(env_name)
     base = f"iris-envs-{role}-{env}"
     return base if owner is None else f"{base}-{owner.run_id}"

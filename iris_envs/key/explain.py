@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from iris_envs import naming
+from iris_envs.cache import lookup
 from iris_envs.config.spec import EnvSpec
 
 if TYPE_CHECKING:
@@ -237,19 +238,29 @@ def parse_files_label(info: ImageInfo) -> dict[str, dict[str, str]]:
 
 
 def cache_state(engine: DockerEngine, spec: EnvSpec, key: str) -> str:
-    """``built`` (the keyed snapshot exists), ``stale`` (only older ones do) or ``missing``."""
-    info = engine.inspect_image(naming.snapshot_ref(spec.name, key))
-    # The tag holds 12 hex digits; the full key label guards against a prefix collision.
-    if info is not None and info.labels.get(naming.LABEL_KEY, key) == key:
+    """``built`` (the project's keyed snapshot exists, or another project's identical one that
+    a run would share), ``stale`` (only older ones of this project do) or ``missing``."""
+    if lookup.own_snapshot(engine, spec.project_root, spec.name, key) is not None:
         return BUILT
-    if engine.images_by_label({naming.LABEL_ENV: spec.name}):
+    if lookup.shareable_snapshot(engine, spec.name, key) is not None:
+        return BUILT
+    if lookup.project_images(engine, spec.project_root, spec.name):
         return STALE
     return MISSING
 
 
-def newest_snapshot(engine: DockerEngine, env_name: str) -> ImageInfo | None:
-    """The most recently built snapshot of an environment (by its created label), if any."""
-    images = engine.images_by_label({naming.LABEL_ENV: env_name})
+def newest_snapshot(engine: DockerEngine, spec: EnvSpec) -> ImageInfo | None:
+    """The most recently built snapshot of an environment (by its created label), if any: the
+    project's own, else one under the project-independent name (archives, older iris-envs);
+    never another project's, whose inputs say nothing about why this project rebuilds."""
+    images = lookup.project_images(engine, spec.project_root, spec.name)
+    if not images:
+        shared = naming.snapshot_repository(spec.name) + ":"
+        images = [
+            info
+            for info in engine.images_by_label({naming.LABEL_ENV: spec.name})
+            if any(tag.startswith(shared) for tag in info.tags)
+        ]
     if not images:
         return None
     return max(images, key=lambda info: (info.labels.get(naming.LABEL_CREATED, ""), info.created))

@@ -278,7 +278,12 @@ def replenish(
         container_spec = iris_container_spec(
             snapshot_ref, spec, role=SPARE_ROLE, owner=owner, name=_spare_name(spec)
         )
-        labels = {**container_spec.labels, naming.LABEL_SPARE_SINCE: str(int(time.time()))}
+        labels = {
+            **container_spec.labels,
+            naming.LABEL_SPARE_SINCE: str(int(time.time())),
+            # Its project's own limit, so that `gc` (from any project) judges it by that.
+            naming.LABEL_SPARE_MAX_AGE: f"{spec.spare_max_age:g}",
+        }
         container_id = engine.create_container(replace(container_spec, labels=labels))
         try:
             engine.start(container_id)
@@ -301,15 +306,22 @@ def remove_spares(engine: DockerEngine, spec: EnvSpec) -> list[str]:
     return removed
 
 
-def collect_stale_spares(engine: DockerEngine, *, dry_run: bool = False) -> list[ContainerInfo]:
-    """For ``gc``: remove every available spare past its age or whose snapshot image is gone
-    (``dry_run``: return them, remove none).
+def spare_max_age(container: ContainerInfo) -> float:
+    """The ``spare_max_age`` of the spare's own environment, which it carries as a label (the
+    default, 24 h, for a spare started before the label existed)."""
+    try:
+        age = float(container.labels.get(naming.LABEL_SPARE_MAX_AGE, ""))
+    except ValueError:
+        return EnvSpec(name="gc").spare_max_age
+    return age if age > 0 else EnvSpec(name="gc").spare_max_age
 
-    The age limit is the environment's ``spare_max_age``, unknown here: the default (24 h) is
-    used, and each run applies its own configuration to its spares before claiming.
+
+def collect_stale_spares(engine: DockerEngine, *, dry_run: bool = False) -> list[ContainerInfo]:
+    """For ``gc``: remove every available spare that no run of its project would ever use: past
+    its own environment's ``spare_max_age``, stopped, or of a snapshot image that is gone
+    (``dry_run``: return them, remove none).
     """
     now = time.time()
-    max_age = EnvSpec(name="gc").spare_max_age
     removed = []
     for container in engine.containers_by_label(
         {naming.LABEL_MANAGED: "true", naming.LABEL_ROLE: SPARE_ROLE}
@@ -317,7 +329,7 @@ def collect_stale_spares(engine: DockerEngine, *, dry_run: bool = False) -> list
         if not is_available(container):
             continue
         image_gone = engine.inspect_image(container.image) is None
-        if image_gone or stale_reason(container, None, max_age, now):
+        if image_gone or stale_reason(container, None, spare_max_age(container), now):
             if dry_run:
                 removed.append(container)
                 continue

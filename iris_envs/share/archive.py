@@ -5,17 +5,21 @@ so the key, the labels and the tag travel inside the image itself. Import reads 
 archive as data BEFORE the engine sees it (archive_read.py) and checks the image in it as a
 pulled one is checked (trust.py): a truncated, corrupted, foreign, crafted or lying file fails
 with a clear error, nothing is tagged, and a good snapshot already here is never replaced.
+
+An archive carries the project-independent name ``iris-envs/<env>:<key12>`` (given only while
+exporting, travelling_name); import tags the image as the importing project's snapshot.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, cast
 
 from filelock import Timeout
@@ -33,7 +37,13 @@ from iris_envs.share.archive_read import (
     load_stream,
 )
 
-__all__ = ["ArchiveInvalid", "ArchivedSnapshot", "export_snapshot", "import_snapshot"]
+__all__ = [
+    "ArchiveInvalid",
+    "ArchivedSnapshot",
+    "export_snapshot",
+    "import_snapshot",
+    "travelling_name",
+]
 
 # Level 1: snapshots are mostly database files that compress well even at the fastest level,
 # and export must stay close to the speed of a plain `docker save` (benchmarks/archive_bench.py).
@@ -67,6 +77,30 @@ def _check_output(output: Path) -> None:
         )
     if not output.parent.is_dir():
         raise ConfigError(f"-o {output}: folder {output.parent} does not exist")
+
+
+@contextlib.contextmanager
+def travelling_name(engine: DockerEngine, ref: str, env: str, key: str) -> Iterator[str]:
+    """The project-independent name ``iris-envs/<env>:<key12>`` for the project's snapshot
+    ``ref`` while it is exported: an archive must not carry the exporting project's name.
+
+    A name that already exists for the same key is used as it is (the same key is the same
+    content); one made here is removed afterwards, the project's own tags are never touched.
+    """
+    shared = naming.shared_ref(env, key)
+    existing = engine.inspect_image(shared)
+    if existing is not None and existing.labels.get(naming.LABEL_KEY) == key:
+        yield shared
+        return
+    info = engine.inspect_image(ref)
+    if info is None:
+        raise DockerOperationFailed(f"no snapshot {ref} to export")
+    engine.tag(info.id, shared)
+    try:
+        yield shared
+    finally:
+        with contextlib.suppress(IrisEnvsError):
+            engine.remove_image(shared)
 
 
 def export_snapshot(
@@ -130,20 +164,27 @@ def import_snapshot(
     path: Path,
     on_check: Progress | None = None,
     on_load: Progress | None = None,
+    *,
+    project: str | PurePath,
 ) -> tuple[ArchivedSnapshot, bool]:
     """Check ``path`` as data, check the image it holds (trust.py), load it untagged, and only
-    then tag it (and ``latest``) and index it. Returns the snapshot and whether it was loaded:
-    a good snapshot already under its name is kept, never replaced. On any error nothing is
-    tagged and the image loaded (if the engine did not have it before) is removed again."""
+    then tag it as ``project``'s snapshot of its key (and the project's ``latest``) and index
+    it. Returns the snapshot, its ``ref`` the project's name for it, and whether it was loaded:
+    a good snapshot the project already has under that name is kept, never replaced. On any
+    error nothing is tagged and the image loaded (if the engine did not have it before) is
+    removed again. The archive's own, project-independent name (``iris-envs/<env>:<key12>``)
+    is never tagged here: the image is loaded without a tag."""
     snap = inspect_archive(path, on_check)
     expected = trust.expected_of(engine, snap.labels)
     trust.check_snapshot(str(path), snap.labels, snap.layers, expected, hint=IMPORT_HINT)
-    current = engine.inspect_image(snap.ref)
+    own = naming.snapshot_ref(project, snap.env, snap.key)
+    mine = dataclasses.replace(snap, ref=own)
+    current = engine.inspect_image(own)
     good_here = current is not None and not trust.snapshot_problems(
         current.labels, current.layers, expected
     )
     if current is not None and good_here and current.id != snap.image_id:
-        return snap, False  # the good local snapshot of this key stays
+        return mine, False  # the project's good snapshot of this key stays
     had_image = engine.inspect_image(snap.image_id) is not None
     try:
         if not had_image:
@@ -153,8 +194,8 @@ def import_snapshot(
             raise DockerOperationFailed(f"the engine did not load {snap.ref} from {path}")
         # What the engine made of it, checked again: its ID is the checked config's digest.
         trust.check_snapshot(str(path), loaded.labels, loaded.layers, expected, hint=IMPORT_HINT)
-        engine.tag(loaded.id, snap.ref)
-        engine.tag(loaded.id, naming.snapshot_repository(snap.env) + ":latest")
+        engine.tag(loaded.id, own)
+        engine.tag(loaded.id, naming.latest_ref(project, snap.env))
     except BaseException:
         if not had_image:  # the image this import loaded, and nothing else
             with contextlib.suppress(IrisEnvsError):
@@ -162,9 +203,9 @@ def import_snapshot(
         raise
     with contextlib.suppress(OSError, Timeout):
         snapshot_index.record_built(
-            snap.ref, env=snap.env, key=snap.key, image_id=loaded.id, size=loaded.size
+            own, env=snap.env, key=snap.key, image_id=loaded.id, size=loaded.size
         )
-    return snap, True
+    return mine, True
 
 
 def _load(

@@ -56,7 +56,7 @@ class ArchiveInvalid(IrisEnvsError):
 class ArchivedSnapshot:
     """What an archive holds, as checked before loading it."""
 
-    ref: str  # iris-envs/<env>:<key12>
+    ref: str  # iris-envs/<env>:<key12> (import_snapshot returns it as the project's name)
     env: str
     key: str
     image_id: str  # sha256:<digest of the image config>
@@ -222,7 +222,7 @@ def check_contents(path: Path, scan: _Scan) -> ArchivedSnapshot:
     env, key = labels.get(naming.LABEL_ENV), labels.get(naming.LABEL_KEY)
     if labels.get(naming.LABEL_ROLE) != "snapshot" or not env or not key:
         raise bad(path, "the image in it is not an iris-envs snapshot (foreign archive)")
-    ref = naming.snapshot_ref(env, key)
+    ref = naming.shared_ref(env, key)  # the project-independent name archives carry
     if (entry.get("RepoTags") or []) != [ref]:
         raise bad(path, f"the image is tagged {entry.get('RepoTags')}, expected exactly [{ref!r}]")
     layers = entry.get("Layers") or []

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from filelock import Timeout
@@ -107,21 +108,31 @@ def pulled(
                 engine.remove_image(remote)  # untags; the image goes only if nothing else names it
 
 
-def adopt(engine: DockerEngine, info: ImageInfo, env_name: str, key: str) -> ImageInfo:
-    """Tag a checked, verified pulled snapshot as the key's (and ``latest``), and index it."""
-    local = naming.snapshot_ref(env_name, key)
+def adopt(
+    engine: DockerEngine, info: ImageInfo, env_name: str, key: str, *, project: str | PurePath
+) -> ImageInfo:
+    """Tag a checked, verified pulled snapshot as ``project``'s snapshot of the key (and its
+    ``latest``), and index it."""
+    local = naming.snapshot_ref(project, env_name, key)  # the pulling project's own name
     engine.tag(info.id, local)
-    engine.tag(info.id, naming.snapshot_repository(env_name) + ":latest")
+    engine.tag(info.id, naming.latest_ref(project, env_name))
     with suppress(OSError, Timeout):
         snapshot_index.record_built(local, env=env_name, key=key, image_id=info.id, size=info.size)
     return engine.inspect_image(local) or info
 
 
 def push_snapshot(
-    engine: DockerEngine, registry: str, env_name: str, key: str, reporter: Reporter
+    engine: DockerEngine,
+    registry: str,
+    env_name: str,
+    key: str,
+    reporter: Reporter,
+    *,
+    project: str | PurePath,
 ) -> str:
-    """Publish the local snapshot of ``key`` as ``REG/iris-envs/<env>:<key>``; return its ref."""
-    local = naming.snapshot_ref(env_name, key)
+    """Publish ``project``'s local snapshot of ``key`` as ``REG/iris-envs/<env>:<key>`` (a
+    project-independent name); return its ref."""
+    local = naming.snapshot_ref(project, env_name, key)
     info = engine.inspect_image(local)
     if info is None or info.labels.get(naming.LABEL_KEY) != key:
         raise DockerOperationFailed(

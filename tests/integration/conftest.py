@@ -122,11 +122,27 @@ def popen_cli(
     )
 
 
-def snapshot_repo(env_name: str) -> str:
-    """The Docker repository holding an environment's snapshots."""
-    from iris_envs.naming import snapshot_repository
+def snapshot_repo(env_name: str, project_root: Path) -> str:
+    """The Docker repository holding one project's snapshots of an environment."""
+    from iris_envs.naming import project_repository
 
-    return snapshot_repository(env_name)
+    return project_repository(project_root, env_name)
+
+
+def env_snapshot_refs(env_name: str) -> list[str]:
+    """Every ``repository:tag`` of an environment's snapshots, in any project (test
+    environments have unique names) and under the project-independent name."""
+    from iris_envs.naming import env_component
+
+    refs: list[str] = []
+    for pattern in (
+        f"iris-envs/*/{env_component(env_name)}",
+        f"iris-envs/{env_component(env_name)}",
+    ):
+        refs += docker(
+            "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={pattern}"
+        ).stdout.split()
+    return sorted(refs)
 
 
 def env_containers(env_name: str) -> list[str]:
@@ -146,17 +162,19 @@ def remove_env_artifacts(env_name: str) -> None:
     containers = env_containers(env_name)
     if containers:
         docker("rm", "-f", *containers, check=False)
-    repo = snapshot_repo(env_name)
-    refs = docker("images", "--format", "{{.Repository}}:{{.Tag}}", repo, check=False).stdout
-    ids = set(docker("images", "-q", repo, check=False).stdout.split())
-    if refs.split():
-        docker("rmi", "-f", *refs.split(), check=False)
+    refs = env_snapshot_refs(env_name)
+    ids = {
+        docker("image", "inspect", "-f", "{{.Id}}", ref, check=False).stdout.strip() for ref in refs
+    }
+    if refs:
+        docker("rmi", "-f", *refs, check=False)
     # Untagged leftovers (a failed build's commit) are found by the env label.
     ids |= set(
         docker(
             "images", "-q", "--filter", f"label=org.iris-envs.env={env_name}", check=False
         ).stdout.split()
     )
+    ids.discard("")
     if ids:
         docker("rmi", "-f", *ids, check=False)
 

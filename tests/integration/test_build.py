@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     MakeProject,
     docker,
     env_containers,
+    env_snapshot_refs,
     popen_cli,
     remove_env_artifacts,
     run_cli,
@@ -65,13 +66,16 @@ def image_run(ref: str, script: str) -> subprocess.CompletedProcess[str]:
 
 
 def image_ids(env: str) -> set[str]:
-    """Distinct image ids in the environment's snapshot repository."""
-    return set(docker("images", "-q", "--no-trunc", snapshot_repo(env)).stdout.split())
+    """Distinct image ids named by the environment's snapshot tags (in any project)."""
+    return {
+        docker("image", "inspect", "-f", "{{.Id}}", ref).stdout.strip()
+        for ref in env_snapshot_refs(env)
+    }
 
 
 def image_tags(env: str) -> set[str]:
-    """The tags of the environment's snapshot repository."""
-    return set(docker("images", "--format", "{{.Tag}}", snapshot_repo(env)).stdout.split())
+    """The tags of the environment's snapshots (in any project)."""
+    return {ref.rsplit(":", 1)[1] for ref in env_snapshot_refs(env)}
 
 
 def container_events(env: str, since: float, until: float) -> list[str]:
@@ -148,7 +152,7 @@ def built(
 def test_build_leaves_a_tagged_labelled_snapshot(
     built: Built, standin_images: dict[str, str]
 ) -> None:
-    repo = snapshot_repo(built.env)
+    repo = snapshot_repo(built.env, built.root)
     assert built.ref.startswith(f"{repo}:")
     info = json.loads(docker("image", "inspect", built.ref).stdout)[0]
     labels = info["Config"]["Labels"]
@@ -573,7 +577,7 @@ def test_explain_and_rebuild_name_the_changed_files(
     reasons = [line for line in rebuilt.stderr.splitlines() if "building snapshot:" in line]
     assert any("setup[2]" in line and "src" in line for line in reasons), rebuilt.stderr
     assert any("setup/first.script" in line for line in reasons), rebuilt.stderr
-    assert f"{snapshot_repo(env)}:{new_key[:12]} (built)" in rebuilt.stdout
+    assert f"{snapshot_repo(env, root)}:{new_key[:12]} (built)" in rebuilt.stdout
     assert image_tags(env) == {old_key[:12], new_key[:12], "latest"}
 
 
@@ -610,7 +614,7 @@ def enterprise(
         )
         # The read-only mount: the build's attempt to append to the key must have failed.
         assert (root / "iris.key").read_text(encoding="utf-8") == license_text + "\n"
-        yield f"{snapshot_repo(env)}:latest", license_text, done
+        yield f"{snapshot_repo(env, root)}:latest", license_text, done
     finally:
         remove_env_artifacts(env)
 

@@ -19,10 +19,10 @@ from tests.integration.conftest import (
     container_events_since,
     docker,
     env_containers,
+    env_snapshot_refs,
     popen_cli,
     remove_env_artifacts,
     run_cli,
-    snapshot_repo,
     unique_env,
 )
 from tests.standin.build import build_slow_variant
@@ -117,7 +117,7 @@ def test_an_input_edited_during_the_build_fails_it_and_nothing_is_tagged(
     assert process.returncode == int(ExitCode.BUILD_FAILED), err
     assert f"{edited.split('/', maxsplit=1)[0]}" in err and "changed during the build" in err
     assert "Traceback" not in err
-    assert docker("images", "-q", snapshot_repo(env_name)).stdout == ""
+    assert env_snapshot_refs(env_name) == []
     assert env_containers(env_name) == []
     again = run_cli(["build", "-e", env_name], cwd=root, timeout=180)
     if edited.endswith("IRIS.DAT"):

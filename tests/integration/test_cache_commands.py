@@ -16,16 +16,18 @@ from pathlib import Path
 import pytest
 
 from iris_envs.exit_codes import ExitCode
-from iris_envs.naming import LABEL_INPUTS
+from iris_envs.naming import LABEL_INPUTS, LABEL_KEY, shared_ref
 from tests.integration.conftest import (
     MakeProject,
     cli_env,
     derived_image,
     docker,
     env_containers,
+    env_snapshot_refs,
     image_labels,
     remove_env_artifacts,
     run_cli,
+    snapshot_repo,
 )
 
 pytestmark = pytest.mark.docker
@@ -53,7 +55,9 @@ def image_id(ref: str) -> str:
 
 
 def repo_tags(env: str) -> list[str]:
-    return sorted(docker("images", "--format", "{{.Tag}}", f"iris-envs/{env}").stdout.split())
+    """The tags of the environment's snapshots, in any project or under the project-independent
+    name (so a name left behind by export or import shows up twice)."""
+    return sorted(ref.rsplit(":", 1)[1] for ref in env_snapshot_refs(env))
 
 
 def test_export_import_round_trip_and_a_truncated_archive(
@@ -81,17 +85,18 @@ def test_export_import_round_trip_and_a_truncated_archive(
     assert imported.returncode == 0, imported.stderr
     assert repo_tags(env) == tags  # the key's tag is back, and so is latest (as pull and build)
     [key_tag] = [t for t in tags if t != "latest"]
-    assert image_id(f"iris-envs/{env}:latest") == image_id(f"iris-envs/{env}:{key_tag}")
+    repo = snapshot_repo(env, env_project)  # imported as this project's snapshot
+    assert image_id(f"{repo}:latest") == image_id(f"{repo}:{key_tag}")
     ran = run_cli(["run", "-e", env, "--no-build", "--", "true"], env_project, timeout=180)
     assert ran.returncode == 0, ran.stderr  # the imported snapshot is the current key's
 
     # Another good snapshot of the same key here: importing the archive keeps it.
     rebuilt = run_cli(["build", "-e", env, "--rebuild"], env_project, timeout=180)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    here = image_id(f"iris-envs/{env}:{key_tag}")
+    here = image_id(f"{repo}:{key_tag}")
     again = run_cli(["cache", "import", str(archive)], env_project, timeout=180)
     assert again.returncode == 0 and "kept it, loaded nothing" in again.stdout, again.stderr
-    assert image_id(f"iris-envs/{env}:{key_tag}") == here == image_id(f"iris-envs/{env}:latest")
+    assert image_id(f"{repo}:{key_tag}") == here == image_id(f"{repo}:latest")
 
 
 def test_prune_keeps_the_newest_dry_run_removes_nothing_and_in_use_images_stay(
@@ -109,7 +114,7 @@ def test_prune_keeps_the_newest_dry_run_removes_nothing_and_in_use_images_stay(
     tags = repo_tags(env)
     assert len(tags) == 4  # three keys and latest
     # A stopped container of the OLDEST snapshot: its image must never be removed.
-    holder = docker("create", f"iris-envs/{env}:{refs[0]}").stdout.strip()
+    holder = docker("create", f"{snapshot_repo(env, env_project)}:{refs[0]}").stdout.strip()
     try:
         dry = run_cli(["cache", "prune", "--keep", "1", "--dry-run"], env_project)
         assert dry.returncode == 0, dry.stderr
@@ -133,13 +138,13 @@ def test_import_of_a_foreign_file_is_a_clear_error(env_project: Path, tmp_path: 
 
 
 def build_and_export(root: Path, archive: Path) -> tuple[str, str]:
-    """Build the project's snapshot and export it; return its ref and image ID."""
+    """Build the project's snapshot and export it; return its (project's) ref and image ID."""
     env = env_of(root)
     assert run_cli(["build", "-e", env], root, timeout=180).returncode == 0
     exported = run_cli(["cache", "export", env, "-o", str(archive)], root, timeout=180)
     assert exported.returncode == 0, exported.stderr
     [tag] = [t for t in repo_tags(env) if t != "latest"]
-    ref = f"iris-envs/{env}:{tag}"
+    ref = f"{snapshot_repo(env, root)}:{tag}"
     return ref, image_id(ref)
 
 
@@ -238,15 +243,16 @@ def test_a_lying_archive_never_replaces_a_good_snapshot(
     or sits on another base image, replaced the good snapshot (and `latest` stayed)."""
     env = env_of(env_project)
     ref, good_id = build_and_export(env_project, tmp_path / "good.tar.gz")
-    latest = f"iris-envs/{env}:latest"
+    latest = f"{snapshot_repo(env, env_project)}:latest"
+    labels = image_labels(ref)
+    travelling = shared_ref(env, labels[LABEL_KEY])  # the name archives carry
     if lie == "no-inputs":
-        lying = derived_image(ref, ref, {LABEL_INPUTS: ""})
+        lying = derived_image(ref, travelling, {LABEL_INPUTS: ""})
     else:
-        lying = derived_image(standin_images["2024.1"], ref, image_labels(ref))
+        lying = derived_image(standin_images["2024.1"], travelling, labels)
     archive = tmp_path / "lying.tar"
     with archive.open("wb") as out:
-        subprocess.run(["docker", "save", ref], stdout=out, check=True, timeout=120)
-    docker("tag", good_id, ref)
+        subprocess.run(["docker", "save", travelling], stdout=out, check=True, timeout=120)
     docker("rmi", lying)  # the engine has only the good snapshot again
     done = run_cli(["cache", "import", str(archive)], env_project, timeout=180)
     assert done.returncode == ExitCode.BUILD_FAILED, done.stderr

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import remove_env_artifacts, snapshot_repo
+
 pytestmark = [pytest.mark.docker, pytest.mark.real_iris]
 
 
@@ -34,12 +36,7 @@ def envs() -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     for env in names:
-        subprocess.run(
-            f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
-            shell=True,
-            check=False,
-            capture_output=True,
-        )
+        remove_env_artifacts(env)
 
 
 def project(root: Path, env: str, body: str, files: dict[str, str]) -> Path:
@@ -96,7 +93,7 @@ def test_cpf_merge_lands_in_the_installation_directory_cpf(
             "--rm",
             "--entrypoint",
             "cat",
-            f"iris-envs/{env}:latest",
+            f"{snapshot_repo(env, root)}:latest",
             "/usr/irissys/iris.cpf",
         ],
         capture_output=True,

@@ -141,7 +141,8 @@ def test_reuse_refuses_a_stale_up_container_before_building_anything(
     up = run_cli(["up", "-e", env_name], root, timeout=180)
     assert up.returncode == 0, up.stderr
     try:
-        before = set(docker("images", "-q", "--no-trunc", snapshot_repo(env_name)).stdout.split())
+        repo = snapshot_repo(env_name, root)
+        before = set(docker("images", "-q", "--no-trunc", repo).stdout.split())
         toml = root / "iris-envs.toml"
         toml.write_text(toml.read_text().replace("First-pw-1", "Second-pw-2"))
         refused = run_cli(["run", "--reuse", "-e", env_name, "--", "true"], root, timeout=180)
@@ -149,7 +150,7 @@ def test_reuse_refuses_a_stale_up_container_before_building_anything(
         assert "password changed" in refused.stderr or "password" in refused.stderr
         output = refused.stdout + refused.stderr
         assert "building snapshot" not in output and "start build container" not in output
-        after = set(docker("images", "-q", "--no-trunc", snapshot_repo(env_name)).stdout.split())
+        after = set(docker("images", "-q", "--no-trunc", repo).stdout.split())
         assert after == before  # no snapshot of the new key was built
     finally:
         run_cli(["down", "-e", env_name], root)

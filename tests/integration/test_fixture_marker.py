@@ -82,7 +82,7 @@ class Project:
         """ID and name of every image of this environment and its derived environments (not of
         other tests', which may build and remove images meanwhile under pytest-xdist)."""
         listed = docker("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}")
-        mine = snapshot_repo(self.env)
+        mine = snapshot_repo(self.env, self.root)
         return sorted(
             line
             for line in listed.stdout.splitlines()
@@ -91,7 +91,9 @@ class Project:
 
     def derived_images(self) -> list[str]:
         listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-        return [ref for ref in listed if ref.startswith(snapshot_repo(self.env) + ".fx-")]
+        return [
+            ref for ref in listed if ref.startswith(snapshot_repo(self.env, self.root) + ".fx-")
+        ]
 
 
 def write_fixture(folder: Path, data: bytes = DATA) -> None:
@@ -136,7 +138,7 @@ def project(tmp_path: Path, standin_images: dict[str, str]) -> Iterator[Project]
     made = Project(root, out, env)
     yield made
     for ref in made.derived_images():
-        remove_env_artifacts(ref.split("/", 1)[1].split(":", 1)[0])
+        remove_env_artifacts(ref.rsplit(":", 1)[0].rsplit("/", 1)[1])  # iris-envs/<project>/<env>
     remove_env_artifacts(env)
 
 
@@ -153,8 +155,10 @@ def test_marked_module_gets_the_fixture_from_a_derived_snapshot_and_the_rest_doe
     derived = project.derived_images()
     assert derived, "no derived snapshot image"
     assert marked["env"] != project.env and str(marked["env"]).startswith(project.env + ".fx-")
-    assert str(marked["image"]).split(":")[0] == snapshot_repo(str(marked["env"]))
-    base_id = docker("image", "inspect", "-f", "{{.Id}}", f"{snapshot_repo(project.env)}:latest")
+    assert str(marked["image"]).split(":")[0] == snapshot_repo(str(marked["env"]), project.root)
+    base_id = docker(
+        "image", "inspect", "-f", "{{.Id}}", f"{snapshot_repo(project.env, project.root)}:latest"
+    )
     history = docker("history", "-q", "--no-trunc", derived[0]).stdout.split()
     assert base_id.stdout.strip() in history, "the derived snapshot is not built on the base one"
     # A second session reuses both snapshots: nothing is built again.

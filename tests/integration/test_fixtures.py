@@ -20,9 +20,9 @@ from tests.integration.conftest import (
     MakeProject,
     container_events_since,
     docker,
+    env_snapshot_refs,
     popen_cli,
     run_cli,
-    snapshot_repo,
     unique_env,
 )
 
@@ -72,7 +72,7 @@ def project(
 
 def in_snapshot(env: str, script: str) -> str:
     """Run a shell script in a throw-away container of the environment's snapshot."""
-    image = f"{snapshot_repo(env)}:latest"
+    [image] = [ref for ref in env_snapshot_refs(env) if ref.endswith(":latest")]
     return docker("run", "--rm", "--entrypoint", "sh", image, "-c", script, timeout=120).stdout
 
 
@@ -148,7 +148,7 @@ def test_one_flipped_byte_fails_validate_and_build_before_any_container(
     assert actual in built.stderr and expected in built.stderr
     assert "Traceback" not in built.stderr
     assert container_events_since(env, since) == ""
-    assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
+    assert env_snapshot_refs(env) == []
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_a_fixture_from_a_newer_iris_is_refused(
     assert built.returncode == int(ExitCode.BUILD_FAILED), built.stderr
     assert "made by IRIS 2099.1.0.1.0, newer than this image's IRIS" in built.stderr
     assert "Traceback" not in built.stderr
-    assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
+    assert env_snapshot_refs(env) == []
 
 
 def refused_forces(create: list[str], fixture: Path, root: Path) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import remove_env_artifacts
+
 pytestmark = [pytest.mark.docker, pytest.mark.real_iris]
 
 
@@ -82,9 +84,4 @@ def test_a_fixture_of_a_table_with_rows_restores_into_another_environment(
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
         for env in (source, target):
-            subprocess.run(
-                f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
-                shell=True,
-                check=False,
-                capture_output=True,
-            )
+            remove_env_artifacts(env)

@@ -106,7 +106,7 @@ def test_gc_removes_untagged_snapshot_images_that_no_container_uses(
     # (issue 14, defect 9): the engine refused its removal then, and gc takes it once it is free.
     root = project(make_project, standin_images[VERSION], shared_env, "p", "Gc-pw-1")
     assert run_cli(["build", "-e", shared_env], root, timeout=180).returncode == 0
-    user = docker("create", f"{snapshot_repo(shared_env)}:latest").stdout.strip()
+    user = docker("create", f"{snapshot_repo(shared_env, root)}:latest").stdout.strip()
     assert run_cli(["build", "-e", shared_env, "--rebuild"], root, timeout=180).returncode == 0
     docker("rm", user)
 
@@ -137,7 +137,7 @@ def test_gc_leaves_the_untagged_image_of_a_build_that_is_still_running(
     project's `gc` must leave it to the build, and remove it once the build's process is gone."""
     root = project(make_project, standin_images[VERSION], shared_env, "p", "Gc-pw-2")
     assert run_cli(["build", "-e", shared_env], root, timeout=180).returncode == 0
-    snapshot = f"{snapshot_repo(shared_env)}:latest"
+    snapshot = f"{snapshot_repo(shared_env, root)}:latest"
     built_by = docker(
         "inspect", "-f", '{{index .Config.Labels "org.iris-envs.built-by"}}', snapshot
     )

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import cli_env, docker, remove_env_artifacts, run_cli
+from tests.integration.conftest import (
+    cli_env,
+    docker,
+    env_snapshot_refs,
+    remove_env_artifacts,
+    run_cli,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -181,7 +187,7 @@ def test_xdist_workers_get_their_own_containers_and_one_build(sample: Sample) ->
             for name in other["seen"]  # type: ignore[attr-defined]
         }
         assert set(m["seen"]) <= same_worker  # type: ignore[arg-type]
-    tags = docker("images", "--format", "{{.Tag}}", f"iris-envs/{env}").stdout.split()
+    tags = env_snapshot_refs(env)
     assert len(tags) == 2, tags  # exactly one snapshot (its key tag and latest)
     assert sample.containers() == []
 

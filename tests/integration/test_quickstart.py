@@ -4,8 +4,8 @@ The page is read top to bottom: a fenced block with ``title="PATH"`` writes that
 project; a ``console`` block runs each ``$ command`` (through the shell, stderr merged into
 stdout, as a terminal shows them) and compares the output with the lines under it. Compared
 with whitespace runs collapsed; ``...`` in a line matches any text, a line of only ``...``
-any number of lines. The only substitution: the stand-in image's repository for
-``intersystemsdc/iris-community`` (and back in the output).
+any number of lines. Nothing is substituted: the commands run on a private engine where the
+stand-in image is named ``intersystemsdc/iris-community`` (tests/private_engine.py).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import cli_env, docker
+from tests.integration.conftest import cli_env
+from tests.private_engine import PrivateEngine
 
 pytestmark = pytest.mark.docker
 
@@ -29,8 +29,7 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "quickstart.md"
 REAL_REPO = "intersystemsdc/iris-community"
 FENCE = re.compile(r"^```(\S*)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 TITLE = re.compile(r'title="([^"]+)"')
-# Environments the page builds; their snapshots of this checkout's stand-in are removed.
-PAGE_ENVS = ("default", "app", "iris-2024.1", "iris-2025.1")
+PROJECT = "myproject"  # the folder the page's project is in (its snapshots' names show it)
 
 
 @dataclass(frozen=True)
@@ -95,63 +94,36 @@ def test_the_matcher_is_strict() -> None:
     assert not matches(("x",), "y\n")
 
 
-def page_snapshots(repo: str) -> list[str]:
-    """Snapshot images of the page's environments built on this checkout's stand-in."""
-    ids: set[str] = set()
-    for version in ("2024.1", "2025.1"):
-        base = docker("image", "inspect", "-f", "{{.Id}}", f"{repo}:{version}").stdout.strip()
-        for env in PAGE_ENVS:
-            ids |= set(
-                docker(
-                    "images",
-                    "-q",
-                    "--filter",
-                    f"label=org.iris-envs.env={env}",
-                    "--filter",
-                    f"label=org.iris-envs.base-image={base}",
-                ).stdout.split()
-            )
-    return sorted(ids)
-
-
-@pytest.fixture
-def clean_page_snapshots(standin_images: dict[str, str]) -> Iterator[str]:
-    """The stand-in repository; the page's snapshots are removed before and after the test."""
-    repo = standin_images["2025.1"].rsplit(":", 1)[0]
-
-    def remove() -> None:
-        ids = page_snapshots(repo)
-        if ids:
-            docker("rmi", "-f", *ids, check=False)
-
-    remove()  # a run killed earlier must not turn "built" into "cached"
-    yield repo
-    remove()
-
-
 def test_every_quickstart_command_runs_as_written(
-    tmp_path: Path, clean_page_snapshots: str
+    tmp_path: Path, standin_images: dict[str, str], private_engine: PrivateEngine
 ) -> None:
-    repo = clean_page_snapshots
-    project = tmp_path / "project"
+    # The page uses the real image names and environment names every zero-config project
+    # shares (`default`): on a private engine the stand-in carries those names, and the page's
+    # snapshots are built there, never compared with (or removed from) another project's.
+    for tag in ("latest-em", "2025.1"):
+        private_engine.docker("tag", standin_images["2025.1"], f"{REAL_REPO}:{tag}")
+    private_engine.docker("tag", standin_images["2024.1"], f"{REAL_REPO}:2024.1")
+    project = tmp_path / PROJECT
     (project / "tests").mkdir(parents=True)
-    # Zero configuration uses intersystemsdc/iris-community:latest-em, which cannot be pulled
-    # here: the same default environment on the stand-in (replaced by the page's own file).
-    (project / "iris-envs.toml").write_text(f'[defaults]\nimage = "{repo}:2025.1"\n')
     bin_dir = Path(sys.executable).parent
-    env = cli_env({"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"})
+    env = cli_env(
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DOCKER_HOST": private_engine.host,
+        }
+    )
     steps = page_steps(PAGE.read_text(encoding="utf-8"))
     assert sum(1 for s in steps if s.command) >= 8, "the quickstart lost its commands"
     for step in steps:
         if step.path is not None:
             target = project / step.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(step.text.replace(REAL_REPO, repo), encoding="utf-8")
+            target.write_text(step.text, encoding="utf-8")
             continue
         assert step.command is not None
         assert shlex.split(step.command)[0] == "iris-envs", step.command
         done = subprocess.run(
-            ["bash", "-c", step.command.replace(REAL_REPO, repo) + " 2>&1"],
+            ["bash", "-c", step.command + " 2>&1"],
             cwd=project,
             env=env,
             capture_output=True,
@@ -159,7 +131,7 @@ def test_every_quickstart_command_runs_as_written(
             timeout=300,
             check=False,
         )
-        output = done.stdout.replace(repo, REAL_REPO)
+        output = done.stdout
         assert done.returncode == 0, f"$ {step.command}\n{output}"
         assert matches(step.expected, output), (
             f"$ {step.command}\n--- the page shows:\n"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from iris_envs.config.spec import DEFAULT_IMAGE
+from iris_envs.naming import project_repository
 from tests.integration.conftest import REPO_ROOT
 from tests.private_engine import PrivateEngine
 
@@ -69,5 +70,8 @@ def test_the_readme_main_job_command_runs_as_written(
     assert "quickstart: OK (snapshot built" in output, output[-4000:]
     assert "setup[1] load src/" in output and "setup[2] objectscript setup/seed.script" in output
     # Built from the image the example names, on the private engine only.
-    images = private_engine.docker("images", "--format", "{{.Repository}}", "iris-envs/*").stdout
-    assert set(images.split()) == {"iris-envs/quickstart"}, images  # its key tag and latest
+    images = private_engine.docker("images", "--format", "{{.Repository}}").stdout.split()
+    snapshots = {image for image in images if image.startswith("iris-envs/")}
+    example = (checkout / "examples" / "quickstart").resolve()
+    # The example project's own repository (its key tag and latest), and nothing else.
+    assert snapshots == {project_repository(example, "quickstart")}, images

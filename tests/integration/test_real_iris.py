@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import remove_env_artifacts, snapshot_repo
+
 pytestmark = [pytest.mark.docker, pytest.mark.real_iris]
 
 
@@ -59,12 +61,7 @@ def real_project(tmp_path: Path, docker_engine_available: bool) -> Iterator[tupl
         )
     )
     yield tmp_path, env
-    subprocess.run(
-        f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
-        shell=True,
-        check=False,
-        capture_output=True,
-    )
+    remove_env_artifacts(env)
 
 
 def test_snapshot_of_a_real_image_serves_sql_fixtures_over_dbapi(
@@ -121,12 +118,7 @@ def _build_on_real_iris(tmp_path: Path, setup: str, files: dict[str, str]) -> tu
             check=False,
         )
     finally:
-        subprocess.run(
-            f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
-            shell=True,
-            check=False,
-            capture_output=True,
-        )
+        remove_env_artifacts(env)
     assert "Traceback" not in done.stderr
     return str(done.returncode), done.stderr
 
@@ -184,12 +176,7 @@ def test_the_pytest_fixtures_connect_to_real_iris(
         assert done.returncode == 0, done.stdout + done.stderr
         assert "2 passed" in done.stdout
     finally:
-        subprocess.run(
-            f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
-            shell=True,
-            check=False,
-            capture_output=True,
-        )
+        remove_env_artifacts(env)
 
 
 def test_a_dat_step_restores_a_real_database_readable_in_the_new_snapshot(
@@ -232,7 +219,7 @@ def test_a_dat_step_restores_a_real_database_readable_in_the_new_snapshot(
         fixture = tmp_path / "fixture" / "usercopy"
         fixture.mkdir(parents=True)
         holder = subprocess.run(
-            ["docker", "create", f"iris-envs/{source}:latest"],
+            ["docker", "create", f"{snapshot_repo(source, tmp_path)}:latest"],
             capture_output=True,
             text=True,
             check=True,
@@ -256,9 +243,4 @@ def test_a_dat_step_restores_a_real_database_readable_in_the_new_snapshot(
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
         for env in (source, target):
-            subprocess.run(
-                f"docker rmi -f $(docker images -q iris-envs/{env}) 2>/dev/null",
-                shell=True,
-                check=False,
-                capture_output=True,
-            )
+            remove_env_artifacts(env)

@@ -16,6 +16,7 @@ from iris_envs.naming import LABEL_INPUTS, LABEL_KEY, snapshot_repository
 from tests.integration.conftest import (
     derived_image,
     docker,
+    env_snapshot_refs,
     image_labels,
     run_cli,
     snapshot_repo,
@@ -89,7 +90,7 @@ def test_push_then_run_pulls_the_exact_key_without_building(
     # A fresh machine: no local snapshot at all.
     removed = run_cli(["cache", "rm", env], root, cache)
     assert removed.returncode == 0, removed.stderr
-    assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
+    assert env_snapshot_refs(env) == []
 
     since = time.time()
     ran = run_cli(
@@ -102,7 +103,7 @@ def test_push_then_run_pulls_the_exact_key_without_building(
     # ...but the pulled snapshot was started once and logged into before its first use.
     assert "start" in build_events(env, since, until, role="verify")
     assert "verify pulled snapshot" in ran.stderr
-    assert docker("images", "--format", "{{.Tag}}", snapshot_repo(env)).stdout.split()
+    assert docker("images", "--format", "{{.Tag}}", snapshot_repo(env, root)).stdout.split()
     # The registry-named tag is not left behind locally.
     assert registry not in docker("images", "--format", "{{.Repository}}").stdout
 
@@ -151,7 +152,7 @@ def test_cache_pull_of_a_missing_key_fails_and_tags_nothing(
     done = run_cli(["cache", "pull", env, "--registry", registry], root)
     assert done.returncode == ExitCode.FAILED
     assert "not in the registry (exact key)" in done.stderr
-    assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
+    assert env_snapshot_refs(env) == []
 
 
 def push_as(registry: str, image: str, env: str, key: str) -> None:
@@ -165,8 +166,13 @@ def push_as(registry: str, image: str, env: str, key: str) -> None:
         docker("rmi", remote)
 
 
-def local_tags(env: str) -> list[str]:
-    return sorted(docker("images", "--format", "{{.Tag}}", snapshot_repo(env)).stdout.split())
+def local_tags(env: str, root: Path) -> list[str]:
+    """The tags of the project's snapshots of ``env``; there are none under any other name (a
+    pull tags only the pulling project's repository, never ``iris-envs/<env>``)."""
+    repo = snapshot_repo(env, root)
+    tags = sorted(docker("images", "--format", "{{.Tag}}", repo).stdout.split())
+    assert sorted(env_snapshot_refs(env)) == [f"{repo}:{tag}" for tag in tags]
+    return tags
 
 
 def assert_refused(
@@ -183,7 +189,7 @@ def assert_refused(
     assert ran.returncode == ExitCode.BUILD_FAILED, (name, ran.stderr)
     assert expected in ran.stderr and "refused" in ran.stderr, (name, ran.stderr)
     assert not marker.exists(), name  # nothing ran in it
-    assert local_tags(env) == [], name  # nothing tagged
+    assert local_tags(env, root) == [], name  # nothing tagged
     assert registry not in docker("images", "--format", "{{.Repository}}").stdout
 
 
@@ -211,7 +217,7 @@ def test_poisoned_registry_images_are_refused_and_nothing_runs_in_them(
             script.write_text(f'Write "{text}",!\n', encoding="utf-8")
             assert run_cli(["build", "-e", env], root, cache, 300).returncode == 0
             keys[text] = run_cli(["key", env], root, cache).stdout.strip()
-            docker("tag", f"{snapshot_repo(env)}:{keys[text][:12]}", f"{keep}:{text}")
+            docker("tag", f"{snapshot_repo(env, root)}:{keys[text][:12]}", f"{keep}:{text}")
         key = keys["one"]
         labels = image_labels(f"{keep}:one")
         inputs = json.loads(labels[LABEL_INPUTS])
@@ -243,7 +249,7 @@ def test_poisoned_registry_images_are_refused_and_nothing_runs_in_them(
                 "verif",
             ),
         }
-        docker("rmi", *(f"{snapshot_repo(env)}:{tag}" for tag in local_tags(env)))
+        docker("rmi", *(f"{snapshot_repo(env, root)}:{tag}" for tag in local_tags(env, root)))
         for name, (image, expected) in poisons.items():
             push_as(registry, image, env, key)
             assert_refused(registry, env, root, cache, expected=expected, name=name)
@@ -282,7 +288,7 @@ def test_a_foreign_image_under_the_key_tag_is_refused_and_never_removed(
     assert pulled.returncode == ExitCode.BUILD_FAILED, pulled.stderr
     assert "not an iris-envs snapshot" in pulled.stderr and "Traceback" not in pulled.stderr
     assert docker("image", "inspect", "--format", "{{.Id}}", base).stdout.strip() == base_id
-    assert local_tags(env) == []
+    assert local_tags(env, root) == []
 
     ran = run_cli(["run", "-e", env, "--registry", registry, "--", "true"], root, cache, 300)
     assert ran.returncode == 0, ran.stderr

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import env_snapshot_refs, remove_env_artifacts, snapshot_repo
+
 pytestmark = pytest.mark.docker
 
 LABEL_ENV = "org.iris-envs.env"
@@ -210,9 +212,7 @@ def run_project(
         if ids:
             leftovers[env] = ids
             docker("rm", "-f", *ids)
-        images = docker("images", "-q", f"iris-envs/{env}").split()
-        if images:
-            docker("rmi", "-f", *set(images))
+        remove_env_artifacts(env)
     assert not leftovers, f"containers left behind: {leftovers}"
 
 
@@ -251,7 +251,7 @@ def test_run_passes_fails_and_passes_pytest_codes_through(
         assert entry["status"] == status
         assert entry["exit_code"] == code
         assert entry["snapshot"]["state"] == state
-        assert entry["snapshot"]["ref"].startswith(f"iris-envs/{env}:")
+        assert entry["snapshot"]["ref"].startswith(f"{snapshot_repo(env, project.root)}:")
         assert set(entry["seconds"]) == {"snapshot", "start", "command"}
         assert all(isinstance(v, float) and v >= 0 for v in entry["seconds"].values())
 
@@ -424,7 +424,7 @@ def test_no_build_on_a_missing_snapshot_exits_5_with_a_hint(
     assert done.returncode == 5, done.stdout + done.stderr
     assert "iris-envs build" in done.stderr
     assert containers_of(project.env) == []
-    assert docker("images", "-q", f"iris-envs/{project.env}").split() == []
+    assert env_snapshot_refs(project.env) == []
     text = (project.root / "r.json").read_text()
     assert_no_secret(project.password, text)
     [entry] = json.loads(text)["environments"]
@@ -482,4 +482,4 @@ def test_sigint_with_p_interrupts_builds_and_tags_nothing(
     assert "Traceback" not in stderr
     for env in project.envs:
         assert containers_of(env) == []
-        assert docker("images", "-q", f"iris-envs/{env}").strip() == ""
+        assert env_snapshot_refs(env) == []

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from iris_envs.exit_codes import ExitCode
-from tests.integration.conftest import cli_env, run_cli
+from tests.integration.conftest import cli_env, run_cli, snapshot_repo
 from tests.reliability.conftest import PrivateEngine
 
 pytestmark = pytest.mark.docker
@@ -99,10 +99,13 @@ def test_a_docker_context_selects_a_second_engine_over_the_default_socket(
     done = run_cli(["run", "-e", env, "--", sys.executable, "-c", probe], root, extra, 240)
     assert done.returncode == 0, done.stdout + done.stderr
     # The snapshot was built on the second engine, and nothing of it on the default one.
-    snapshots = private_engine.docker("images", "-q", f"iris-envs/{env}").stdout.split()
+    snapshots = private_engine.docker("images", "-q", snapshot_repo(env, root)).stdout.split()
     assert snapshots, done.stderr
     default = subprocess.run(
-        ["docker", "-H", "unix:///var/run/docker.sock", "images", "-q", f"iris-envs/{env}"],
+        [
+            *("docker", "-H", "unix:///var/run/docker.sock", "images", "-q"),
+            *("--filter", f"reference=iris-envs/*/{env}", "--filter", f"reference=iris-envs/{env}"),
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from iris_envs.exit_codes import ExitCode
+from iris_envs.naming import project_repository
 from tests.integration.conftest import popen_cli, run_cli
 from tests.reliability.conftest import PrivateEngine
 from tests.standin.build import build_slow_variant
@@ -72,7 +73,7 @@ def build_expecting_a_full_disk(engine: PrivateEngine, root: Path, env: str) -> 
     assert "no space left on device" in done.stderr.lower(), done.stderr
     assert "Traceback" not in done.stderr
     tags = engine.docker("images", "--format", "{{.Repository}}").stdout.split()
-    assert f"iris-envs/{env}" not in tags
+    assert not [tag for tag in tags if tag.startswith("iris-envs/")], tags
     assert managed(engine) == []
     return done.stderr
 
@@ -93,7 +94,8 @@ def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
     assert "left by a killed run" in again.stderr
     assert managed(private_engine) == []
     tags = private_engine.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-    assert sum(1 for tag in tags if tag.startswith(f"iris-envs/{env}:")) == 2  # key + latest
+    repo = project_repository(root, env)
+    assert sum(1 for tag in tags if tag.startswith(f"{repo}:")) == 2  # key + latest
 
 
 def test_engine_stopped_during_a_run_fails_the_run_cleanly_and_the_next_run_recovers(
@@ -140,7 +142,7 @@ def test_engine_stopped_while_up_waits_for_iris_is_exit_4_and_up_recovers(
         for tag in private_engine.docker(
             "images", "--format", "{{.Repository}}:{{.Tag}}"
         ).stdout.split()
-        if tag.startswith(f"iris-envs/{env}:") and not tag.endswith(":latest")
+        if tag.startswith(f"{project_repository(root, env)}:") and not tag.endswith(":latest")
     ]
     slow = subprocess.run(
         ["docker", "-H", private_engine.host, "build", "-q", "-t", ref, "-"],

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from iris_envs.exit_codes import ExitCode
-from tests.integration.conftest import MakeProject, docker, remove_env_artifacts, run_cli
+from tests.integration.conftest import (
+    MakeProject,
+    docker,
+    env_snapshot_refs,
+    remove_env_artifacts,
+    run_cli,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -48,7 +54,7 @@ def test_eight_concurrent_mixed_invocations(
             assert done.returncode == 0, (argv, done.stderr)  # nothing here should fail
         # Each key was built once: one snapshot per environment (plus its :latest tag).
         for env in (a, b):
-            tags = docker("images", "--format", "{{.Tag}}", f"iris-envs/{env}").stdout.split()
+            tags = [ref.rsplit(":", 1)[1] for ref in env_snapshot_refs(env)]
             assert sorted(tags)[-1] == "latest" and len(tags) == 2, (env, tags)
         down = run_cli(["down", "-e", a], root)
         spares = run_cli(["down", "--spares"], root)

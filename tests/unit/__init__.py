@@ -68,13 +68,16 @@ class FakeEngine:
     def platform(self) -> str:
         return self.arch
 
-    def add_snapshot(self, env: str, key: str, inputs: Mapping[str, object], created: str) -> None:
-        """Register a snapshot image the way the builder labels it."""
+    def add_snapshot(
+        self, env: str, key: str, inputs: Mapping[str, object], created: str, *, project: Path
+    ) -> None:
+        """Register a snapshot image of ``project`` the way the builder labels and tags it."""
         self.images.append(
             image(
                 f"sha256:{key}",
-                (naming.snapshot_ref(env, key),),
+                (naming.snapshot_ref(project, env, key),),
                 {
+                    naming.LABEL_ROLE: "snapshot",
                     naming.LABEL_ENV: env,
                     naming.LABEL_KEY: key,
                     naming.LABEL_INPUTS: json.dumps(inputs),

@@ -175,7 +175,8 @@ def test_a_cycle_is_caught() -> None:
     graph = import_graph()
     graph["iris_envs.cli._common"]["iris_envs.cli.cache"] = 1
     graph["iris_envs.cli.cache"]["iris_envs.cli._common"] = 1
-    assert ["iris_envs.cli._common", "iris_envs.cli.cache"] in cycles(graph)
+    pair = {"iris_envs.cli._common", "iris_envs.cli.cache"}
+    assert any(pair <= set(component) for component in cycles(graph))
 
 
 def test_only_the_engine_imports_the_docker_sdk() -> None:

@@ -95,8 +95,8 @@ def test_config_redacts(project: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_list(project: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
     app = key_of(project, "app", engine)
-    engine.add_snapshot("app", app.key, app.inputs, "2026-01-01T00:00:00Z")
-    engine.add_snapshot("other", "0" * 64, {}, "2026-01-01T00:00:00Z")
+    engine.add_snapshot("app", app.key, app.inputs, "2026-01-01T00:00:00Z", project=project)
+    engine.add_snapshot("other", "0" * 64, {}, "2026-01-01T00:00:00Z", project=project)
     code, out, _ = run(capsys, "list", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["app"]["state"] == "built" and rows["other"]["state"] == "stale"
@@ -134,7 +134,7 @@ def test_explain(project: Path, engine: FakeEngine, capsys: pytest.CaptureFixtur
     code, out, _ = run(capsys, "explain", "app")
     assert code == 0 and out.startswith("no snapshot of app yet")
     old = key_of(project, "app", engine)
-    engine.add_snapshot("app", old.key, old.inputs, "2026-01-01T00:00:00Z")
+    engine.add_snapshot("app", old.key, old.inputs, "2026-01-01T00:00:00Z", project=project)
     code, out, _ = run(capsys, "explain", "app")
     assert code == 0 and "up to date" in out
     write(project / "schema.sql", "CREATE TABLE a (y INT)")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from iris_envs import naming
 from iris_envs.config.load import load_project
 from iris_envs.config.secrets import DEFAULT_PASSWORD
 from iris_envs.config.spec import DEFAULT_IMAGE, Edition, StepKind
@@ -245,7 +246,7 @@ def test_unquoted_dotted_env_name_gets_a_hint(tmp_path: Path) -> None:
 def test_env_names_that_differ_only_in_case_would_share_a_repository(tmp_path: Path) -> None:
     error = error_of(tmp_path, '[env.App]\nimage = "x"\n[env.app]\nimage = "x"\n')
     assert "env.app" in error and "clashes with environment 'App'" in error
-    assert "iris-envs/app" in error
+    assert f"{naming.project_repository(tmp_path, 'app')}" in error
 
 
 def test_env_names_longer_than_docker_allows_are_rejected(tmp_path: Path) -> None:

@@ -167,15 +167,20 @@ def test_cache_state_and_newest_snapshot(root: Path) -> None:
     result = compute_key(spec, BaseImage(REF, ID1), "linux/amd64")
     engine = FakeEngine()
     assert cache_state(engine, spec, result.key) == MISSING
-    assert newest_snapshot(engine, "app") is None
-    engine.add_snapshot("app", "e" * 64, {"recipe": 0}, "2026-01-02T00:00:00Z")
-    engine.add_snapshot("app", "d" * 64, result.inputs, "2026-01-03T00:00:00Z")
-    engine.add_snapshot("other", "f" * 64, {}, "2026-02-01T00:00:00Z")
+    assert newest_snapshot(engine, spec) is None
+    # Another project's snapshot of an environment with the same name is not this one's.
+    elsewhere = root.parent / "elsewhere"
+    engine.add_snapshot("app", "c" * 64, {"recipe": 9}, "2026-03-01T00:00:00Z", project=elsewhere)
+    assert cache_state(engine, spec, result.key) == MISSING
+    assert newest_snapshot(engine, spec) is None
+    engine.add_snapshot("app", "e" * 64, {"recipe": 0}, "2026-01-02T00:00:00Z", project=root)
+    engine.add_snapshot("app", "d" * 64, result.inputs, "2026-01-03T00:00:00Z", project=root)
+    engine.add_snapshot("other", "f" * 64, {}, "2026-02-01T00:00:00Z", project=root)
     assert cache_state(engine, spec, result.key) == STALE
-    newest = newest_snapshot(engine, "app")
+    newest = newest_snapshot(engine, spec)
     assert newest is not None and newest.labels[naming.LABEL_KEY] == "d" * 64
     assert parse_inputs_label(newest) == result.inputs
-    engine.add_snapshot("app", result.key, result.inputs, "2026-01-01T00:00:00Z")
+    engine.add_snapshot("app", result.key, result.inputs, "2026-01-01T00:00:00Z", project=root)
     assert cache_state(engine, spec, result.key) == BUILT
 
 

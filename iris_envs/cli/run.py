@@ -64,6 +64,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
     )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="the per-environment output folders ({env_dir} in the command) are DIR/ENV "
+        "(default: .iris-envs/ENV in the project)",
+    )
     add_registry_options(parser)
     parser.add_argument("run_command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
@@ -77,6 +85,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.errors import ConfigError
     from iris_envs.instance.containers import Owner
     from iris_envs.progress import Reporter
+    from iris_envs.run.placeholders import check_command
     from iris_envs.run.report import check_report_path, print_summary, report_data, write_report
     from iris_envs.run.runner import RunOptions, overall_exit_code, run_environments
     from iris_envs.run.spares import wanted_spares
@@ -90,6 +99,9 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(f"--spares must be between 0 and {MAX_SPARES}, got {args.spares}")
     if args.report is not None:
         check_report_path(args.report)
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise ConfigError(f"--output {args.output} is not a folder")
+    check_command(tuple(command))  # an unknown {placeholder} costs no build
     _check_command_exists(tuple(command) or DEFAULT_COMMAND)
     project, envs = load_selected(args)
     for spec in envs:
@@ -104,6 +116,7 @@ def execute(args: argparse.Namespace) -> int:
         rebuild=args.rebuild,
         spares=args.spares,
         remote=remote_cache(args, project),
+        output=args.output,
     )
     engine = DockerEngine()
     preflight(engine)  # the doctor's cheap checks: engine and cache folder, with their fixes

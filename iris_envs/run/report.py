@@ -62,6 +62,8 @@ def report_data(
                 "env": r.env,
                 "status": r.status,
                 "exit_code": r.exit_code,
+                "iris_version": r.iris_version,
+                "command": list(r.command),
                 "snapshot": {"state": r.snapshot_state, "ref": r.snapshot_ref},
                 "container": {"id": r.container_id, "kept": r.container_kept},
                 "seconds": {k: round(v, 3) for k, v in r.timings.items()},

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from iris_envs import naming
 from iris_envs.build.outcome import Snapshot
@@ -18,11 +19,11 @@ from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.engine.client import vanished_engine_error
-from iris_envs.errors import Interrupted, IrisEnvsError
+from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
 from iris_envs.progress import Reporter, use_live_output
-from iris_envs.run import lifecycle, spares
+from iris_envs.run import lifecycle, placeholders, spares
 from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
 from iris_envs.run.up_instance import find_up_instance, refuse_stale_up
@@ -42,6 +43,7 @@ class RunOptions:
     rebuild: bool = False
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
     remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
+    output: Path | None = None  # --output DIR: {env_dir} is DIR/ENV (else .iris-envs/ENV)
 
 
 @dataclass
@@ -58,6 +60,8 @@ class EnvResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
     output: str = ""
+    iris_version: str = ""  # from the image's labels (naming.image_version)
+    command: tuple[str, ...] = ()  # as run: the placeholders replaced
     phase: str = "waiting"  # what the status board shows while the environment runs
     started: float = field(default_factory=time.monotonic)
 
@@ -184,8 +188,8 @@ def _run_one(
 
         mark = time.monotonic()
         result.phase = "running command"
-        reporter.line(f"running {' '.join(options.command)}")
-        code, output = run_command(options.command, instance.variables, cancellation, stream)
+        _prepare_command(spec, options, instance, result, reporter)
+        code, output = run_command(result.command, instance.variables, cancellation, stream)
         result.timings["command"] = time.monotonic() - mark
         result.output = output
         result.exit_code = code
@@ -214,6 +218,33 @@ def _run_one(
             _replenish_spares(
                 engine, spec, snapshot, options=options, owner=owner, reporter=reporter
             )
+
+
+def _prepare_command(
+    spec: EnvSpec, options: RunOptions, instance: Instance, result: EnvResult, reporter: Reporter
+) -> None:
+    """Record the IRIS version and the command as it will run, and say so."""
+    result.iris_version = naming.image_version(instance.container.labels)
+    result.command = _expand_command(spec, options, result.iris_version)
+    reporter.line(f"running {' '.join(result.command)}")
+
+
+def _expand_command(spec: EnvSpec, options: RunOptions, iris_version: str) -> tuple[str, ...]:
+    """The command with this environment's placeholders filled in (its {env_dir} created)."""
+    used = placeholders.check_command(options.command)
+    if not used:
+        return options.command
+    folder = placeholders.env_dir(spec.project_root, spec.name, options.output)
+    if "env_dir" in used:
+        try:
+            placeholders.make_env_dir(folder)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the output folder {folder}: {error.strerror or error}",
+                hint="choose a writable folder with --output DIR",
+            ) from None
+    values = placeholders.command_values(spec.name, folder, iris_version)
+    return placeholders.expand(options.command, values)
 
 
 def _release(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
 from iris_envs.cli._common import (
@@ -72,6 +73,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the per-environment output folders ({env_dir} in the command) are DIR/ENV "
         "(default: .iris-envs/ENV in the project)",
     )
+    parser.add_argument(
+        "--github",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write a GitHub job summary, annotations and folded build logs "
+        "(default: when GITHUB_ACTIONS=true)",
+    )
     add_registry_options(parser)
     parser.add_argument("run_command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
@@ -85,6 +93,7 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.errors import ConfigError
     from iris_envs.instance.containers import Owner
     from iris_envs.progress import Reporter
+    from iris_envs.run import github
     from iris_envs.run.placeholders import check_command
     from iris_envs.run.report import check_report_path, print_summary, report_data, write_report
     from iris_envs.run.runner import RunOptions, overall_exit_code, run_environments
@@ -128,10 +137,15 @@ def execute(args: argparse.Namespace) -> int:
     exit_code = overall_exit_code(results)
     print_summary(results)
     prune_past_max_size(project, engine)
+    data = report_data(results, options.command, exit_code)
     if args.report is not None:
-        failure = write_report(args.report, report_data(results, options.command, exit_code))
+        failure = write_report(args.report, data)
         if failure:
             Reporter().line(f"error: {failure} (the exit code is the run's: {exit_code})")
+    if github.enabled(args.github):
+        failure = github.publish(data, stream=sys.stdout)
+        if failure:
+            Reporter().line(f"warning: {failure}")
     return exit_code
 
 

@@ -11,7 +11,9 @@ from typing import Any, TextIO
 
 from iris_envs import __version__
 from iris_envs.cache.folder import atomic_write_json
-from iris_envs.errors import ConfigError
+from iris_envs.config.context import format_key_path
+from iris_envs.config.locate import locate
+from iris_envs.errors import ConfigError, Where
 from iris_envs.run.runner import EnvResult
 
 _LABELS = {"passed": "OK", "failed": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
@@ -57,20 +59,42 @@ def report_data(
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": list(command),
         "exit_code": exit_code,
-        "environments": [
-            {
-                "env": r.env,
-                "status": r.status,
-                "exit_code": r.exit_code,
-                "iris_version": r.iris_version,
-                "command": list(r.command),
-                "snapshot": {"state": r.snapshot_state, "ref": r.snapshot_ref},
-                "container": {"id": r.container_id, "kept": r.container_kept},
-                "seconds": {k: round(v, 3) for k, v in r.timings.items()},
-                "error": r.error,
-            }
-            for r in results
-        ],
+        "environments": [_environment(r) for r in results],
+    }
+
+
+def _environment(r: EnvResult) -> dict[str, Any]:
+    return {
+        "env": r.env,
+        "status": r.status,
+        "exit_code": r.exit_code,
+        "iris_version": r.iris_version,
+        "command": list(r.command),
+        "snapshot": {
+            "state": r.snapshot_state,
+            "ref": r.snapshot_ref,
+            "image_id": r.image_id,
+            "key": r.snapshot_key,
+            "reasons": list(r.snapshot_reasons),
+            "build_log": r.build_log or None,
+            "build_seconds": {k: round(v, 3) for k, v in r.build_timings.items()},
+        },
+        "container": {"id": r.container_id, "kept": r.container_kept, "spare": r.spare or None},
+        "seconds": {k: round(v, 3) for k, v in r.timings.items()},
+        "error": r.error,
+        "error_at": _error_at(r.where),
+    }
+
+
+def _error_at(where: Where | None) -> dict[str, Any] | None:
+    """The configuration line an error is about: file, line (None when not found) and key."""
+    if where is None:
+        return None
+    where = locate(where)
+    return {
+        "file": str(where.file),
+        "line": where.line,
+        "key": format_key_path("", where.key) if where.key else None,
     }
 
 

@@ -19,7 +19,7 @@ from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.engine.client import vanished_engine_error
-from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
+from iris_envs.errors import BuildFailed, ConfigError, Interrupted, IrisEnvsError, Where
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
 from iris_envs.progress import Reporter, use_live_output
@@ -62,6 +62,13 @@ class EnvResult:
     output: str = ""
     iris_version: str = ""  # from the image's labels (naming.image_version)
     command: tuple[str, ...] = ()  # as run: the placeholders replaced
+    image_id: str = ""  # the snapshot image's ID (a sha256 digest of its config)
+    snapshot_key: str = ""
+    snapshot_reasons: list[str] = field(default_factory=list)  # why cached, pulled or built
+    build_timings: dict[str, float] = field(default_factory=dict)  # the build's phases
+    build_log: str = ""  # the build attempt's log (built or failed to build), else ''
+    spare: str = ""  # the warm spare the command ran in ('' when a container was started)
+    where: Where | None = None  # the configuration line the error is about, when known
     phase: str = "waiting"  # what the status board shows while the environment runs
     started: float = field(default_factory=time.monotonic)
 
@@ -167,8 +174,7 @@ def _run_one(
             allow_build=options.allow_build,
             remote=options.remote,
         )
-        result.snapshot_state = snapshot.state
-        result.snapshot_ref = snapshot.ref
+        _record_snapshot(result, snapshot)
         result.timings["snapshot"] = time.monotonic() - mark
         cancellation.check()
 
@@ -182,7 +188,7 @@ def _run_one(
             owner=owner,
             reporter=reporter,
         )
-        result.container_id = instance.container.id
+        _record_instance(result, instance, reused)
         result.timings["start"] = time.monotonic() - mark
         cancellation.check()
 
@@ -207,8 +213,7 @@ def _run_one(
             result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
         else:
             error = vanished_engine_error(engine, error)
-            result.status, result.exit_code = "error", int(error.exit_code)
-            result.error = str(error)
+            _record_error(result, error)
             reporter.line(f"error: {error}")
     finally:
         result.phase = result.status
@@ -218,6 +223,30 @@ def _run_one(
             _replenish_spares(
                 engine, spec, snapshot, options=options, owner=owner, reporter=reporter
             )
+
+
+def _record_snapshot(result: EnvResult, snapshot: Snapshot) -> None:
+    """What the report says about the snapshot: which one, how it was had, and why."""
+    result.snapshot_state, result.snapshot_ref = snapshot.state, snapshot.ref
+    result.image_id, result.snapshot_key = snapshot.image_id, snapshot.key
+    result.snapshot_reasons = list(snapshot.reasons)
+    result.build_timings = dict(snapshot.timings)
+    result.build_log = str(snapshot.log_path) if snapshot.log_path else ""
+
+
+def _record_instance(result: EnvResult, instance: Instance, reused: bool) -> None:
+    """The container the command runs in, and the warm spare it was, if it was one."""
+    result.container_id = instance.container.id
+    if not reused and instance.container.labels.get(naming.LABEL_ROLE) == spares.SPARE_ROLE:
+        result.spare = instance.container.name
+
+
+def _record_error(result: EnvResult, error: IrisEnvsError) -> None:
+    """An environment that ended in an error: its code, message, configuration line, build log."""
+    result.status, result.exit_code = "error", int(error.exit_code)
+    result.error, result.where = str(error), error.where
+    if isinstance(error, BuildFailed) and error.build_log is not None:
+        result.build_log = str(error.build_log)
 
 
 def _prepare_command(

@@ -63,7 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: $IRIS_ENVS_SPARES, else the environment's `spares`, else 0)",
     )
     parser.add_argument(
-        "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
+        "--report",
+        type=Path,
+        metavar="FILE",
+        action="append",
+        help="write a report of the run to FILE: HTML when it ends in .html, else JSON "
+        "(may be given twice, e.g. --report run.json --report run.html)",
     )
     parser.add_argument(
         "--output",
@@ -106,8 +111,8 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
     if args.spares is not None and not 0 <= args.spares <= MAX_SPARES:
         raise ConfigError(f"--spares must be between 0 and {MAX_SPARES}, got {args.spares}")
-    if args.report is not None:
-        check_report_path(args.report)
+    for path in args.report or ():
+        check_report_path(path)
     if args.output is not None and args.output.exists() and not args.output.is_dir():
         raise ConfigError(f"--output {args.output} is not a folder")
     check_command(tuple(command))  # an unknown {placeholder} costs no build
@@ -138,8 +143,8 @@ def execute(args: argparse.Namespace) -> int:
     print_summary(results)
     prune_past_max_size(project, engine)
     data = report_data(results, options.command, exit_code)
-    if args.report is not None:
-        failure = write_report(args.report, data)
+    for path in args.report or ():
+        failure = write_report(path, data)
         if failure:
             Reporter().line(f"error: {failure} (the exit code is the run's: {exit_code})")
     if github.enabled(args.github):

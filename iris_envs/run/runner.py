@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from iris_envs import naming
@@ -19,13 +19,20 @@ from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.engine.client import vanished_engine_error
-from iris_envs.errors import BuildFailed, ConfigError, Interrupted, IrisEnvsError, Where
+from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, placeholders, spares
 from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
+from iris_envs.run.results import (
+    EnvResult,
+    record_error,
+    record_instance,
+    record_iris_log,
+    record_snapshot,
+)
 from iris_envs.run.up_instance import find_up_instance, refuse_stale_up
 from iris_envs.share.registry import RemoteCache
 
@@ -44,33 +51,6 @@ class RunOptions:
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
     remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
     output: Path | None = None  # --output DIR: {env_dir} is DIR/ENV (else .iris-envs/ENV)
-
-
-@dataclass
-class EnvResult:
-    """Outcome of one environment, as the summary and the JSON report show it."""
-
-    env: str
-    status: str = "pending"  # passed | failed | error | interrupted
-    exit_code: int = 0
-    snapshot_state: str = "-"  # cached | built | -
-    snapshot_ref: str = ""
-    container_id: str = ""
-    container_kept: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-    output: str = ""
-    iris_version: str = ""  # from the image's labels (naming.image_version)
-    command: tuple[str, ...] = ()  # as run: the placeholders replaced
-    image_id: str = ""  # the snapshot image's ID (a sha256 digest of its config)
-    snapshot_key: str = ""
-    snapshot_reasons: list[str] = field(default_factory=list)  # why cached, pulled or built
-    build_timings: dict[str, float] = field(default_factory=dict)  # the build's phases
-    build_log: str = ""  # the build attempt's log (built or failed to build), else ''
-    spare: str = ""  # the warm spare the command ran in ('' when a container was started)
-    where: Where | None = None  # the configuration line the error is about, when known
-    phase: str = "waiting"  # what the status board shows while the environment runs
-    started: float = field(default_factory=time.monotonic)
 
 
 def run_environments(
@@ -174,7 +154,7 @@ def _run_one(
             allow_build=options.allow_build,
             remote=options.remote,
         )
-        _record_snapshot(result, snapshot)
+        record_snapshot(result, snapshot)
         result.timings["snapshot"] = time.monotonic() - mark
         cancellation.check()
 
@@ -188,7 +168,7 @@ def _run_one(
             owner=owner,
             reporter=reporter,
         )
-        _record_instance(result, instance, reused)
+        record_instance(result, instance, reused)
         result.timings["start"] = time.monotonic() - mark
         cancellation.check()
 
@@ -213,40 +193,18 @@ def _run_one(
             result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
         else:
             error = vanished_engine_error(engine, error)
-            _record_error(result, error)
+            record_error(result, error, time.monotonic() - mark)
             reporter.line(f"error: {error}")
     finally:
         result.phase = result.status
+        if instance is not None:
+            record_iris_log(engine, result, instance)
         if instance is not None and not reused:
             _release(engine, instance, options=options, result=result, reporter=reporter)
         if snapshot is not None and result.status != "interrupted":
             _replenish_spares(
                 engine, spec, snapshot, options=options, owner=owner, reporter=reporter
             )
-
-
-def _record_snapshot(result: EnvResult, snapshot: Snapshot) -> None:
-    """What the report says about the snapshot: which one, how it was had, and why."""
-    result.snapshot_state, result.snapshot_ref = snapshot.state, snapshot.ref
-    result.image_id, result.snapshot_key = snapshot.image_id, snapshot.key
-    result.snapshot_reasons = list(snapshot.reasons)
-    result.build_timings = dict(snapshot.timings)
-    result.build_log = str(snapshot.log_path) if snapshot.log_path else ""
-
-
-def _record_instance(result: EnvResult, instance: Instance, reused: bool) -> None:
-    """The container the command runs in, and the warm spare it was, if it was one."""
-    result.container_id = instance.container.id
-    if not reused and instance.container.labels.get(naming.LABEL_ROLE) == spares.SPARE_ROLE:
-        result.spare = instance.container.name
-
-
-def _record_error(result: EnvResult, error: IrisEnvsError) -> None:
-    """An environment that ended in an error: its code, message, configuration line, build log."""
-    result.status, result.exit_code = "error", int(error.exit_code)
-    result.error, result.where = str(error), error.where
-    if isinstance(error, BuildFailed) and error.build_log is not None:
-        result.build_log = str(error.build_log)
 
 
 def _prepare_command(

@@ -4,12 +4,16 @@ in GitHub Actions a job summary, annotations and folded build logs."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from iris_envs.run import html_report
+from tests.browser import colour_bands, screenshot
 from tests.integration.test_run import PYTEST, Project, run_project
 from tests.markdown import gfm, table_rows
 
@@ -76,7 +80,7 @@ def test_in_github_actions_a_run_writes_a_summary_annotates_the_failed_step_and_
 
     done = project.cli(
         "run", "-e", f"{good},{bad}", "-p", "2", "--spares", "1", "--report", "r.json",
-        "--", *PYTEST, "--junitxml={env_dir}/junit.xml", "tests",
+        "--report", "run.html", "--", *PYTEST, "--junitxml={env_dir}/junit.xml", "tests",
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -114,3 +118,27 @@ def test_in_github_actions_a_run_writes_a_summary_annotates_the_failed_step_and_
     [row] = rows
     assert row[3].startswith("cached `") and row[8].startswith("spare `"), row
     assert "a snapshot with this key is here already" in summary.read_text()
+
+    _the_html_report_renders_a_timeline_for_both(project.root / "run.html", good, bad, tmp_path)
+
+
+def _the_html_report_renders_a_timeline_for_both(
+    page: Path, good: str, bad: str, tmp_path: Path
+) -> None:
+    """Headless Chromium shows a row per environment: the built snapshot, its phases beneath,
+    start and the passed command for one, the failed build (red) for the other."""
+    text = page.read_text()
+    assert good in text and bad in text and "setup[1] shell" in text
+    png = tmp_path / "run-report.png"
+    screenshot(page, png)
+    keep = os.environ.get("IRIS_ENVS_TEST_ARTIFACTS")
+    if keep:  # CI keeps what the page looked like (.ci/run)
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, Path(keep) / "run-report.png")
+        shutil.copy(page, Path(keep) / "run-report.html")
+    seen = colour_bands(png, html_report.COLOURS)
+    [good_row] = seen["built"]
+    assert seen["passed"] == [good_row] and seen["start"] == [good_row], seen
+    assert seen["build-phase"] and good_row[1] < seen["build-phase"][0][0]
+    [bad_row] = [band for band in seen["error"] if band[0] > seen["build-phase"][0][1]]
+    assert bad_row[0] > good_row[1], seen

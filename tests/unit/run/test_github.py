@@ -15,7 +15,7 @@ from iris_envs.cli.main import main
 from iris_envs.errors import BuildFailed, Where
 from iris_envs.run import github
 from iris_envs.run.report import report_data
-from iris_envs.run.runner import EnvResult
+from iris_envs.run.results import EnvResult
 from tests.markdown import gfm, table_rows
 
 # "Workflow commands for GitHub Actions": ::error file={name},line={line},endLine={endLine},

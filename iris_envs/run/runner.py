@@ -26,6 +26,7 @@ from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, placeholders, spares
 from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
+from iris_envs.run.monitor import DEFAULT_INTERVAL, Monitor
 from iris_envs.run.results import (
     EnvResult,
     record_error,
@@ -51,6 +52,8 @@ class RunOptions:
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
     remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
     output: Path | None = None  # --output DIR: {env_dir} is DIR/ENV (else .iris-envs/ENV)
+    monitor: bool = False  # --monitor: sample IRIS's metrics around the command (run/monitor.py)
+    monitor_interval: float = DEFAULT_INTERVAL
 
 
 def run_environments(
@@ -175,7 +178,9 @@ def _run_one(
         mark = time.monotonic()
         result.phase = "running command"
         _prepare_command(spec, options, instance, result, reporter)
-        code, output = run_command(result.command, instance.variables, cancellation, stream)
+        code, output = _run_monitored(
+            engine, instance, result, options, cancellation=cancellation, stream=stream
+        )
         result.timings["command"] = time.monotonic() - mark
         result.output = output
         result.exit_code = code
@@ -205,6 +210,26 @@ def _run_one(
             _replenish_spares(
                 engine, spec, snapshot, options=options, owner=owner, reporter=reporter
             )
+
+
+def _run_monitored(
+    engine: DockerEngine,
+    instance: Instance,
+    result: EnvResult,
+    options: RunOptions,
+    *,
+    cancellation: Cancellation,
+    stream: bool,
+) -> tuple[int, str]:
+    """The command, with IRIS's metrics sampled around it when asked (--monitor)."""
+    if not options.monitor:
+        return run_command(result.command, instance.variables, cancellation, stream)
+    monitor = Monitor(engine, instance.container.id, interval=options.monitor_interval)
+    try:
+        with monitor:
+            return run_command(result.command, instance.variables, cancellation, stream)
+    finally:
+        result.metrics = monitor.report()
 
 
 def _prepare_command(

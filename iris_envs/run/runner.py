@@ -181,7 +181,6 @@ def _run_one(
         code, output = _run_monitored(
             engine, instance, result, options, cancellation=cancellation, stream=stream
         )
-        result.timings["command"] = time.monotonic() - mark
         result.output = output
         result.exit_code = code
         result.status = "passed" if code == 0 else "failed"
@@ -221,15 +220,22 @@ def _run_monitored(
     cancellation: Cancellation,
     stream: bool,
 ) -> tuple[int, str]:
-    """The command, with IRIS's metrics sampled around it when asked (--monitor)."""
-    if not options.monitor:
-        return run_command(result.command, instance.variables, cancellation, stream)
+    """The command, with IRIS's metrics sampled around it when asked (--monitor): then the
+    command's time is its own, and the readings before and after it are timed as `monitor`."""
     monitor = Monitor(engine, instance.container.id, interval=options.monitor_interval)
+    started = time.monotonic()
     try:
-        with monitor:
-            return run_command(result.command, instance.variables, cancellation, stream)
+        with monitor if options.monitor else nullcontext(monitor):
+            mark = time.monotonic()
+            try:
+                return run_command(result.command, instance.variables, cancellation, stream)
+            finally:
+                result.timings["command"] = time.monotonic() - mark
     finally:
-        result.metrics = monitor.report()
+        if options.monitor:
+            command = result.timings.get("command", 0.0)
+            result.timings["monitor"] = time.monotonic() - started - command
+            result.metrics = monitor.report()
 
 
 def _prepare_command(

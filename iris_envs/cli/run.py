@@ -92,6 +92,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="seconds between readings while the command runs (default 5; monitoring backs "
         "off when a reading is slow)",
     )
+    for which in ("memory", "disk"):
+        parser.add_argument(
+            f"--min-free-{which}",
+            type=float,
+            default=None,
+            metavar="PERCENT",
+            help=f"with --monitor: below PERCENT of the engine host's {which} free, the report "
+            "says so and monitoring backs off (default 10)",
+        )
     parser.add_argument(
         "--github",
         action=argparse.BooleanOptionalAction,
@@ -153,6 +162,8 @@ def execute(args: argparse.Namespace) -> int:
         output=args.output,
         monitor=args.monitor or args.monitor_interval is not None,
         monitor_interval=args.monitor_interval or DEFAULT_INTERVAL,
+        min_free_memory=_percent(args.min_free_memory, "--min-free-memory"),
+        min_free_disk=_percent(args.min_free_disk, "--min-free-disk"),
     )
     engine = DockerEngine()
     preflight(engine)  # the doctor's cheap checks: engine and cache folder, with their fixes
@@ -174,6 +185,17 @@ def execute(args: argparse.Namespace) -> int:
         if failure:
             Reporter().line(f"warning: {failure}")
     return exit_code
+
+
+def _percent(value: float | None, option: str) -> float:
+    """A threshold in percent (default 10); outside 0-100 is exit 2."""
+    from iris_envs.run.monitor import DEFAULT_MIN_FREE
+
+    if value is None:
+        return DEFAULT_MIN_FREE
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{option} must be a percentage between 0 and 100, got {value:g}")
+    return value
 
 
 def misplaced_options(given: list[str], unknown: list[str], remainder: list[str]) -> ConfigError:

@@ -228,6 +228,19 @@ def _metrics(entry: Mapping[str, Any]) -> list[str]:
     if states:
         out.append("<p>" + ", ".join(f"{_e(k)}: {_e(v)}" for k, v in states.items()) + "</p>")
     out += [f"<p>monitoring: {_e(note)}</p>" for note in data["notes"]]
+    pressure = data.get("pressure") or {}
+    lowest = pressure.get("lowest") or {}
+    if lowest:
+        out.append(
+            "<p>engine host: lowest free memory "
+            f"{lowest.get('memory_free', 0):g} %, disk {lowest.get('disk_free', 0):g} %"
+            + (
+                f'; <span class="failed">short {len(pressure["events"])} time(s)</span>'
+                if pressure.get("events")
+                else ""
+            )
+            + "</p>"
+        )
     return out
 
 

@@ -3,9 +3,10 @@ while the command runs (a background thread), one after; the report gets the rea
 counters' deltas and what monitoring gave up on.
 
 Monitoring never fails a run. It backs off instead: a reading that takes more than a quarter
-of the interval doubles the interval (so sampling stays a small share of the machine), and
-after ``MAX_FAILURES`` failed readings in a row it stops sampling; each step is a note in the
-report.
+of the interval doubles the interval (so sampling stays a small share of the machine), a host
+short of memory or disk (instance/pressure.py, thresholds in percent) skips the reading and
+quadruples the interval, and after ``MAX_FAILURES`` failed readings in a row it stops
+sampling; each step is a note in the report.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from iris_envs.engine.adapter import DockerEngine
 from iris_envs.errors import IrisEnvsError
 from iris_envs.instance import metrics
 from iris_envs.instance.metrics import Sample
+from iris_envs.instance.pressure import Pressure
 
 DEFAULT_INTERVAL = 5.0
 MAX_INTERVAL = 300.0
@@ -28,6 +30,8 @@ SLOW_SHARE = 0.25  # a reading taking more than this share of the interval doubl
 MAX_SAMPLES = 2000  # a long run keeps every other reading past this (the chart stays small)
 
 Sampler = Callable[[DockerEngine, str], Sample]
+PressureReader = Callable[[DockerEngine, str], Pressure]
+DEFAULT_MIN_FREE = 10.0  # percent of memory and of disk below which the host is under pressure
 
 
 class Monitor:
@@ -41,6 +45,9 @@ class Monitor:
         interval: float = DEFAULT_INTERVAL,
         sampler: Sampler = metrics.sample,
         clock: Callable[[], float] = time.monotonic,
+        pressure: PressureReader | None = None,
+        min_memory: float = DEFAULT_MIN_FREE,
+        min_disk: float = DEFAULT_MIN_FREE,
     ) -> None:
         self.engine, self.container_id = engine, container_id
         self.interval = self.requested = interval
@@ -49,6 +56,9 @@ class Monitor:
         self.notes: list[str] = []
         self.failures = 0
         self.stopped = False
+        self.pressure, self.min_memory, self.min_disk = pressure, min_memory, min_disk
+        self.lowest: dict[str, float] = {}
+        self.pressure_events: list[dict[str, Any]] = []
         self._origin = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,7 +88,7 @@ class Monitor:
 
     def take(self) -> None:
         """One reading; a failure or a slow reading makes monitoring back off, never raise."""
-        if self.stopped:
+        if self.stopped or self._under_pressure():
             return
         started = self.clock()
         try:
@@ -99,6 +109,27 @@ class Monitor:
             self.interval = min(self.interval * 2, MAX_INTERVAL)
             self.notes.append(f"a reading took {took:.2f} s: sampling every {self.interval:g} s")
 
+    def _under_pressure(self) -> bool:
+        """Whether the engine host is short of memory or disk now (then: no IRIS reading, and
+        sampling backs off). A host that cannot be read is not checked again."""
+        if self.pressure is None:
+            return False
+        try:
+            reading = self.pressure(self.engine, self.container_id)
+        except (IrisEnvsError, ValueError) as error:
+            self.pressure = None
+            self.notes.append(f"free memory and disk cannot be read: {str(error)[:200]}")
+            return False
+        for name, value in (("memory_free", reading.memory_free), ("disk_free", reading.disk_free)):
+            self.lowest[name] = round(min(self.lowest.get(name, value), value), 2)
+        short = reading.short(self.min_memory, self.min_disk)
+        if not short:
+            return False
+        at = round(self.clock() - self._origin, 3)
+        self.pressure_events.append({"t": at, "short": short})
+        self.back_off(f"the engine host has {short}")
+        return True
+
     def back_off(self, why: str) -> None:
         """Sample less often (the engine host is short of memory or disk, say)."""
         if self.interval < MAX_INTERVAL:
@@ -118,4 +149,9 @@ class Monitor:
             ],
             "deltas": metrics.deltas(first, last) if first and last else {},
             "notes": list(self.notes),
+            "pressure": {
+                "thresholds": {"memory_free": self.min_memory, "disk_free": self.min_disk},
+                "lowest": dict(self.lowest),
+                "events": list(self.pressure_events),
+            },
         }

@@ -22,11 +22,12 @@ from iris_envs.engine.client import vanished_engine_error
 from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
+from iris_envs.instance.pressure import read_pressure
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, placeholders, spares
 from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
-from iris_envs.run.monitor import DEFAULT_INTERVAL, Monitor
+from iris_envs.run.monitor import DEFAULT_INTERVAL, DEFAULT_MIN_FREE, Monitor
 from iris_envs.run.results import (
     EnvResult,
     record_error,
@@ -54,6 +55,8 @@ class RunOptions:
     output: Path | None = None  # --output DIR: {env_dir} is DIR/ENV (else .iris-envs/ENV)
     monitor: bool = False  # --monitor: sample IRIS's metrics around the command (run/monitor.py)
     monitor_interval: float = DEFAULT_INTERVAL
+    min_free_memory: float = DEFAULT_MIN_FREE  # percent: below, the host is under pressure
+    min_free_disk: float = DEFAULT_MIN_FREE
 
 
 def run_environments(
@@ -222,7 +225,14 @@ def _run_monitored(
 ) -> tuple[int, str]:
     """The command, with IRIS's metrics sampled around it when asked (--monitor): then the
     command's time is its own, and the readings before and after it are timed as `monitor`."""
-    monitor = Monitor(engine, instance.container.id, interval=options.monitor_interval)
+    monitor = Monitor(
+        engine,
+        instance.container.id,
+        interval=options.monitor_interval,
+        pressure=read_pressure,
+        min_memory=options.min_free_memory,
+        min_disk=options.min_free_disk,
+    )
     started = time.monotonic()
     try:
         with monitor if options.monitor else nullcontext(monitor):

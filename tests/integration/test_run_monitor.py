@@ -75,3 +75,29 @@ def test_without_monitor_there_are_no_readings(run_project: Callable[..., Projec
     [entry] = json.loads((project.root / "r.json").read_text())["environments"]
     assert entry["metrics"] is None
     assert "sample IRIS metrics" not in done.stderr
+
+
+def test_a_host_short_of_memory_is_reported_and_monitoring_backs_off_not_the_run(
+    run_project: Callable[..., Project],
+) -> None:
+    """Every host has less than 100 % of its memory free: the threshold makes the pressure
+    real here, through the same reading from inside the container as on a short host."""
+    project = run_project("2025.1")
+    (project.root / "logins.py").write_text(LOGINS)
+    done = project.cli(
+        "run", "--monitor-interval", "0.5", "--min-free-memory", "100", "--report", "r.json",
+        "--report", "r.html", "--", sys.executable, "logins.py", "4", "0.3",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr  # the run is not failed
+    [entry] = json.loads((project.root / "r.json").read_text())["environments"]
+    pressure = entry["metrics"]["pressure"]
+    assert pressure["thresholds"] == {"memory_free": 100.0, "disk_free": 10.0}
+    assert 0 < pressure["lowest"]["memory_free"] < 100 and pressure["lowest"]["disk_free"] > 0
+    assert pressure["events"] and "of memory free (< 100 %)" in pressure["events"][0]["short"]
+    assert entry["metrics"]["samples"] == []  # no IRIS reading while the host is short
+    assert entry["metrics"]["final_interval"] > 0.5  # backed off
+    assert "the engine host has" in entry["metrics"]["notes"][0]
+    assert "short" in (project.root / "r.html").read_text()
+
+    bad = project.cli("run", "--monitor", "--min-free-disk", "120", "--", "true")
+    assert bad.returncode == 2 and "--min-free-disk must be a percentage" in bad.stderr

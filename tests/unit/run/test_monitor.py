@@ -1,5 +1,6 @@
-"""instance/metrics.py and run/monitor.py: the sampling script, its reading, and a monitor that
-backs off instead of failing the run."""
+"""instance/metrics.py, instance/pressure.py and run/monitor.py: the sampling script, its
+reading, the engine host's free memory and disk, and a monitor that backs off instead of
+failing the run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from iris_envs.errors import DockerOperationFailed
 from iris_envs.instance import metrics
 from iris_envs.instance.metrics import Sample, deltas, parse_sample, sample_script
+from iris_envs.instance.pressure import Pressure, parse_pressure
 from iris_envs.run import monitor as monitor_module
 from iris_envs.run.monitor import MAX_FAILURES, Monitor
 
@@ -109,3 +111,65 @@ def test_back_off_and_a_long_run_keeps_the_chart_small(monkeypatch: pytest.Monke
         clock.now += 1
         mon.take()
     assert len(mon.samples) <= 10 and mon.samples[0][0] == 1.0  # the first reading stays
+
+
+# -- the engine host under pressure (issue 27 item 6) ----------------------------------------
+
+MEMINFO_AND_DF = """\
+MemTotal:       24576000 kB
+MemFree:          400000 kB
+MemAvailable:    1228800 kB
+Filesystem     1024-blocks      Used Available Capacity Mounted on
+overlay          100000000  96000000   4000000      96% /
+"""
+
+
+def test_a_host_reading_gives_free_memory_and_disk_shares() -> None:
+    reading = parse_pressure(MEMINFO_AND_DF)
+    assert (reading.memory_free, reading.disk_free) == (5.0, 4.0)
+    assert reading.short(10, 10) == "5.0 % of memory free (< 10 %) and 4.0 % of disk free (< 10 %)"
+    assert reading.short(5, 4) == ""
+    with pytest.raises(ValueError, match="MemAvailable"):
+        parse_pressure("MemTotal: 1 kB\n")
+
+
+def test_under_pressure_monitoring_skips_readings_and_backs_off() -> None:
+    clock = Clock()
+    readings = iter([Pressure(50, 50), Pressure(3, 50), Pressure(50, 50)])
+
+    def host(engine: object, container_id: str) -> Pressure:
+        return next(readings)
+
+    mon = Monitor(
+        object(),  # type: ignore[arg-type]
+        "c",
+        interval=1.0,
+        sampler=fake_sampler(clock, 0.0),
+        clock=clock,
+        pressure=host,
+        min_memory=10,
+    )
+    mon.take()
+    clock.now = 2.0
+    mon.take()  # short of memory: no IRIS reading, and 4x the interval
+    mon.take()
+    assert len(mon.samples) == 2 and mon.interval == 4.0
+    report = mon.report()["pressure"]
+    assert report["events"] == [{"t": 2.0, "short": "3.0 % of memory free (< 10 %)"}]
+    assert report["lowest"] == {"memory_free": 3.0, "disk_free": 50.0}
+    assert mon.notes == ["the engine host has 3.0 % of memory free (< 10 %): sampling every 4 s"]
+
+
+def test_a_host_that_cannot_be_read_is_not_checked_again() -> None:
+    calls = []
+
+    def broken(engine: object, container_id: str) -> Pressure:
+        calls.append(1)
+        raise DockerOperationFailed("no sh in this image")
+
+    clock = Clock()
+    mon = Monitor(object(), "c", sampler=fake_sampler(clock, 0.0), clock=clock, pressure=broken)  # type: ignore[arg-type]
+    mon.take()
+    mon.take()
+    assert len(calls) == 1 and len(mon.samples) == 2
+    assert mon.notes == ["free memory and disk cannot be read: no sh in this image"]

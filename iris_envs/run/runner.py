@@ -223,8 +223,10 @@ def _run_monitored(
     cancellation: Cancellation,
     stream: bool,
 ) -> tuple[int, str]:
-    """The command, with IRIS's metrics sampled around it when asked (--monitor): then the
-    command's time is its own, and the readings before and after it are timed as `monitor`."""
+    """The command, with IRIS's metrics sampled around it when asked (--monitor, or the
+    environment's `monitor = true`): then the command's time is its own, and the readings before
+    and after it are timed as `monitor`."""
+    watched = options.monitor or instance.spec.monitor
     monitor = Monitor(
         engine,
         instance.container.id,
@@ -235,14 +237,14 @@ def _run_monitored(
     )
     started = time.monotonic()
     try:
-        with monitor if options.monitor else nullcontext(monitor):
+        with monitor if watched else nullcontext(monitor):
             mark = time.monotonic()
             try:
                 return run_command(result.command, instance.variables, cancellation, stream)
             finally:
                 result.timings["command"] = time.monotonic() - mark
     finally:
-        if options.monitor:
+        if watched:
             command = result.timings.get("command", 0.0)
             result.timings["monitor"] = time.monotonic() - started - command
             result.metrics = monitor.report()

@@ -65,7 +65,9 @@ def test_monitor_reports_deltas_that_grow_with_the_commands_work(
     assert deltas[8]["journal_entries"] > deltas[1]["journal_entries"]
 
 
-def test_without_monitor_there_are_no_readings(run_project: Callable[..., Project]) -> None:
+def test_without_monitor_there_are_no_readings_and_monitor_true_asks_for_them(
+    run_project: Callable[..., Project],
+) -> None:
     project = run_project("2025.1")
     (project.root / "logins.py").write_text(LOGINS)
     done = project.cli(
@@ -75,6 +77,14 @@ def test_without_monitor_there_are_no_readings(run_project: Callable[..., Projec
     [entry] = json.loads((project.root / "r.json").read_text())["environments"]
     assert entry["metrics"] is None
     assert "sample IRIS metrics" not in done.stderr
+
+    config = project.root / "iris-envs.toml"
+    config.write_text(config.read_text() + "monitor = true\n")  # the environment asks for it
+    done = project.cli("run", "--report", "r.json", "--", sys.executable, "logins.py", "1", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [entry] = json.loads((project.root / "r.json").read_text())["environments"]
+    assert entry["metrics"]["deltas"]["global_refs"] == 37
+    assert "no snapshot" not in done.stderr  # run-only: the same snapshot, not rebuilt
 
 
 def test_a_host_short_of_memory_is_reported_and_monitoring_backs_off_not_the_run(

@@ -79,29 +79,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: .iris-envs/ENV in the project)",
     )
     parser.add_argument(
-        "--monitor",
-        action="store_true",
-        help="sample IRIS's own metrics (SYS.Stats.Dashboard) before, during and after the "
-        "command; the reports show the counters' deltas and a chart per metric",
-    )
-    parser.add_argument(
-        "--monitor-interval",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="seconds between readings while the command runs (default 5; monitoring backs "
-        "off when a reading is slow)",
-    )
-    for which in ("memory", "disk"):
-        parser.add_argument(
-            f"--min-free-{which}",
-            type=float,
-            default=None,
-            metavar="PERCENT",
-            help=f"with --monitor: below PERCENT of the engine host's {which} free, the report "
-            "says so and monitoring backs off (default 10)",
-        )
-    parser.add_argument(
         "--github",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -122,7 +99,6 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.instance.containers import Owner
     from iris_envs.progress import Reporter
     from iris_envs.run import github
-    from iris_envs.run.monitor import DEFAULT_INTERVAL, MAX_INTERVAL
     from iris_envs.run.placeholders import check_command
     from iris_envs.run.report import check_report_path, print_summary, report_data, write_report
     from iris_envs.run.runner import RunOptions, overall_exit_code, run_environments
@@ -133,11 +109,6 @@ def execute(args: argparse.Namespace) -> int:
         command = command[1:]
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
-    if args.monitor_interval is not None and not 0.1 <= args.monitor_interval <= MAX_INTERVAL:
-        raise ConfigError(
-            f"--monitor-interval must be between 0.1 and {MAX_INTERVAL:g} seconds, "
-            f"got {args.monitor_interval:g}"
-        )
     if args.spares is not None and not 0 <= args.spares <= MAX_SPARES:
         raise ConfigError(f"--spares must be between 0 and {MAX_SPARES}, got {args.spares}")
     for path in args.report or ():
@@ -160,10 +131,6 @@ def execute(args: argparse.Namespace) -> int:
         spares=args.spares,
         remote=remote_cache(args, project),
         output=args.output,
-        monitor=args.monitor or args.monitor_interval is not None,
-        monitor_interval=args.monitor_interval or DEFAULT_INTERVAL,
-        min_free_memory=_percent(args.min_free_memory, "--min-free-memory"),
-        min_free_disk=_percent(args.min_free_disk, "--min-free-disk"),
     )
     engine = DockerEngine()
     preflight(engine)  # the doctor's cheap checks: engine and cache folder, with their fixes
@@ -185,17 +152,6 @@ def execute(args: argparse.Namespace) -> int:
         if failure:
             Reporter().line(f"warning: {failure}")
     return exit_code
-
-
-def _percent(value: float | None, option: str) -> float:
-    """A threshold in percent (default 10); outside 0-100 is exit 2."""
-    from iris_envs.run.monitor import DEFAULT_MIN_FREE
-
-    if value is None:
-        return DEFAULT_MIN_FREE
-    if not 0 <= value <= 100:
-        raise ConfigError(f"{option} must be a percentage between 0 and 100, got {value:g}")
-    return value
 
 
 def misplaced_options(given: list[str], unknown: list[str], remainder: list[str]) -> ConfigError:

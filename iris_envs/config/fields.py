@@ -138,12 +138,6 @@ def _spare_age_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> 
     out["spare_max_age"] = float(value) * 3600
 
 
-def _monitor_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
-    if not isinstance(f.value, bool):
-        ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS["monitor"])
-    out["monitor"] = f.value
-
-
 _FIELD_HANDLERS: dict[str, _Handler] = {
     "image": _simple("image", IMAGE),
     "edition": _edition,
@@ -160,7 +154,6 @@ _FIELD_HANDLERS: dict[str, _Handler] = {
     "ready_timeout": _timeout_field,
     "spares": _spares_field,
     "spare_max_age": _spare_age_field,
-    "monitor": _monitor_field,
 }
 assert set(_FIELD_HANDLERS) == set(ENV_FIELDS)
 

@@ -78,7 +78,6 @@ def _env_properties() -> dict[str, Any]:
         "ready_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 300},
         "spares": {"type": "integer", "minimum": 0, "maximum": 8, "default": 0},
         "spare_max_age": {"type": "number", "exclusiveMinimum": 0, "default": 24},
-        "monitor": {"type": "boolean", "default": False},
     }
     for name, allowed in ENV_FIELDS.items():
         props[name]["description"] = allowed
@@ -107,7 +106,6 @@ def config_schema() -> dict[str, Any]:
                 "ready_timeout",
                 "spares",
                 "spare_max_age",
-                "monitor",
             )
             else {"anyOf": [schema, factor]}
         )

@@ -77,7 +77,6 @@ def redacted_manifest(spec: EnvSpec) -> dict[str, Any]:
         "ready_timeout": spec.ready_timeout,
         "spares": spec.spares,
         "spare_max_age_hours": spec.spare_max_age / 3600,
-        "monitor": spec.monitor,
         "project_root": str(spec.project_root),
         "config_file": None if spec.config_file is None else str(spec.config_file),
     }

@@ -83,7 +83,6 @@ class EnvSpec:
     ready_timeout: float = 300.0  # seconds to wait for readiness (run-only)
     spares: int = 0  # warm spare containers kept after each run (run-only)
     spare_max_age: float = 24 * 3600.0  # seconds before an unused spare is removed (run-only)
-    monitor: bool = False  # sample IRIS's metrics around run's command (run-only)
     project_root: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None  # None for zero-configuration
 

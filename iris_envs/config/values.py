@@ -28,7 +28,6 @@ ENV_FIELDS: dict[str, str] = {
     "ready_timeout": "a positive number of seconds",
     "spares": "a whole number of warm spare containers to keep, 0 to 8",
     "spare_max_age": "a positive number of hours after which an unused spare is removed",
-    "monitor": "true to sample IRIS's metrics around the command of `run` (as run --monitor)",
 }
 
 

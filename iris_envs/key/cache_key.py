@@ -141,8 +141,8 @@ def key_inputs(
 ) -> dict[str, Any]:
     """Everything that changes what is inside the snapshot, and nothing that does not.
 
-    Run-only fields (description, tags, labels, ready_timeout, spares, monitor) and the license
-    (mounted at run time, never committed) are deliberately absent.
+    Run-only fields (description, tags, labels, ready_timeout, spares) and the license (mounted at
+    run time, never committed) are deliberately absent.
     """
     cache = cache or default_cache()
     base_entry: dict[str, Any] = {"ref": base.ref, "id": base.image_id}

@@ -226,9 +226,6 @@ def _details(entry: Mapping[str, Any], environ: Mapping[str, str] | None) -> lis
         lines.append(f"- command: {code(' '.join(entry['command']))}")
     if snapshot.get("build_log"):
         lines.append(f"- build log: folded in the job log as {code('iris-envs build log')}")
-    pressure = (entry.get("metrics") or {}).get("pressure") or {}
-    for event in (pressure.get("events") or [])[:1]:  # the first time it happened
-        lines.append(f"- ⚠️ the engine host had {code(event['short'])} at {event['t']:g} s")
     at = entry.get("error_at")
     if at and at.get("file"):
         where = workspace_path(at["file"], environ) + (f":{at['line']}" if at.get("line") else "")

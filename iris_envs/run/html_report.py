@@ -26,7 +26,6 @@ COLOURS = {
     "failed": "#e63946",
     "error": "#e63946",
     "interrupted": "#adb5bd",
-    "chart": "#3a86ff",
 }
 LABEL_WIDTH = 220  # the SVG's column of environment names
 PLOT_WIDTH = 760
@@ -185,65 +184,6 @@ def _iris_log(entry: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def sparkline(points: Sequence[tuple[float, float]], width: int = 160, height: int = 28) -> str:
-    """A small SVG line of (time, value) points, scaled to its own range."""
-    if len(points) < 2:
-        return ""
-    t0, t1 = points[0][0], points[-1][0]
-    low = min(v for _, v in points)
-    high = max(v for _, v in points)
-    span_t, span_v = (t1 - t0) or 1.0, (high - low) or 1.0
-    xs = [(t - t0) / span_t * (width - 4) + 2 for t, _ in points]
-    ys = [height - 2 - (v - low) / span_v * (height - 4) for _, v in points]
-    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
-    return (
-        f'<svg class="spark" width="{width}" height="{height}" role="img" aria-label="chart">'
-        f'<polyline points="{coords}" fill="none" stroke="{COLOURS["chart"]}" '
-        'stroke-width="2"/></svg>'
-    )
-
-
-def _metrics(entry: Mapping[str, Any]) -> list[str]:
-    data = entry.get("metrics")
-    if not data:
-        return []
-    samples = data["samples"]
-    out = [
-        f"<p>IRIS metrics (SYS.Stats.Dashboard), {len(samples)} readings, every "
-        f"{data['interval']:g} s:</p>",
-        '<table class="metrics"><tr><th>metric</th><th>before</th><th>after</th>'
-        "<th>change</th><th>during the command</th></tr>",
-    ]
-    names = sorted({name for s in samples for name in s["values"]})
-    for name in names:
-        points = [(s["t"], s["values"][name]) for s in samples if name in s["values"]]
-        change = data["deltas"].get(name)
-        shown = "-" if change is None else f"{change:+g}"
-        out.append(
-            f"<tr><td>{_e(name)}</td><td>{points[0][1]:g}</td><td>{points[-1][1]:g}</td>"
-            f"<td>{shown}</td><td>{sparkline(points)}</td></tr>"
-        )
-    out.append("</table>")
-    states = samples[-1]["states"] if samples else {}
-    if states:
-        out.append("<p>" + ", ".join(f"{_e(k)}: {_e(v)}" for k, v in states.items()) + "</p>")
-    out += [f"<p>monitoring: {_e(note)}</p>" for note in data["notes"]]
-    pressure = data.get("pressure") or {}
-    lowest = pressure.get("lowest") or {}
-    if lowest:
-        out.append(
-            "<p>engine host: lowest free memory "
-            f"{lowest.get('memory_free', 0):g} %, disk {lowest.get('disk_free', 0):g} %"
-            + (
-                f'; <span class="failed">short {len(pressure["events"])} time(s)</span>'
-                if pressure.get("events")
-                else ""
-            )
-            + "</p>"
-        )
-    return out
-
-
 def render(report: Mapping[str, Any]) -> str:
     """The whole page."""
     envs: Sequence[Mapping[str, Any]] = report["environments"]
@@ -263,7 +203,6 @@ def render(report: Mapping[str, Any]) -> str:
         if entry["error"]:
             body.append(f"<pre>{_e(entry['error'])}</pre>")
         body += _iris_log(entry)
-        body += _metrics(entry)
     return "\n".join(
         [
             "<!DOCTYPE html>",

@@ -97,7 +97,6 @@ def _environment(r: EnvResult, first_start: float) -> dict[str, Any]:
             "lines": [{"severity": line.severity, "text": line.text} for line in r.iris_log],
             "total": r.iris_log_total,
         },
-        "metrics": r.metrics,
     }
 
 

@@ -22,12 +22,10 @@ from iris_envs.engine.client import vanished_engine_error
 from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
-from iris_envs.instance.pressure import read_pressure
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, placeholders, spares
 from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
-from iris_envs.run.monitor import DEFAULT_INTERVAL, DEFAULT_MIN_FREE, Monitor
 from iris_envs.run.results import (
     EnvResult,
     record_error,
@@ -53,10 +51,6 @@ class RunOptions:
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
     remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
     output: Path | None = None  # --output DIR: {env_dir} is DIR/ENV (else .iris-envs/ENV)
-    monitor: bool = False  # --monitor: sample IRIS's metrics around the command (run/monitor.py)
-    monitor_interval: float = DEFAULT_INTERVAL
-    min_free_memory: float = DEFAULT_MIN_FREE  # percent: below, the host is under pressure
-    min_free_disk: float = DEFAULT_MIN_FREE
 
 
 def run_environments(
@@ -181,9 +175,8 @@ def _run_one(
         mark = time.monotonic()
         result.phase = "running command"
         _prepare_command(spec, options, instance, result, reporter)
-        code, output = _run_monitored(
-            engine, instance, result, options, cancellation=cancellation, stream=stream
-        )
+        code, output = run_command(result.command, instance.variables, cancellation, stream)
+        result.timings["command"] = time.monotonic() - mark
         result.output = output
         result.exit_code = code
         result.status = "passed" if code == 0 else "failed"
@@ -212,42 +205,6 @@ def _run_one(
             _replenish_spares(
                 engine, spec, snapshot, options=options, owner=owner, reporter=reporter
             )
-
-
-def _run_monitored(
-    engine: DockerEngine,
-    instance: Instance,
-    result: EnvResult,
-    options: RunOptions,
-    *,
-    cancellation: Cancellation,
-    stream: bool,
-) -> tuple[int, str]:
-    """The command, with IRIS's metrics sampled around it when asked (--monitor, or the
-    environment's `monitor = true`): then the command's time is its own, and the readings before
-    and after it are timed as `monitor`."""
-    watched = options.monitor or instance.spec.monitor
-    monitor = Monitor(
-        engine,
-        instance.container.id,
-        interval=options.monitor_interval,
-        pressure=read_pressure,
-        min_memory=options.min_free_memory,
-        min_disk=options.min_free_disk,
-    )
-    started = time.monotonic()
-    try:
-        with monitor if watched else nullcontext(monitor):
-            mark = time.monotonic()
-            try:
-                return run_command(result.command, instance.variables, cancellation, stream)
-            finally:
-                result.timings["command"] = time.monotonic() - mark
-    finally:
-        if watched:
-            command = result.timings.get("command", 0.0)
-            result.timings["monitor"] = time.monotonic() - started - command
-            result.metrics = monitor.report()
 
 
 def _prepare_command(

@@ -262,26 +262,3 @@ def test_a_dat_step_restores_a_real_database_readable_in_the_new_snapshot(
                 check=False,
                 capture_output=True,
             )
-
-
-def test_monitor_reads_real_dashboard_counters(real_project: tuple[Path, str]) -> None:
-    """What only a real IRIS shows: SYS.Stats.Dashboard answers in %SYS with numbers, and the
-    command's SQL adds global references (docs/running.md, --monitor)."""
-    pytest.importorskip("iris", reason="pip install intersystems-irispython (extra real-iris)")
-    import json
-
-    project, env = real_project
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "iris_envs", "run", "-e", env, "--monitor-interval", "2",
-            "--report", "r.json", "--", sys.executable, "-m", "pytest", "-q", "-p",
-            "no:cacheprovider", "tests",
-        ],
-        cwd=project, capture_output=True, text=True, timeout=1800, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    [entry] = json.loads((project / "r.json").read_text())["environments"]
-    data = entry["metrics"]
-    assert len(data["samples"]) >= 2, data
-    assert data["samples"][0]["values"]["processes"] > 0, data
-    assert data["deltas"]["global_refs"] > 0, data  # the SQL test read and wrote globals

@@ -105,7 +105,6 @@ tags = ["fast", "sql"]
 labels = {team = "db"}
 platform = "linux/arm64"
 ready_timeout = 60
-monitor = true
 setup = [
   {objectscript = "init.script", namespace = "%SYS"},
   {load = "src", flags = "cuk", recurse = false},
@@ -124,7 +123,6 @@ setup = [
     assert spec.cpf_merge == (tmp_path / "merge.cpf").resolve()
     assert spec.tags == ("fast", "sql") and spec.labels == (("team", "db"),)
     assert (spec.platform, spec.ready_timeout) == ("linux/arm64", 60.0)
-    assert spec.monitor is True
     kinds = [s.kind for s in spec.setup]
     assert kinds == list(StepKind)
     assert [s.index for s in spec.setup] == [1, 2, 3, 4, 5, 6, 7]
@@ -192,7 +190,6 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         ('[env.e]\nsetup = [{ipm = "x", flags = "ck"}]\n', ["setup[1].flags", "unknown key"]),
         ('[env.e]\nsetup = [{dat = "."}]\n', ["setup[1].dat", "no IRIS.DAT"]),
         ("[env.e]\nready_timeout = -1\n", ["env.e.ready_timeout", "positive number"]),
-        ('[env.e]\nmonitor = "yes"\n', ["env.e.monitor", "true to sample IRIS's metrics"]),
         ('[env.e]\ntags = ["ok", "no space"]\n', ["env.e.tags[2]", "'no space'"]),
         ('[env."a,b"]\n', ['env."a,b"', "invalid environment name"]),
         ('default = ["nope"]\n[env.e]\n', ["default[1]", "'nope'", "allowed: e"]),

@@ -164,7 +164,6 @@ def test_run_only_fields_do_not_change_the_key(
             "tags": tags,
             "ready_timeout": timeout,
             "labels": labels,
-            "monitor": True,
         },
         [0, 1, 2, 3, 4],
         {},

@@ -508,31 +508,12 @@ function obj_member(h, member,    kind, id, u, a, k, name, n) {
         }
         return 1
     }
-    if (kind == "DASH") return dashboard(u)
     if (kind == "DB") {
         if (u == "MOUNTED") return is_mounted(id)
         if (u == "DIRECTORY") return id
         if (u == "READONLY" || u == "READONLYMOUNTED") return 0
         return 1
     }
-    return ""
-}
-
-# The modelled SYS.Stats.Dashboard properties: cumulative counters grow with each superserver
-# login (a line in .standin/work), so a command that does more work shows larger deltas; gauges
-# are constant. Only the plumbing is modelled: real values come from a real IRIS.
-function dashboard(prop,    n, l, f) {
-    n = 0; f = standin_dir "/work"
-    while ((getline l < f) > 0) n++
-    close(f)
-    if (prop == "GLOREFS") return 1000 + 37 * n
-    if (prop == "GLOSETS") return 200 + 9 * n
-    if (prop == "ROUREFS") return 500 + 21 * n
-    if (prop == "LOGICALREADS") return 800 + 29 * n
-    if (prop == "JOURNALENTRIES") return 50 + 4 * n
-    if (prop == "PROCESSES") return 12
-    if (prop == "LICENSECURRENT") return 1
-    if (prop == "DATABASESPACE" || prop == "LOCKTABLE" || prop == "JOURNALSPACE") return "Normal"
     return ""
 }
 
@@ -875,13 +856,6 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
     # Backup.General.ExternalFreeze(LogFile, Text, SwitchJournalFile, TimeOut, Hibernate, Verbose,
     # ExternalFreezeTimeOut): default 600 s; past it the system pauses and new processes cannot
     # log in until ExternalThaw() (Data Integrity Guide, External Backup; class reference).
-    # SYS.Stats.Dashboard.Sample() (class reference, %SYS): an object of system metrics; the
-    # stand-in derives them from the logins the superserver counted (dashboard()).
-    if (match(u, /^##CLASS\(SYS\.STATS\.DASHBOARD\)\.SAMPLE\(\)$/)) {
-        if (toupper(ns) != "%SYS") { ev_err = "<CLASS DOES NOT EXIST> *SYS.Stats.Dashboard"; return "" }
-        return new_obj("DASH")
-    }
-    if (match(u, /^\$SYSTEM\.LICENSE\.LUCONSUMED\(\)$/)) return 1
     if (match(u, /^##CLASS\(BACKUP\.GENERAL\)\.EXTERNALFREEZE\(/)) {
         k = split_top(call_args(t, RLENGTH), a, ",")
         v = (k >= 7 && trim(a[7]) != "") ? eval_expr(a[7]) + 0 : 600

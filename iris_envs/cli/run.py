@@ -34,6 +34,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="run up to N environments at once (their outputs are printed whole, in turn)",
     )
+    parser.add_argument(
+        "--monitor",
+        action="store_true",
+        help="sample IRIS's counters (global references and updates, journal entries, "
+        "routine commands, license units) during the command in every environment, as "
+        "`monitor = true` does; the deltas go to the summary and --report",
+    )
     keep = parser.add_mutually_exclusive_group()
     keep.add_argument("--keep", action="store_true", help="keep the containers after the run")
     keep.add_argument(
@@ -131,6 +138,7 @@ def execute(args: argparse.Namespace) -> int:
         spares=args.spares,
         remote=remote_cache(args, project),
         output=args.output,
+        monitor=args.monitor,
     )
     engine = DockerEngine()
     preflight(engine)  # the doctor's cheap checks: engine and cache folder, with their fixes

@@ -15,12 +15,17 @@ from iris_envs.config.values import (
     ENV_FIELDS,
     ENV_VAR,
     IMAGE,
+    MAX_CLONES,
     MAX_SPARES,
+    MONITOR_INTERVAL_RANGE,
+    MONITOR_MODES,
     NAMESPACE,
     PLATFORM,
     TAG,
     USERNAME,
+    parse_size,
 )
+from iris_envs.errors import ConfigError
 
 
 def _string(ctx: Context, f: Field, name: str, pattern: re.Pattern[str] | None = None) -> str:
@@ -138,6 +143,41 @@ def _spare_age_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> 
     out["spare_max_age"] = float(value) * 3600
 
 
+def _clones_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    value = f.value
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CLONES:
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["clones"])
+    out["clones"] = value
+
+
+def _monitor_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    value = f.value
+    mode = MONITOR_MODES.get(value) if isinstance(value, bool | str) else None
+    if mode is None:
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["monitor"])
+    out["monitor"] = mode
+
+
+def _monitor_interval_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+    value, (low, high) = f.value, MONITOR_INTERVAL_RANGE
+    valid = isinstance(value, int | float) and not isinstance(value, bool)
+    if not valid or not low <= value <= high:
+        ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["monitor_interval"])
+    out["monitor_interval"] = float(value)
+
+
+def _size_field(key: str) -> _Handler:
+    def handle(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
+        try:
+            if not isinstance(f.value, str):
+                raise ConfigError("not a string")
+            out[key] = parse_size(f.value, key)
+        except ConfigError:
+            ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS[key])
+
+    return handle
+
+
 _FIELD_HANDLERS: dict[str, _Handler] = {
     "image": _simple("image", IMAGE),
     "edition": _edition,
@@ -154,6 +194,11 @@ _FIELD_HANDLERS: dict[str, _Handler] = {
     "ready_timeout": _timeout_field,
     "spares": _spares_field,
     "spare_max_age": _spare_age_field,
+    "clones": _clones_field,
+    "monitor": _monitor_field,
+    "monitor_interval": _monitor_interval_field,
+    "monitor_min_free_memory": _size_field("monitor_min_free_memory"),
+    "monitor_min_free_disk": _size_field("monitor_min_free_disk"),
 }
 assert set(_FIELD_HANDLERS) == set(ENV_FIELDS)
 

@@ -78,6 +78,11 @@ def _env_properties() -> dict[str, Any]:
         "ready_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 300},
         "spares": {"type": "integer", "minimum": 0, "maximum": 8, "default": 0},
         "spare_max_age": {"type": "number", "exclusiveMinimum": 0, "default": 24},
+        "clones": {"type": "integer", "minimum": 1, "maximum": 16, "default": 2},
+        "monitor": {"enum": [False, True, "systemperformance"], "default": False},
+        "monitor_interval": {"type": "number", "minimum": 0.2, "maximum": 300, "default": 1},
+        "monitor_min_free_memory": {"type": "string", "default": "256MB"},
+        "monitor_min_free_disk": {"type": "string", "default": "1GB"},
     }
     for name, allowed in ENV_FIELDS.items():
         props[name]["description"] = allowed
@@ -106,6 +111,11 @@ def config_schema() -> dict[str, Any]:
                 "ready_timeout",
                 "spares",
                 "spare_max_age",
+                "clones",
+                "monitor",
+                "monitor_interval",
+                "monitor_min_free_memory",
+                "monitor_min_free_disk",
             )
             else {"anyOf": [schema, factor]}
         )

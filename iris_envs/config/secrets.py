@@ -77,6 +77,11 @@ def redacted_manifest(spec: EnvSpec) -> dict[str, Any]:
         "ready_timeout": spec.ready_timeout,
         "spares": spec.spares,
         "spare_max_age_hours": spec.spare_max_age / 3600,
+        "clones": spec.clones,
+        "monitor": spec.monitor or False,
+        "monitor_interval": spec.monitor_interval,
+        "monitor_min_free_memory": spec.monitor_min_free_memory,
+        "monitor_min_free_disk": spec.monitor_min_free_disk,
         "project_root": str(spec.project_root),
         "config_file": None if spec.config_file is None else str(spec.config_file),
     }

@@ -83,6 +83,11 @@ class EnvSpec:
     ready_timeout: float = 300.0  # seconds to wait for readiness (run-only)
     spares: int = 0  # warm spare containers kept after each run (run-only)
     spare_max_age: float = 24 * 3600.0  # seconds before an unused spare is removed (run-only)
+    clones: int = 2  # clone namespaces kept ready per container for iris_fresh (run-only)
+    monitor: str = ""  # "" | "sampling" | "systemperformance" (run-only)
+    monitor_interval: float = 1.0  # seconds between samples (run-only)
+    monitor_min_free_memory: int = 256 * 1000**2  # bytes; below it monitoring backs off
+    monitor_min_free_disk: int = 1000**3  # bytes; below it monitoring backs off
     project_root: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None  # None for zero-configuration
 

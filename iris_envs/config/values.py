@@ -28,6 +28,15 @@ ENV_FIELDS: dict[str, str] = {
     "ready_timeout": "a positive number of seconds",
     "spares": "a whole number of warm spare containers to keep, 0 to 8",
     "spare_max_age": "a positive number of hours after which an unused spare is removed",
+    "clones": "a whole number of clone namespaces kept ready per container for tests that "
+    "ask for a pristine namespace (iris_fresh, iris_isolation), 1 to 16",
+    "monitor": "false, true (sample IRIS's counters during the command) or "
+    "'systemperformance' (also record a ^SystemPerformance profile)",
+    "monitor_interval": "seconds between two samples while the command runs, 0.2 to 300",
+    "monitor_min_free_memory": "a size such as '256MB': below it on the engine host, monitoring "
+    "backs off",
+    "monitor_min_free_disk": "a size such as '1GB': below it on the instance's disk, monitoring "
+    "backs off",
 }
 
 
@@ -107,6 +116,11 @@ BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 MAX_SPARES = 8  # each spare is a running IRIS instance: memory, and community core limits
+MAX_CLONES = 16  # each clone copies every database its namespace writes: disk, refill time
+# ^SystemPerformance takes intervals of 1 to 300 s (GCM_systemperf, "addprofile"); sampling
+# faster than 0.2 s would make the sampler itself the load it measures.
+MONITOR_INTERVAL_RANGE = (0.2, 300.0)
+MONITOR_MODES = {False: "", True: "sampling", "systemperformance": "systemperformance"}
 
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)

@@ -127,6 +127,13 @@ def wrap_script(body: Sequence[str], nonce: str, *, capture: bool = False) -> st
     return "\n".join(lines) + "\n"
 
 
+def wrapped(body: Sequence[str]) -> tuple[str, str]:
+    """``body`` wrapped for an ``iris session`` the caller runs itself (several in one exec),
+    with the marker that proves it succeeded."""
+    nonce = secrets.token_hex(8)
+    return wrap_script(body, nonce), f"IRIS-ENVS-OK-{nonce}"
+
+
 def run_session(
     engine: DockerEngine,
     container_id: str,

@@ -28,11 +28,13 @@ from typing import Any
 
 import pytest
 
+from iris_envs.pytest_plugin import isolation
 from iris_envs.pytest_plugin.environments import Environments, IrisEnv, exported
 
 __all__ = ["IrisEnv"]
 
 _STATE = pytest.StashKey[Environments]()
+_CLONES = pytest.StashKey[isolation.Clones]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="keep the containers when a test failed, and print how to get in",
     )
     parser.addini("iris_env", "iris-envs environment(s) for the iris_env fixtures", default="")
+    isolation.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,10 +66,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "iris_fixtures(*folders, mount='namespace'): these tests get a container of a snapshot "
         "that also holds these .DAT fixture folders (paths relative to the project root)",
     )
+    config.addinivalue_line("markers", isolation.marker_line())
     config.stash[_STATE] = Environments(config)
+    config.stash[_CLONES] = isolation.Clones(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    clones = config.stash.get(_CLONES, None)
+    if clones is not None:
+        clones.close()  # the pools' threads first: their containers go next
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.close()  # also after Ctrl-C: pytest unconfigures on KeyboardInterrupt too
@@ -158,11 +166,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("iris_env", names, indirect=True, ids=names, scope="session")
 
 
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Whether any test needs clones: then each container's pool starts with the container,
+    before any test can write to the namespace they copy. A bad iris_isolation is a usage error."""
+    config.stash[_CLONES].wanted = isolation.wants_clones(items)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report: Any = yield
     if report.failed:  # remembered for --iris-keep-on-failure
         item.config.stash[_STATE].failed = True
+        item.stash[isolation.FAILED] = True
+        isolation.report_section(item, report)
     return report  # type: ignore[no-any-return]
 
 
@@ -189,7 +207,19 @@ def _iris_envs_test_variables(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     env: IrisEnv = request.getfixturevalue("iris_env")
-    with exported(env.variables):
+    if isolation.isolation_of(request.node) != "namespace":
+        with exported(env.variables):
+            yield
+        return
+    # Under iris_isolation("namespace") the test's own clone: iris_env (and so iris_connection
+    # and iris_cursor, made after this) point at it for the test.
+    keep = bool(request.config.getoption("iris_keep_on_failure"))
+    clones = request.config.stash[_CLONES]
+    with (
+        clones.claimed(env, request.node, keep_on_failure=keep) as namespace,
+        isolation.following(env, namespace),
+        exported(env.variables),
+    ):
         yield
 
 
@@ -208,7 +238,9 @@ def iris_env(request: pytest.FixtureRequest) -> IrisEnv:
         and name in (None, run_env)
         and (not requested or requested == [run_env])
     ):
-        return IrisEnv.from_variables(dict(os.environ))
+        env = IrisEnv.from_variables(dict(os.environ))
+        request.config.stash[_CLONES].started(env)
+        return env
     name = name or (requested[0] if requested else None)
     if name is None:
         raise pytest.UsageError(
@@ -217,8 +249,11 @@ def iris_env(request: pytest.FixtureRequest) -> IrisEnv:
         )
     state = request.config.stash[_STATE]
     if with_fixtures is not None:
-        return state.get(name, with_fixtures.fixtures, with_fixtures.mount)
-    return state.get(name)
+        env = state.get(name, with_fixtures.fixtures, with_fixtures.mount)
+    else:
+        env = state.get(name)
+    request.config.stash[_CLONES].started(env)
+    return env
 
 
 @pytest.fixture
@@ -237,6 +272,18 @@ def fresh_iris_env(request: pytest.FixtureRequest, iris_env: IrisEnv) -> Iterato
         spec = state.spec(iris_env.env)
     with warm_instance(spec) as instance:
         yield IrisEnv.from_variables(instance.variables)
+
+
+@pytest.fixture
+def iris_fresh(request: pytest.FixtureRequest, iris_env: IrisEnv) -> Iterator[IrisEnv]:
+    """The environment seen from a pristine clone of its namespace, for this test only: its data
+    and code are the snapshot's, nothing another test wrote is there, and what this test writes
+    is gone after it (the clone is reset in the background). ``iris_fresh.run_objectscript``
+    and ``iris_fresh.connect()`` use the clone."""
+    keep = bool(request.config.getoption("iris_keep_on_failure"))
+    clones = request.config.stash[_CLONES]
+    with clones.claimed(iris_env, request.node, keep_on_failure=keep) as namespace:
+        yield iris_env.in_namespace(namespace)
 
 
 @pytest.fixture

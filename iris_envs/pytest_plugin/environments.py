@@ -7,6 +7,7 @@ on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -88,6 +89,32 @@ class IrisEnv:
         )
         return result.written
 
+    def in_namespace(self, namespace: str) -> IrisEnv:
+        """The same instance seen from another namespace (its connection values to match)."""
+        variables = clone_variables(self.variables, namespace)
+        return dataclasses.replace(
+            self,
+            namespace=namespace,
+            connection_string=variables.get("IRIS_CONNECTION_STRING", ""),
+            sqlalchemy_url=variables.get("IRIS_SQLALCHEMY_URL", ""),
+            variables=variables,
+        )
+
+    @contextmanager
+    def fresh_namespace(self, size: int | None = None) -> Iterator[IrisEnv]:
+        """``with env.fresh_namespace() as fresh:`` a pristine clone of this environment's
+        namespace for the block (its data and code exactly the snapshot's), reset afterwards.
+
+        For scripts and nox sessions; pytest tests use the ``iris_fresh`` fixture. Clones come
+        from this process's pool for the container (``size`` kept ready, default the
+        environment's ``clones``), made from the namespace as it is at the first use.
+        """
+        from iris_envs.run.clone_pool import DEFAULT_CLONES, shared_pool
+
+        pool = shared_pool(self.container, self.namespace, size or DEFAULT_CLONES)
+        with pool.fresh() as clone:
+            yield self.in_namespace(clone.namespace)
+
     def connect(self) -> Any:
         """A DB-API connection (iris_envs.connect), past first-login password expiry."""
         from iris_envs.dbapi import connect
@@ -117,6 +144,18 @@ VARIABLE_NAMES = (
     "IRIS_ENVS_CONTAINER",
     "IRIS_ENVS_SNAPSHOT",
 )
+
+
+def clone_variables(variables: Mapping[str, str], namespace: str) -> dict[str, str]:
+    """``IRIS_*`` variables of the same instance for another namespace."""
+    changed = dict(variables)
+    old = changed.get("IRIS_NAMESPACE", "")
+    changed["IRIS_NAMESPACE"] = namespace
+    for name in ("IRIS_CONNECTION_STRING", "IRIS_SQLALCHEMY_URL"):
+        value = changed.get(name, "")
+        if old and value.endswith("/" + old):
+            changed[name] = value[: -len(old)] + namespace
+    return changed
 
 
 @contextmanager

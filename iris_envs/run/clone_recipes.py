@@ -24,6 +24,14 @@ from iris_envs.instance.objectscript import throw_on_error
 
 CLONES_DIR = MGR_DIR / "iris-envs-clones"
 PRISTINE_DIR = CLONES_DIR / "pristine"
+# Several pytest processes may share one container (`iris-envs run -- pytest -n 2`: every worker
+# reads the same IRIS_ENVS_CONTAINER). They coordinate inside it, with what any POSIX shell has:
+# `mkdir` is atomic, so a clone's number is the folder a process managed to create, and the
+# pristine copies are taken by whichever process holds the lock folder first, once.
+PRISTINE_LOCK = CLONES_DIR / "pristine.lock"
+PRISTINE_DONE = PRISTINE_DIR / ".complete"
+PRISTINE_EXISTS = "IRIS_ENVS_PRISTINE_EXISTS"
+LOCK_WAIT_SECONDS = 600
 ENV_COUNT = "IRIS_ENVS_CLONE_COUNT"
 ENV_ITEM = "IRIS_ENVS_CLONE_"
 ENV_NAMESPACE = "IRIS_ENVS_CLONE_NS"
@@ -121,6 +129,56 @@ def mount_state_body(mount: bool) -> list[str]:
     return [
         f'Set n=+$system.Util.GetEnviron("{ENV_COUNT}")',
         f'For i=1:1:n {{ Set d=$system.Util.GetEnviron("{ENV_ITEM}"_i) {action} }}',
+    ]
+
+
+def number_command() -> list[str]:
+    """A shell command that claims the lowest free clone number in the container (creating its
+    folder, atomically) and prints it."""
+    return [
+        "sh",
+        "-c",
+        f'mkdir -p "{CLONES_DIR}" && k=1 && '
+        f'while ! mkdir "{CLONES_DIR}/$k" 2>/dev/null; do k=$((k+1)); done && echo "$k"',
+    ]
+
+
+def pristine_command(dismount: str, pairs: list[tuple[str, str]], mount: str) -> list[str]:
+    """The reset_command that takes the pristine copies, run by one process per container: under
+    a lock folder, and not at all when another process took them already (then it prints
+    PRISTINE_EXISTS)."""
+    take = reset_command(dismount, pairs, mount)[2]
+    return [
+        "sh",
+        "-c",
+        f'mkdir -p "{CLONES_DIR}" && n=0 && '
+        f'while ! mkdir "{PRISTINE_LOCK}" 2>/dev/null; do n=$((n+1)); '
+        f'if [ $n -gt {LOCK_WAIT_SECONDS} ]; then echo "{PRISTINE_LOCK} is still held after '
+        f'{LOCK_WAIT_SECONDS} s"; exit 1; fi; sleep 1; done\n'
+        f"trap 'rmdir \"{PRISTINE_LOCK}\"' EXIT\n"
+        f'if [ -f "{PRISTINE_DONE}" ]; then echo {PRISTINE_EXISTS}; exit 0; fi\n'
+        f'{take}[ $? -eq 0 ] && touch "{PRISTINE_DONE}"\n',
+    ]
+
+
+def reset_command(
+    dismount: str, pairs: list[tuple[str, str]], mount: str, *, instance: str = "IRIS"
+) -> list[str]:
+    """One shell command for a reset: the dismount session (its wrapped script ``dismount``),
+    the copies, then the mount session: one round trip to the engine for the whole batch
+    instead of three. Whatever was dismounted is mounted again, even when a copy failed (the
+    command then fails: the copy's message is in the output)."""
+    copies = copy_command(pairs)[2]
+    session = f"iris session {instance} -U %SYS"
+    return [
+        "sh",
+        "-c",
+        f"{session} <<'IRIS_ENVS_DISMOUNT'\n{dismount}IRIS_ENVS_DISMOUNT\n"
+        "if [ $? -eq 0 ]; then\n"
+        f"{copies}\ncopied=$?\n"
+        f"{session} <<'IRIS_ENVS_MOUNT'\n{mount}IRIS_ENVS_MOUNT\n"
+        '[ $? -eq 0 ] && [ "$copied" -eq 0 ]\n'
+        "else false; fi\n",
     ]
 
 

@@ -39,7 +39,23 @@ def summary_lines(results: Sequence[EnvResult]) -> list[str]:
         timing = f" ({' + '.join(parts)} = {total:.2f} s)" if parts else ""
         code = f" code {result.exit_code}" if result.status != "passed" else ""
         lines.append(f"  {result.env}: {_LABELS.get(result.status, result.status)}{code}{timing}")
+        if result.monitoring is not None:
+            lines.append(f"    IRIS: {monitoring_line(result.monitoring)}")
     return lines
+
+
+def monitoring_line(monitoring: dict[str, Any]) -> str:
+    """The monitor's findings in one line: the counters' deltas, then what went wrong."""
+    deltas = monitoring.get("deltas") or {}
+    parts = [f"{name.replace('_', ' ')} +{value}" for name, value in deltas.items() if value]
+    if not parts:
+        parts.append("no activity" if deltas else "no samples")
+    if monitoring.get("pressure"):
+        first = monitoring["pressure"][0]["reason"]
+        parts.append(f"backed off {len(monitoring['pressure'])}x under pressure ({first})")
+    if monitoring.get("stopped"):
+        parts.append(f"sampling stopped: {monitoring['stopped']}")
+    return ", ".join(parts)
 
 
 def print_summary(results: Sequence[EnvResult], stream: TextIO | None = None) -> None:
@@ -97,6 +113,7 @@ def _environment(r: EnvResult, first_start: float) -> dict[str, Any]:
             "lines": [{"severity": line.severity, "text": line.text} for line in r.iris_log],
             "total": r.iris_log_total,
         },
+        "monitoring": r.monitoring,  # monitor/sampler.py's report, None when not monitored
     }
 
 

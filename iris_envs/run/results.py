@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from iris_envs import naming
 from iris_envs.build.outcome import Snapshot
@@ -48,6 +49,7 @@ class EnvResult:
     where: Where | None = None  # the configuration line the error is about, when known
     iris_log: list[LogLine] = field(default_factory=list)  # its container's notable log lines
     iris_log_total: int = 0  # how many there were (iris_log keeps the first ones)
+    monitoring: dict[str, Any] | None = None  # the monitor's report (monitor/sampler.py)
     phase: str = "waiting"  # what the status board shows while the environment runs
     started: float = field(default_factory=time.monotonic)
 

@@ -22,6 +22,7 @@ from iris_envs.engine.client import vanished_engine_error
 from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
+from iris_envs.monitor.watch import watch
 from iris_envs.progress import Reporter, use_live_output
 from iris_envs.run import lifecycle, placeholders, spares
 from iris_envs.run.command import Cancellation, run_command
@@ -51,6 +52,7 @@ class RunOptions:
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
     remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
     output: Path | None = None  # --output DIR: {env_dir} is DIR/ENV (else .iris-envs/ENV)
+    monitor: bool = False  # --monitor: sample IRIS in every environment (else its `monitor`)
 
 
 def run_environments(
@@ -126,6 +128,31 @@ def _remove_run_containers(engine: DockerEngine, owner: Owner) -> None:
                 engine.remove_container(container.id)
 
 
+def _command(
+    engine: DockerEngine,
+    instance: Instance,
+    options: RunOptions,
+    result: EnvResult,
+    *,
+    cancellation: Cancellation,
+    stream: bool,
+) -> None:
+    """Run the command in the instance (monitored when asked); record its code and time."""
+    mark = time.monotonic()
+    spec, container_id = instance.spec, instance.container.id
+    # A ^SystemPerformance report goes where {env_dir} points (.iris-envs/ENV or --output DIR/ENV)
+    folder = placeholders.env_dir(spec.project_root, spec.name, options.output)
+    if spec.monitor == "systemperformance":
+        with suppress(OSError):  # else the profile's copy fails and its report says why
+            placeholders.make_env_dir(folder)
+    with watch(engine, spec, container_id, output=folder, forced=options.monitor) as watching:
+        code, output = run_command(result.command, instance.variables, cancellation, stream)
+    result.timings["command"] = time.monotonic() - mark
+    result.monitoring = watching.report()
+    result.output, result.exit_code = output, code
+    result.status = "passed" if code == 0 else "failed"
+
+
 def _run_one(
     engine: DockerEngine,
     spec: EnvSpec,
@@ -175,11 +202,7 @@ def _run_one(
         mark = time.monotonic()
         result.phase = "running command"
         _prepare_command(spec, options, instance, result, reporter)
-        code, output = run_command(result.command, instance.variables, cancellation, stream)
-        result.timings["command"] = time.monotonic() - mark
-        result.output = output
-        result.exit_code = code
-        result.status = "passed" if code == 0 else "failed"
+        _command(engine, instance, options, result, cancellation=cancellation, stream=stream)
         # With -p the main thread forwarded Ctrl-C to the command, which then "failed":
         # report the interruption, not the command's code (the run must exit 130).
         cancellation.check()

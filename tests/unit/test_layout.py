@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "iris_envs.key": 7,
     "iris_envs.share": 8,
     "iris_envs.build": 9,
+    "iris_envs.monitor": 9,
     "iris_envs.run": 10,
     "iris_envs.dbapi": 11,
     "iris_envs.pytest_plugin": 12,

@@ -105,6 +105,7 @@ tags = ["fast", "sql"]
 labels = {team = "db"}
 platform = "linux/arm64"
 ready_timeout = 60
+clones = 5
 setup = [
   {objectscript = "init.script", namespace = "%SYS"},
   {load = "src", flags = "cuk", recurse = false},
@@ -123,6 +124,7 @@ setup = [
     assert spec.cpf_merge == (tmp_path / "merge.cpf").resolve()
     assert spec.tags == ("fast", "sql") and spec.labels == (("team", "db"),)
     assert (spec.platform, spec.ready_timeout) == ("linux/arm64", 60.0)
+    assert spec.clones == 5
     kinds = [s.kind for s in spec.setup]
     assert kinds == list(StepKind)
     assert [s.index for s in spec.setup] == [1, 2, 3, 4, 5, 6, 7]
@@ -190,6 +192,8 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         ('[env.e]\nsetup = [{ipm = "x", flags = "ck"}]\n', ["setup[1].flags", "unknown key"]),
         ('[env.e]\nsetup = [{dat = "."}]\n', ["setup[1].dat", "no IRIS.DAT"]),
         ("[env.e]\nready_timeout = -1\n", ["env.e.ready_timeout", "positive number"]),
+        ("[env.e]\nclones = 17\n", ["env.e.clones", "got 17", "1 to 16"]),
+        ("[env.e]\nclones = true\n", ["env.e.clones", "got True", "1 to 16"]),
         ('[env.e]\ntags = ["ok", "no space"]\n', ["env.e.tags[2]", "'no space'"]),
         ('[env."a,b"]\n', ['env."a,b"', "invalid environment name"]),
         ('default = ["nope"]\n[env.e]\n', ["default[1]", "'nope'", "allowed: e"]),

@@ -287,10 +287,18 @@ function db_defined(dir, ref,    recs, n, i, g, d, rest) {
 
 function listed(file, dir) { return (system("grep -qxF " shq(with_slash(dir)) " " shq(file) " 2>/dev/null") == 0) }
 
-function list_set(file, dir, on) {
+# Under a lock, with a private temporary file: sessions mount and dismount at the same time
+# (the clone pool's two workers), and IRIS keeps its mount table consistent.
+function list_set(file, dir, on,    tmp, tries) {
     dir = with_slash(dir)
-    system("touch " shq(file) "; grep -vxF " shq(dir) " " shq(file) " > " shq(file ".new") "; mv -f " shq(file ".new") " " shq(file))
-    if (on) { print dir >> file; close(file) }
+    for (tries = 0; tries < 600; tries++) {
+        if (system("mkdir " shq(file ".lock") " 2>/dev/null") == 0) break
+        system("sleep 0.05")
+    }
+    tmp = file ".new." PROCINFO_PID_STANDIN()
+    system("touch " shq(file) "; grep -vxF " shq(dir) " " shq(file) " > " shq(tmp) "; " \
+           (on ? "echo " shq(dir) " >> " shq(tmp) "; " : "") "mv -f " shq(tmp) " " shq(file))
+    system("rmdir " shq(file ".lock") " 2>/dev/null")
 }
 
 function is_mounted(dir) { return listed(standin_dir "/mounted", dir) }

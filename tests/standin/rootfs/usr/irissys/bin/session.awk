@@ -40,7 +40,30 @@ BEGIN {
 
 END {
     if (!finished) { if (col > 0) printf "\n"; finished = 1 }
+    stats_flush()
     exit exit_code
+}
+
+# ---------------------------------------------------------------- counters (SYS.Stats.*)
+# Each session appends its counts as one line (an O_APPEND write of a short line is atomic, so
+# concurrent sessions never lose counts); a sample adds up the lines and this session's own.
+function stats_flush() {
+    if (!(stat_refs || stat_updates || stat_commands)) return
+    printf "%d %d %d\n", stat_refs, stat_updates, stat_commands >> (standin_dir "/stats")
+    close(standin_dir "/stats")
+    stat_refs = stat_updates = stat_commands = 0
+}
+
+function stats_sample(kind,    h, id, l, p, f) {
+    h = new_obj(kind); id = obj_id(h)
+    STATS[id, 1] = stat_refs; STATS[id, 2] = stat_updates; STATS[id, 3] = stat_commands
+    f = standin_dir "/stats"
+    while ((getline l < f) > 0) {
+        split(l, p, " ")
+        STATS[id, 1] += p[1]; STATS[id, 2] += p[2]; STATS[id, 3] += p[3]
+    }
+    close(f)
+    return h
 }
 
 # ---------------------------------------------------------------- output
@@ -438,12 +461,13 @@ function set_global(ref, value) {
     if (!gref(ref)) return
     if (db_access(G_DIR) != "") { ev_err = db_access(G_DIR); return }
     db_append(G_DIR, "STANDIN-SET " G_REF " " value)
+    stat_refs++; stat_updates++
 }
 
 function kill_ref(ref,    k, stem, v) {
     ref = trim(ref)
     if (substr(ref, 1, 1) == "^") {
-        if (gref(ref) && db_access(G_DIR) == "") db_append(G_DIR, "STANDIN-KILL " G_NAME)
+        if (gref(ref) && db_access(G_DIR) == "") { db_append(G_DIR, "STANDIN-KILL " G_NAME); stat_refs++; stat_updates++ }
         return
     }
     k = lkey(ref)
@@ -507,6 +531,12 @@ function obj_member(h, member,    kind, id, u, a, k, name, n) {
             return sql_run(ST_SQL[id])
         }
         return 1
+    }
+    if (kind == "GS" || kind == "RT") {
+        if (u == "REFLOCAL") return STATS[id, 1]
+        if (u == "REFUPDATELOCAL" || u == "JRNENTRIES") return STATS[id, 2]
+        if (u == "RTNCOMMANDS" || u == "RTNLINES") return STATS[id, 3]
+        return 0
     }
     if (kind == "DB") {
         if (u == "MOUNTED") return is_mounted(id)
@@ -762,13 +792,13 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
     if (match(u, /^\$(G|GET)\(/)) {
         k = split_top(call_args(t, RLENGTH), a, ",")
         name = trim(a[1])
-        if (substr(name, 1, 1) == "^") { if (!gref(name)) return ""; v = db_node(G_DIR, G_REF); return (v == "" && k >= 2) ? eval_expr(a[2]) : v }
+        if (substr(name, 1, 1) == "^") { if (!gref(name)) return ""; stat_refs++; v = db_node(G_DIR, G_REF); return (v == "" && k >= 2) ? eval_expr(a[2]) : v }
         name = lkey(name)
         return (name in vars) ? vars[name] : (k >= 2 ? eval_expr(a[2]) : "")
     }
     if (match(u, /^\$(D|DATA)\(/)) {
         name = trim(call_args(t, RLENGTH))
-        if (substr(name, 1, 1) == "^") return gref(name) ? db_defined(G_DIR, G_REF) : 0
+        if (substr(name, 1, 1) == "^") { stat_refs++; return gref(name) ? db_defined(G_DIR, G_REF) : 0 }
         name = lkey(name)
         if (name in vars) return 1
         return (local_subs(name) > 0) ? 10 : 0
@@ -849,6 +879,16 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
         method = substr(u, length(cls) + 11); sub(/\(.*/, "", method)
         return config_call(cls, method, call_args(t, RLENGTH))
     }
+    # SYS.Stats.Global.Sample() / SYS.Stats.Routine.Sample(): an object whose properties are the
+    # instance-wide counters (class reference, ref/2024.1/SYS/Stats/Global.cls and Routine.cls:
+    # RefLocal "the count of all global accesses to a local database", RefUpdateLocal "... that
+    # are Sets, Kills, or $Increments", JrnEntries "one for each database modification",
+    # RtnCommands "the count of all routine commands executed"). Modelled: the global
+    # references, updates and commands of every finished session (stats_total); the other
+    # properties are 0. $SYSTEM.License.LUConsumed(): no license accounting here, 0.
+    if (u ~ /^##CLASS\(SYS\.STATS\.GLOBAL\)\.SAMPLE\(\)$/) return stats_sample("GS")
+    if (u ~ /^##CLASS\(SYS\.STATS\.ROUTINE\)\.SAMPLE\(\)$/) return stats_sample("RT")
+    if (u ~ /^(##CLASS\(%SYSTEM\.LICENSE\)|\$SYSTEM\.LICENSE)\.LUCONSUMED\(\)$/) return 0
     if (match(u, /^##CLASS\(SYS\.DATABASE\)\.[A-Z%]+\(/)) {
         method = substr(u, 23); sub(/\(.*/, "", method)
         return sysdb_call(method, call_args(t, RLENGTH))
@@ -1140,6 +1180,7 @@ function exec_stmts(s,    pos, n, c, st, cmd, haspc, pc, arg, r, ua, b, var) {
         while (pos <= n && substr(s, pos, 1) ~ /[A-Za-z$%]/) pos++
         cmd = toupper(substr(s, st, pos - st))
         if (cmd == "") { pos = scan_arg(s, pos + 1); continue }
+        stat_commands++
         haspc = 0; pc = ""
         if (substr(s, pos, 1) == ":") {
             pos++; st = pos; pos = scan_arg(s, pos)

@@ -1,0 +1,227 @@
+"""Benchmark: clone namespaces (issue 25) against a fresh container and a plain copy.
+
+Run from the repository root: `.venv/bin/python benchmarks/clone_bench.py [--repeat 7]`.
+For a namespace holding a 50 MB and a 500 MB database (a fixture mapped into APP), it measures,
+on the stand-in image and the real engine, in the same run:
+(a) claiming a clean clone from a warm pool vs starting a fresh container of the snapshot and
+    waiting until it is ready (what `fresh_iris_env` does): target ratio <= 0.05;
+(b) the pool's refill: four used clones released at once until all four are ready again
+    (dismount, copy the pristine databases over them, mount) vs four `cp` of the same IRIS.DAT
+    inside the container: target ratio <= 1.5;
+(c) a 100-test module with `iris_fresh` vs the same module sharing one namespace (`iris_env`),
+    50 MB only, whole `pytest --iris-env` runs: target ratio <= 1.3.
+Prints medians, p50/p95 of the claims and the ratios; no asserts; removes what it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from iris_envs.config.load import load_project
+from iris_envs.config.selection import select_one
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.run.clone_pool import ClonePool
+from iris_envs.run.clone_recipes import pristine_directory
+from iris_envs.run.lifecycle import warm_instance
+from tests.integration.test_config_model import fixture
+
+VERSION = "2025.1"
+MODULE = """
+import pytest
+
+
+@pytest.mark.parametrize("n", range(100))
+def test_write(n, {fixture}):
+    {fixture}.run_objectscript(['Set ^Iso("x")=1', 'Write $Get(^Iso("x"))'])
+"""
+
+
+def cli(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "iris_envs", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def make_project(root: Path, image: str, env: str, megabytes: int) -> None:
+    records = b"STANDIN-CLASS Demo.Orders Demo.OrdersD\nSTANDIN-ROWS Demo.OrdersD 3\n"
+    data = records + os.urandom(megabytes * 1024 * 1024 - len(records))
+    files = fixture("fixtures/orders", data, [{"name": "Demo.Orders", "row_count": 3}])
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    (root / "tests").mkdir()
+    (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    (root / "iris-envs.toml").write_text(
+        f'[env."{env}"]\nimage = "{image}"\nnamespace = "APP"\nclones = 4\n'
+        f'password = "Pw-{env}"\nsetup = [{{ dat = "fixtures/orders" }}]\n'
+    )
+
+
+def fresh_container_seconds(root: Path, env: str, repeat: int) -> list[float]:
+    spec = select_one(load_project(None, cwd=root), env)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        with warm_instance(spec):
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def wait_full(pool: ClonePool) -> None:
+    deadline = time.monotonic() + 600
+    while pool._ready.qsize() < pool.size and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def measure(image: str, megabytes: int, repeat: int, module: bool) -> dict[str, float]:
+    env = f"clb-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_project(root, image, env, megabytes)
+        try:
+            assert cli(root, "build", "-e", env).returncode == 0
+            fresh = fresh_container_seconds(root, env, repeat)
+            up = cli(root, "up", env)
+            assert up.returncode == 0, up.stderr
+            container = subprocess.run(
+                [
+                    "docker",
+                    "ps",
+                    "-q",
+                    "--filter",
+                    f"label=org.iris-envs.env={env}",
+                    "--filter",
+                    "label=org.iris-envs.role=up",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            pool = ClonePool(container, "APP", size=4).start()
+            claims: list[float] = []
+            for _ in range(max(repeat, 20)):
+                wait_full(pool)
+                started = time.perf_counter()
+                clone = pool.claim()
+                claims.append(time.perf_counter() - started)
+                pool.release(clone)
+            engine = DockerEngine()
+            source = pristine_directory("ORDERS") + "IRIS.DAT"
+            copies_4 = " && ".join(f"cp {source} /tmp/bench{i}.dat" for i in range(4))
+            resets, copies = [], []
+            for _ in range(repeat):
+                # The pool's refill: four used clones released at once, until all are ready
+                # again, against four copies of the same IRIS.DAT in one exec.
+                wait_full(pool)
+                used = [pool.claim() for _ in range(4)]
+                started = time.perf_counter()
+                for clone in used:
+                    pool.release(clone)
+                wait_full(pool)
+                resets.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                engine.exec(container, ["sh", "-c", copies_4], user="irisowner")
+                copies.append(time.perf_counter() - started)
+            pool.close()
+            cli(root, "down", env)
+            result = {
+                "fresh_median": statistics.median(fresh),
+                "claim_p50": percentile(claims, 0.5),
+                "claim_p95": percentile(claims, 0.95),
+                "reset_median": statistics.median(resets),
+                "cp_median": statistics.median(copies),
+            }
+            if module:
+                walls = {}
+                for fixture in ("iris_env", "iris_fresh"):
+                    (root / "tests" / "test_many.py").write_text(MODULE.format(fixture=fixture))
+                    started = time.perf_counter()
+                    done = subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "pytest",
+                            "-q",
+                            "-p",
+                            "no:cacheprovider",
+                            "--iris-env",
+                            env,
+                        ],
+                        cwd=root,
+                        capture_output=True,
+                        text=True,
+                        timeout=1800,
+                        check=False,
+                    )
+                    walls[fixture] = time.perf_counter() - started
+                    assert done.returncode == 0, done.stdout[-2000:]
+                result["module_shared"] = walls["iris_env"]
+                result["module_fresh"] = walls["iris_fresh"]
+            return result
+        finally:
+            cli(root, "down", env)
+            subprocess.run(
+                f"docker rmi -f $(docker images -q 'iris-envs/*{env}*') 2>/dev/null",
+                shell=True,
+                check=False,
+                capture_output=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    from tests.standin.build import ensure_standin_images
+
+    image = ensure_standin_images()[VERSION]
+    for megabytes in (50, 500):
+        r = measure(image, megabytes, args.repeat, module=megabytes == 50)
+        print(f"\n{megabytes} MB database")
+        print(f"  fresh container (start + ready), median: {r['fresh_median']:.3f} s")
+        print(
+            f"  claim from a warm pool: p50 {r['claim_p50'] * 1000:.2f} ms, "
+            f"p95 {r['claim_p95'] * 1000:.2f} ms"
+        )
+        print(
+            f"  (a) claim p50 / fresh container: {r['claim_p50'] / r['fresh_median']:.4f} "
+            "(target <= 0.05)"
+        )
+        print(
+            f"  refill of 4 clones, median {r['reset_median']:.3f} s; 4 cp of the IRIS.DAT, "
+            f"median {r['cp_median']:.3f} s"
+        )
+        print(f"  (b) refill / cp: {r['reset_median'] / r['cp_median']:.2f} (target <= 1.5)")
+        if "module_fresh" in r:
+            print(
+                f"  100-test module: shared namespace {r['module_shared']:.1f} s, a clone per "
+                f"test {r['module_fresh']:.1f} s"
+            )
+            print(
+                f"  (c) clone per test / shared: {r['module_fresh'] / r['module_shared']:.2f} "
+                "(target <= 1.3)"
+            )
+
+
+if __name__ == "__main__":
+    main()

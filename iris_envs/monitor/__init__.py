@@ -1,0 +1,2 @@
+"""Stage: IRIS metrics during a run (sampling, host pressure, ^SystemPerformance); imports the
+engine, config and instance stages only."""

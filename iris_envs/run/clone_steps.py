@@ -1,0 +1,124 @@
+"""The container-side steps of a clone pool: pristine copies, making a clone, resetting clones."""
+
+from __future__ import annotations
+
+from iris_envs.engine.adapter import DockerEngine
+from iris_envs.errors import IrisEnvsError
+from iris_envs.instance.objectscript import IRIS_OWNER, extract_error, run_session, wrapped
+from iris_envs.run.clone_recipes import (
+    PRISTINE_EXISTS,
+    CloneSource,
+    clone_directory,
+    clone_namespace,
+    copy_command,
+    create_body,
+    create_environment,
+    directories_environment,
+    mount_state_body,
+    number_command,
+    pristine_command,
+    pristine_directory,
+    reset_command,
+)
+
+SESSION_TIMEOUT = 600.0
+
+
+class CloneFailed(IrisEnvsError):
+    """A clone namespace could not be made or reset; the message says which step and why."""
+
+
+def make_pristine(engine: DockerEngine, container_id: str, source: CloneSource) -> None:
+    """Copy each database the clones copy, dismounted (a consistent copy), once per container:
+    a process that finds the copies taken by another one uses them."""
+    directories = [database.directory for database in source.copied]
+    pairs = [(d.directory, pristine_directory(d.name)) for d in source.copied]
+    dismount, dismounted = wrapped(mount_state_body(False))
+    mount, mounted = wrapped(mount_state_body(True))
+    result = engine.exec(
+        container_id,
+        pristine_command(dismount, pairs, mount),
+        user=IRIS_OWNER,
+        environment=directories_environment(directories),
+        timeout=SESSION_TIMEOUT,
+    )
+    taken = dismounted in result.output and mounted in result.output
+    if result.exit_code != 0 or not (taken or PRISTINE_EXISTS in result.output):
+        raise CloneFailed(
+            f"taking the pristine copies of {source.namespace}'s databases failed: "
+            f"{extract_error(result.output)} (exit code {result.exit_code})"
+        )
+
+
+def claim_number(engine: DockerEngine, container_id: str) -> int:
+    """A clone number no other process in the container uses (see clone_recipes)."""
+    result = engine.exec(container_id, number_command(), user=IRIS_OWNER, timeout=SESSION_TIMEOUT)
+    answer = result.output.strip().splitlines()[-1:] if result.exit_code == 0 else []
+    if not answer or not answer[0].isdigit():
+        raise CloneFailed(f"claiming a clone number failed: {result.output.strip()[-300:]}")
+    return int(answer[0])
+
+
+def make_clone(engine: DockerEngine, container_id: str, source: CloneSource, number: int) -> None:
+    """Copy the pristine databases for clone ``number`` and create its namespace."""
+    pairs = [(pristine_directory(d.name), clone_directory(d.name, number)) for d in source.copied]
+    _copy(engine, container_id, pairs)
+    run_session(
+        engine,
+        container_id,
+        create_body(),
+        namespace="%SYS",
+        environment=create_environment(source, number),
+        timeout=SESSION_TIMEOUT,
+        what=f"create clone namespace {clone_namespace(source, number)}",
+    )
+
+
+def reset_clones(
+    engine: DockerEngine, container_id: str, source: CloneSource, numbers: list[int]
+) -> None:
+    """Dismount the clones' copies, copy the pristine databases over them, mount them again:
+    one exec for the whole batch, each session marker-checked (objectscript.py)."""
+    pairs = [
+        (pristine_directory(d.name), clone_directory(d.name, number))
+        for number in numbers
+        for d in source.copied
+    ]
+    directories = [target for _, target in pairs]
+    dismount, dismounted = wrapped(mount_state_body(False))
+    mount, mounted = wrapped(mount_state_body(True))
+    result = engine.exec(
+        container_id,
+        reset_command(dismount, pairs, mount),
+        user=IRIS_OWNER,
+        environment=directories_environment(directories),
+        timeout=SESSION_TIMEOUT,
+    )
+    if result.exit_code != 0 or dismounted not in result.output or mounted not in result.output:
+        names = ", ".join(clone_namespace(source, number) for number in numbers)
+        raise CloneFailed(
+            f"resetting {names} failed: {extract_error(result.output)}"
+            f" (exit code {result.exit_code})"
+        )
+
+
+def _session(
+    engine: DockerEngine, container_id: str, body: list[str], directories: list[str], what: str
+) -> None:
+    run_session(
+        engine,
+        container_id,
+        body,
+        namespace="%SYS",
+        environment=directories_environment(directories),
+        timeout=SESSION_TIMEOUT,
+        what=what,
+    )
+
+
+def _copy(engine: DockerEngine, container_id: str, pairs: list[tuple[str, str]]) -> None:
+    result = engine.exec(
+        container_id, copy_command(pairs), user=IRIS_OWNER, timeout=SESSION_TIMEOUT
+    )
+    if result.exit_code != 0:
+        raise CloneFailed(f"copying the databases failed: {result.output.strip()[-300:]}")

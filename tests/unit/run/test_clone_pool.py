@@ -1,0 +1,165 @@
+"""The clone pool's bookkeeping with a fake engine: claims are exclusive, a claimed clone is never
+reset under its test, resets are batched, a kept clone is replaced."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from iris_envs.engine.types import ExecResult
+from iris_envs.run.clone_pool import ClonePool
+
+CPF = b"""[Databases]
+APP=/usr/irissys/mgr/app/
+ORDERS=/usr/irissys/mgr/orders/
+IRISLIB=/usr/irissys/mgr/irislib/
+[Namespaces]
+APP=APP
+[Map.APP]
+Global_Demo.OrdersD=ORDERS
+Package_Ens=IRISLIB
+"""
+_OK = re.compile(r"IRIS-ENVS-OK-[0-9a-f]+")
+
+
+class FakeEngine:
+    """Answers every session with its own success marker; records what happened to which
+    clone directory, and which clones were claimed at that moment."""
+
+    def __init__(self, pool: dict[str, Any]) -> None:
+        self.pool = pool
+        self.events: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.numbers = 0  # the clone folders created in the "container"
+
+    def read_file(self, container_id: str, path: str) -> bytes:
+        assert path == "/usr/irissys/iris.cpf"
+        return CPF
+
+    def exec(self, container_id: str, command: list[str], **kw: Any) -> ExecResult:
+        text = " ".join(command) + (kw.get("stdin") or b"").decode()
+        time.sleep(0.01)
+        with self.lock:
+            if 'echo "$k"' in text:  # number_command: the next free clone folder
+                self.numbers += 1
+                return ExecResult(0, f"{self.numbers}\n")
+            if "IRIS_ENVS_DISMOUNT" in text:
+                claimed = set(self.pool["claimed"]())
+                for number in sorted(set(re.findall(r"iris-envs-clones/(\d+)/", text))):
+                    self.events.append(("reset", number))
+                    assert f"APP_C{number}" not in claimed, f"APP_C{number} reset while claimed"
+            elif "cp " in text:
+                self.events.append(("copy", text))
+        return ExecResult(0, "\n".join(_OK.findall(text)))
+
+
+def make_pool(size: int) -> tuple[ClonePool, FakeEngine]:
+    holder: dict[str, Any] = {}
+    engine = FakeEngine(holder)
+    pool = ClonePool("c", "APP", size, engine_factory=lambda: engine)  # type: ignore[arg-type,return-value]
+    holder["claimed"] = lambda: list(pool._claimed)
+    return pool, engine
+
+
+def test_the_instance_s_own_databases_are_shared_and_the_rest_copied() -> None:
+    pool, _engine = make_pool(1)
+    pool.start()
+    assert pool.source is not None
+    assert [d.name for d in pool.source.copied] == ["APP", "ORDERS"]  # IRISLIB is shared
+    pool.close()
+
+
+def test_claims_are_exclusive_and_never_reset_under_their_test() -> None:
+    pool, engine = make_pool(2)
+    pool.start()
+    seen: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(10):
+                clone = pool.claim(timeout=10)
+                seen.append(clone.namespace)
+                time.sleep(0.005)
+                pool.release(clone)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pool.close()
+    assert errors == []
+    assert len(seen) == 30 and set(seen) <= {"APP_C1", "APP_C2"}
+    assert ("reset", "1") in engine.events
+
+
+def test_released_clones_are_reset_in_one_batch() -> None:
+    pool, engine = make_pool(3)
+    pool.start()
+    clones = [pool.claim(timeout=10) for _ in range(3)]
+    for clone in clones:
+        pool.release(clone)
+    for _ in range(3):
+        pool.release(pool.claim(timeout=10))
+    pool.close()
+    resets = [event for event in engine.events if event[0] == "reset"]
+    assert {number for _, number in resets} == {"1", "2", "3"}
+    assert len(pool.reset_seconds) < 6  # batched: fewer rounds than releases
+
+
+def test_a_kept_clone_leaves_the_pool_and_another_takes_its_place() -> None:
+    pool, _engine = make_pool(1)
+    pool.start()
+    kept = pool.claim(timeout=10)
+    pool.release(kept, keep=True)
+    other = pool.claim(timeout=10)
+    assert other.namespace == "APP_C2" and pool.kept == [kept]
+    pool.release(other)
+    pool.close()
+
+
+def test_a_failing_copy_is_an_error_naming_it() -> None:
+    from iris_envs.run.clone_pool import CloneFailed
+
+    def full(container_id: str, command: list[str], **kw: Any) -> ExecResult:
+        return ExecResult(1, "cp: No space left on device")
+
+    # At start (the pristine copies): raised by start, the databases mounted again.
+    pool, engine = make_pool(1)
+    original = engine.exec
+    calls: list[str] = []
+
+    def pristine_fails(container_id: str, command: list[str], **kw: Any) -> ExecResult:
+        calls.append(" ".join(command) + (kw.get("stdin") or b"").decode())
+        if command[0] == "sh" and "/pristine/" in command[-1]:
+            return full(container_id, command)
+        return original(container_id, command, **kw)
+
+    engine.exec = pristine_fails  # type: ignore[method-assign]
+    with pytest.raises(CloneFailed, match=r"pristine copies of APP's .*No space left"):
+        pool.start()
+    # One command: the mount session follows the copies whatever they did.
+    script = calls[-1]
+    assert script.index("cp ") < script.index("MountDatabase")
+    assert "copied=$?" in script.split("cp ", 1)[1].split("MountDatabase")[0]
+    # In the background (a clone's copy): raised by the next claim.
+    pool, engine = make_pool(1)
+    original = engine.exec
+
+    def clone_copy_fails(container_id: str, command: list[str], **kw: Any) -> ExecResult:
+        if command[0] == "sh" and "iris-envs-clones/1/" in command[-1]:
+            return full(container_id, command)
+        return original(container_id, command, **kw)
+
+    engine.exec = clone_copy_fails  # type: ignore[method-assign]
+    pool.start()
+    with pytest.raises(CloneFailed, match="No space left on device"):
+        pool.claim(timeout=5)
+    pool.close()

@@ -226,6 +226,14 @@ def _details(entry: Mapping[str, Any], environ: Mapping[str, str] | None) -> lis
         lines.append(f"- command: {code(' '.join(entry['command']))}")
     if snapshot.get("build_log"):
         lines.append(f"- build log: folded in the job log as {code('iris-envs build log')}")
+    monitoring = entry.get("monitoring") or {}
+    changes = monitoring.get("deltas") or {}
+    if changes:
+        shown = ", ".join(code(f"{name} {value:+g}") for name, value in changes.items())
+        lines.append(f"- IRIS metrics, what the command added: {shown}")
+    for event in (monitoring.get("pressure") or [])[:1]:  # the first backoff, with its count
+        count = len(monitoring["pressure"])
+        lines.append(f"- ⚠️ monitoring backed off {count} time(s): {code(event.get('reason', ''))}")
     at = entry.get("error_at")
     if at and at.get("file"):
         where = workspace_path(at["file"], environ) + (f":{at['line']}" if at.get("line") else "")

@@ -26,6 +26,7 @@ COLOURS = {
     "failed": "#e63946",
     "error": "#e63946",
     "interrupted": "#adb5bd",
+    "chart": "#3a86ff",
 }
 LABEL_WIDTH = 220  # the SVG's column of environment names
 PLOT_WIDTH = 760
@@ -184,6 +185,64 @@ def _iris_log(entry: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def sparkline(points: Sequence[tuple[float, float]], width: int = 160, height: int = 28) -> str:
+    """A small SVG line of (time, value) points, scaled to its own range ('' for < 2 points)."""
+    if len(points) < 2:
+        return ""
+    t0, t1 = points[0][0], points[-1][0]
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    span_t, span_v = (t1 - t0) or 1.0, (high - low) or 1.0
+    xs = [(t - t0) / span_t * (width - 4) + 2 for t, _ in points]
+    ys = [height - 2 - (v - low) / span_v * (height - 4) for _, v in points]
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="chart">'
+        f'<polyline points="{coords}" fill="none" stroke="{COLOURS["chart"]}" '
+        'stroke-width="2"/></svg>'
+    )
+
+
+def _monitoring(entry: Mapping[str, Any]) -> list[str]:
+    """The monitor's findings (monitor/sampler.py): per metric the change over the command and
+    a chart of its samples, then the pressure backoffs and what stopped sampling."""
+    data = entry.get("monitoring")
+    if not data:
+        return []
+    samples = data.get("samples") or []
+    out = [
+        f"<p>IRIS metrics: {len(samples)} samples, every {data.get('interval', 0):g} s "
+        "(monitor)</p>",
+        "<table><tr><th>metric</th><th>first</th><th>last</th><th>change</th>"
+        "<th>during the command</th></tr>",
+    ]
+    names = [n for n in (samples[0] if samples else {}) if n != "at"]
+    for name in names:
+        points = [(float(s["at"]), float(s[name])) for s in samples if s.get(name) is not None]
+        if not points:
+            continue
+        change = (data.get("deltas") or {}).get(name)
+        shown = "-" if change is None else f"{change:+g}"
+        out.append(
+            f"<tr><td>{_e(name)}</td><td>{points[0][1]:g}</td><td>{points[-1][1]:g}</td>"
+            f"<td>{shown}</td><td>{sparkline(points)}</td></tr>"
+        )
+    out.append("</table>")
+    for event in data.get("pressure") or ():
+        out.append(
+            f'<p class="failed">backed off at {float(event.get("at", 0)):g} s: '
+            f"{_e(event.get('reason', ''))}</p>"
+        )
+    if data.get("stopped"):
+        out.append(f"<p>sampling stopped: {_e(data['stopped'])}</p>")
+    profile = data.get("systemperformance") or {}
+    if profile.get("report") or profile.get("problem"):
+        out.append(
+            f"<p>^SystemPerformance: <code>{_e(profile.get('report') or '')}</code> "
+            f"{_e(profile.get('problem') or '')}</p>"
+        )
+    return out
+
+
 def render(report: Mapping[str, Any]) -> str:
     """The whole page."""
     envs: Sequence[Mapping[str, Any]] = report["environments"]
@@ -203,6 +262,7 @@ def render(report: Mapping[str, Any]) -> str:
         if entry["error"]:
             body.append(f"<pre>{_e(entry['error'])}</pre>")
         body += _iris_log(entry)
+        body += _monitoring(entry)
     return "\n".join(
         [
             "<!DOCTYPE html>",

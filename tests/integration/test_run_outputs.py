@@ -80,7 +80,8 @@ def test_in_github_actions_a_run_writes_a_summary_annotates_the_failed_step_and_
 
     done = project.cli(
         "run", "-e", f"{good},{bad}", "-p", "2", "--spares", "1", "--report", "r.json",
-        "--report", "run.html", "--", *PYTEST, "--junitxml={env_dir}/junit.xml", "tests",
+        "--report", "run.html", "--monitor", "--", *PYTEST, "--junitxml={env_dir}/junit.xml",
+        "tests",
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -126,11 +127,13 @@ def _the_html_report_renders_a_timeline_for_both(
     page: Path, good: str, bad: str, tmp_path: Path
 ) -> None:
     """Headless Chromium shows a row per environment: the built snapshot, its phases beneath,
-    start and the passed command for one, the failed build (red) for the other."""
+    start and the passed command for one, the failed build (red) for the other; and, further
+    down, the monitored environment's charts, one per IRIS metric."""
     text = page.read_text()
     assert good in text and bad in text and "setup[1] shell" in text
+    assert "IRIS metrics:" in text and text.count("<polyline") >= 2
     png = tmp_path / "run-report.png"
-    screenshot(page, png)
+    screenshot(page, png, height=2400)
     keep = os.environ.get("IRIS_ENVS_TEST_ARTIFACTS")
     if keep:  # CI keeps what the page looked like (.ci/run)
         Path(keep).mkdir(parents=True, exist_ok=True)
@@ -142,3 +145,5 @@ def _the_html_report_renders_a_timeline_for_both(
     assert seen["build-phase"] and good_row[1] < seen["build-phase"][0][0]
     [bad_row] = [band for band in seen["error"] if band[0] > seen["build-phase"][0][1]]
     assert bad_row[0] > good_row[1], seen
+    charts = colour_bands(png, {"chart": html_report.COLOURS["chart"]}, least=60)["chart"]
+    assert charts and charts[0][0] > bad_row[1], charts  # drawn lines, below the timeline

@@ -55,6 +55,10 @@ def results(tmp_path: Path) -> list[EnvResult]:
     passed.spare = "iris-envs-spare-iris-2025.1-1234"
     passed.container_id = "c" * 64
     passed.command = ("pytest", "--junitxml=.iris-envs/iris-2025.1/junit.xml")
+    passed.monitoring = {
+        "deltas": {"global_references": 296},
+        "pressure": [{"at": 2.5, "reason": "free memory 90 MB < 100 MB"}] * 2,
+    }
     broken = EnvResult("iris-2024.1", status="error", exit_code=5)
     broken.snapshot_reasons = ["no snapshot of iris-2024.1 exists yet"]
     broken.timings = {"snapshot": 12.0}
@@ -185,6 +189,8 @@ def test_the_summary_says_why_and_shows_each_error_whole(tmp_path: Path) -> None
     assert fences == [report(tmp_path)["environments"][1]["error"].replace("\r\n", "\n") + "\n"]
     assert "a snapshot with this key is here already" in text
     assert "no snapshot of iris-2024.1 exists yet" in text
+    assert "- IRIS metrics, what the command added: `global_references +296`" in text
+    assert "monitoring backed off 2 time(s): `free memory 90 MB < 100 MB`" in text
     assert f'`{tmp_path / "iris-envs.toml"}:4` (`env."iris-2024.1".setup[1].shell`)' in text
     in_workspace = github.summary_markdown(report(tmp_path), {"GITHUB_WORKSPACE": str(tmp_path)})
     assert '- declared at `iris-envs.toml:4` (`env."iris-2024.1".setup[1].shell`)' in in_workspace

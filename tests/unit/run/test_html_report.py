@@ -26,6 +26,22 @@ Invalid Community Edition license, may have exceeded core limit
 """
 
 
+# What monitor/sampler.py reports (EnvResult.monitoring).
+MONITORING = {
+    "interval": 1.0,
+    "deltas": {"global_references": 296, "journal_entries": 8},
+    "gauges": {"license_units": {"min": 1, "max": 1, "last": 1}},
+    "samples": [
+        {"at": 0.0, "global_references": 1000, "journal_entries": 50, "license_units": 1},
+        {"at": 1.0, "global_references": 1148, "journal_entries": 54, "license_units": 1},
+        {"at": 2.0, "global_references": 1296, "journal_entries": 58, "license_units": 1},
+    ],
+    "pressure": [{"at": 1.5, "reason": HOSTILE, "free_memory": 1, "free_disk": None}],
+    "failed": 0,
+    "stopped": None,
+}
+
+
 class Page(HTMLParser):
     """Tags, attributes and text of a page, as a browser's parser sees them."""
 
@@ -54,6 +70,7 @@ def results() -> list[EnvResult]:
     failed.timings = {"snapshot": 1.0, "start": 0.3, "command": 4.0}
     failed.started = built.started + 0.5
     failed.error = HOSTILE
+    built.monitoring = MONITORING
     return [built, failed]
 
 
@@ -82,10 +99,12 @@ def test_the_page_is_self_contained_and_keeps_hostile_text_as_text() -> None:
     [csp] = [a for t, a in page.tags if t == "meta" and a.get("http-equiv")]
     assert csp["content"] == "default-src 'none'; style-src 'unsafe-inline'"
     text = "".join(page.text)
-    assert text.count(HOSTILE) == 3  # the version, the reason and the error, as text
+    assert text.count(HOSTILE) == 4  # the version, reason, error and backoff reason, as text
     assert "no snapshot of iris-2024.1 exists yet" in text
     assert "License limit exceeded" in text and "and 1 more" not in text
-    assert tags.count("svg") == 1
+    assert tags.count("svg") == 1 + 3  # the timeline, and a chart per monitored metric
+    assert tags.count("polyline") == 3
+    assert "+296" in text and "backed off at 1.5 s" in text
     bars = [a for t, a in page.tags if t == "rect"]
     assert len(bars) == 6 + 5  # 3 bars per environment, 5 build phases under the built one
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 LABEL_PREFIX = "org.iris-envs."
@@ -15,15 +16,19 @@ LABEL_CREATED = LABEL_PREFIX + "created"  # ISO-8601 UTC build time
 LABEL_ROLE = LABEL_PREFIX + "role"  # containers: "build" | "verify" | "run" | "up" | "spare"
 LABEL_OWNER_PID = LABEL_PREFIX + "owner-pid"  # containers: PID of the iris-envs process
 LABEL_OWNER_HOST = LABEL_PREFIX + "owner-host"  # containers: hostname of that process
+# containers: where that pid names that process: "<boot id>/<pid namespace>" ("" off Linux)
+LABEL_OWNER_SPACE = LABEL_PREFIX + "owner-space"
 LABEL_RUN_ID = LABEL_PREFIX + "run-id"  # containers: one id per iris-envs invocation
 LABEL_PROJECT = LABEL_PREFIX + "project"  # containers: project root the env came from
 LABEL_MANAGED = LABEL_PREFIX + "managed"  # "true" on everything iris-envs creates
 LABEL_SPARE_SINCE = LABEL_PREFIX + "spare-since"  # spares: epoch seconds they were started
 LABEL_BUILT_BY = LABEL_PREFIX + "built-by"  # snapshots: "<host>:<pid>" of the building process
+LABEL_BUILT_IN = LABEL_PREFIX + "built-in"  # snapshots: that process's owner space
 
 SPARE_ROLE = "spare"
 SPARE_NAME_PREFIX = "iris-envs-spare-"  # an unclaimed spare's name; claiming renames it
-_CLAIMED_PID = re.compile(r"-p(\d+)$")  # a claimed spare's name ends in -p<claimant pid>
+# A claimed spare's name ends in -p<claimant pid>, then -s<its space tag> when it has a space.
+_CLAIMED_PID = re.compile(r"-p(\d+)(?:-s([0-9a-f]{8}))?$")
 
 SNAPSHOT_REPO_PREFIX = "iris-envs/"
 KEY_TAG_LENGTH = 12
@@ -61,3 +66,15 @@ def image_version(labels: dict[str, str]) -> str:
     InterSystems Images"), "" when they state none."""
     clean = labels.get("org.opencontainers.image.version", "").strip()
     return clean or labels.get("com.intersystems.platform-version", "").strip().lstrip(":")
+
+
+def spare_claimant_space_tag(name: str) -> str:
+    """The space tag a claimed spare's name carries ("" when none: an older name, or a
+    claimant with no owner space)."""
+    match = _CLAIMED_PID.search(name)
+    return (match.group(2) or "") if match else ""
+
+
+def space_tag(space: str) -> str:
+    """Eight hex digits for an owner space in a container name ("" for no space)."""
+    return hashlib.sha256(space.encode()).hexdigest()[:8] if space else ""

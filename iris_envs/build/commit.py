@@ -11,6 +11,7 @@ from iris_envs import __version__, naming
 from iris_envs.build.clean_stop import restore_config_changes, stop_iris_cleanly
 from iris_envs.build.state import BuildState
 from iris_envs.config.spec import EnvSpec
+from iris_envs.engine.shield import signals_held
 from iris_envs.engine.types import ContainerSpec, ImageInfo
 from iris_envs.errors import BuildFailed, DockerOperationFailed, IrisEnvsError
 from iris_envs.instance.containers import LICENSE_TARGET, Owner, container_labels, container_name
@@ -35,11 +36,13 @@ def snapshot_labels(
         # The build container's ownership labels would be inherited; blank them in the image.
         naming.LABEL_OWNER_PID: "",
         naming.LABEL_OWNER_HOST: "",
+        naming.LABEL_OWNER_SPACE: "",
         naming.LABEL_RUN_ID: "",
         naming.LABEL_PROJECT: "",
         # Until it is verified and tagged the image is untagged and unused: this tells
         # `gc` (orphans.collect_untagged_snapshots) that a live build still owns it.
         naming.LABEL_BUILT_BY: f"{owner.host}:{owner.pid}",
+        naming.LABEL_BUILT_IN: owner.space,
     }
 
 
@@ -60,12 +63,20 @@ class CommitPhase(BuildState):
         """
         message = f"iris-envs snapshot of {self.spec.name}"
         try:
-            return self.engine.commit(container_id, labels=labels, changes=changes, message=message)
+            with signals_held("finish the commit"):  # the image is clean_up's once it is known
+                self.image_id = self.engine.commit(
+                    container_id, labels=labels, changes=changes, message=message
+                )
+            return self.image_id
         except DockerOperationFailed as error:
             if "pause" not in str(error).lower():
                 raise
         self.engine.stop(container_id, timeout=10)
-        return self.engine.commit(container_id, labels=labels, changes=changes, message=message)
+        with signals_held("finish the commit"):
+            self.image_id = self.engine.commit(
+                container_id, labels=labels, changes=changes, message=message
+            )
+        return self.image_id
 
     def _discard_database_copies(self, container_id: str) -> None:
         """Delete the build container's copies of the `dat` databases once they are committed.
@@ -93,29 +104,32 @@ class CommitPhase(BuildState):
         """
         engine = self.engine
         changes = restore_config_changes(self._base_info(base))
-        container_id = engine.create_container(
-            ContainerSpec(
-                image=image_id,
-                name=container_name("strip", self.spec.name, self.owner),
-                labels=container_labels("build", self.spec, self.owner),
-                user="root",
-                entrypoint=["rm", "-f", LICENSE_TARGET],
-                platform=self.spec.platform,
+        with signals_held("create the maintenance container"):
+            container_id = engine.create_container(
+                ContainerSpec(
+                    image=image_id,
+                    name=container_name("strip", self.spec.name, self.owner),
+                    labels=container_labels("build", self.spec, self.owner),
+                    user="root",
+                    entrypoint=["rm", "-f", LICENSE_TARGET],
+                    platform=self.spec.platform,
+                )
             )
-        )
-        self.container_id = container_id
+            self.container_id = container_id
         engine.start(container_id)
         if engine.wait(container_id, timeout=120) != 0:
             raise BuildFailed(f"could not remove the mount point {LICENSE_TARGET}")
         # Re-apply the snapshot's labels: the maintenance container's own (role=build, owner
         # pid) were merged over them and would otherwise end up on the snapshot.
         labels = engine.inspect_image(image_id)
-        stripped = engine.commit(
-            container_id,
-            labels=labels.labels if labels else {},
-            changes=changes,
-            message=f"iris-envs snapshot of {self.spec.name}",
-        )
+        with signals_held("finish the commit"):
+            # The snapshot now: clean_up removes it, and with it the first commit, its parent.
+            stripped = self.image_id = engine.commit(
+                container_id,
+                labels=labels.labels if labels else {},
+                changes=changes,
+                message=f"iris-envs snapshot of {self.spec.name}",
+            )
         engine.remove_container(container_id)
         self.container_id = None
         # The first commit is now an untagged parent layer of the snapshot: nothing to remove.

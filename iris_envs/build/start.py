@@ -10,6 +10,7 @@ from iris_envs.build.clean_stop import keep_alive_entrypoint
 from iris_envs.build.setup_steps import SETUP_DIR
 from iris_envs.build.state import BuildState
 from iris_envs.config.cpf import IRIS_CPF, unmerged_settings
+from iris_envs.engine.shield import signals_held
 from iris_envs.engine.types import FileToCopy
 from iris_envs.errors import BuildFailed
 from iris_envs.fixtures.copy_ahead import copy_databases_ahead
@@ -32,10 +33,11 @@ class StartPhase(BuildState):
         container_spec = iris_container_spec(
             base.image_id or spec.image, spec, role="build", owner=self.owner, name=self.name
         )
-        container_id = engine.create_container(
-            dataclasses.replace(container_spec, entrypoint=entrypoint, command=command)
-        )
-        self.container_id = container_id
+        with signals_held("create the build container"):  # its id is what clean_up removes
+            container_id = engine.create_container(
+                dataclasses.replace(container_spec, entrypoint=entrypoint, command=command)
+            )
+            self.container_id = container_id
         if spec.cpf_merge is not None:
             # Copied in, not mounted: iris-main merges it at start, and the snapshot keeps it.
             # What was sent must be what the key hashed (the file may be edited meanwhile).

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from iris_envs.build.state import BuildState
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.shield import signals_held
 from iris_envs.errors import BuildFailed
 from iris_envs.instance.containers import Owner, container_name, iris_container_spec
 from iris_envs.instance.objectscript import ScriptFailed
@@ -38,8 +39,12 @@ class VerifyPhase(BuildState):
         )
         # No published ports: the checks run through exec, and each port costs a proxy process
         # to start and stop (about 0.15 s of every build here).
-        container_id = engine.create_container(dataclasses.replace(container_spec, ports=()))
+        container_id: str | None = None
         try:
+            with signals_held("create the verify container"):
+                container_id = engine.create_container(
+                    dataclasses.replace(container_spec, ports=())
+                )
             created()
             engine.start(container_id)
             # The build container passed `iris qlist` on the same files: the session probe
@@ -54,7 +59,8 @@ class VerifyPhase(BuildState):
                 f"the snapshot does not accept user {spec.username!r}: {failure.error_text}"
             ) from None
         finally:
-            engine.remove_container(container_id)
+            if container_id is not None:
+                engine.remove_container(container_id)
 
     def verify_image(self, image_id: str) -> None:
         """Start an image made elsewhere (a pulled snapshot) once, as a build verifies its own."""

@@ -63,7 +63,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--spares",
-        type=int,
         default=None,
         metavar="N",
         help="after the run, keep N warm spare containers per environment for the next run "
@@ -100,7 +99,6 @@ def execute(args: argparse.Namespace) -> int:
     """Prepare snapshots, run the command in each environment, summarise, return the exit code."""
     from iris_envs.cache.orphans import collect_orphans
     from iris_envs.cli.doctor_checks import preflight
-    from iris_envs.config.values import MAX_SPARES
     from iris_envs.engine.adapter import DockerEngine
     from iris_envs.errors import ConfigError
     from iris_envs.instance.containers import Owner
@@ -109,15 +107,15 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.run.placeholders import check_command
     from iris_envs.run.report import check_report_path, print_summary, report_data, write_report
     from iris_envs.run.runner import RunOptions, overall_exit_code, run_environments
-    from iris_envs.run.spares import wanted_spares
+    from iris_envs.run.spares import checked_spares, wanted_spares
 
     command = list(args.run_command)
     if command and command[0] == "--":
         command = command[1:]
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
-    if args.spares is not None and not 0 <= args.spares <= MAX_SPARES:
-        raise ConfigError(f"--spares must be between 0 and {MAX_SPARES}, got {args.spares}")
+    if args.spares is not None:  # one rule for the option, the variable and `spares`
+        args.spares = checked_spares(args.spares, "--spares")
     for path in args.report or ():
         check_report_path(path)
     if args.output is not None and args.output.exists() and not args.output.is_dir():

@@ -16,7 +16,6 @@ from iris_envs.config.values import (
     ENV_VAR,
     IMAGE,
     MAX_CLONES,
-    MAX_SPARES,
     MONITOR_INTERVAL_RANGE,
     MONITOR_MODES,
     NAMESPACE,
@@ -24,6 +23,7 @@ from iris_envs.config.values import (
     TAG,
     USERNAME,
     parse_size,
+    spares_count,
 )
 from iris_envs.errors import ConfigError
 
@@ -130,9 +130,11 @@ def _timeout_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> No
 
 def _spares_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
     value = f.value
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SPARES:
+    # An int in TOML: a string of digits is the variable's and the option's form, not this one.
+    count = spares_count(value) if isinstance(value, int) else None
+    if count is None:
         ctx.fail(f.path, "invalid value", value=value, allowed=ENV_FIELDS["spares"])
-    out["spares"] = value
+    out["spares"] = count
 
 
 def _spare_age_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:

@@ -123,6 +123,19 @@ MONITOR_INTERVAL_RANGE = (0.2, 300.0)
 MONITOR_MODES = {False: "", True: "sampling", "systemperformance": "systemperformance"}
 
 
+def spares_count(value: object) -> int | None:
+    """The number of spares ``value`` names (an int, or a string of ASCII digits), or None when
+    it names none in 0..MAX_SPARES: the one rule for ``--spares``, $IRIS_ENVS_SPARES and
+    ``spares``. ASCII only: str.isdigit() accepts "²", which int() then refuses."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{1,6}", value.strip(), flags=re.ASCII):
+            return None
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SPARES:
+        return None
+    return value
+
+
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 
 

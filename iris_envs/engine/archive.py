@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import queue
 import tarfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -23,6 +24,10 @@ _CHUNK = 1024 * 1024
 
 # Chunks read ahead of the hashing writer of copy_out (bounded: 8 MiB in memory at most).
 _WRITE_BEHIND_CHUNKS = 8
+# copy_out's files: created new, exclusively, never through a symlink (O_NOFOLLOW: POSIX).
+_NEW_FILE = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+)
 
 
 def _output_error(target: Path, error: OSError) -> OutputFolderError:
@@ -188,15 +193,14 @@ class FileOps(EngineClient):
         destination: Path,
         *,
         names: Sequence[str] | None = None,
-        rename: Mapping[str, str] | None = None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> dict[str, tuple[int, str]]:
         """Stream the regular files of ``path`` (a file or folder) in a container into the host
         folder ``destination``, hashing while they stream; return {relative name: (size,
         "sha256:<hex>")}. Nothing is held in memory or spooled: the engine's tar stream is read
         once. Only regular files are written (links, devices are skipped) and a member name that
-        would leave ``destination`` is refused. ``names`` limits it to those relative names;
-        ``rename`` writes a file under another name (a temporary one, renamed when complete).
+        would leave ``destination`` is refused, as is one that exists there already (a file or
+        a link). ``names`` limits it to those relative names.
         """
         wanted = set(names) if names is not None else None
         found: dict[str, tuple[int, str]] = {}
@@ -213,12 +217,13 @@ class FileOps(EngineClient):
                         continue
                     if wanted is not None and relative not in wanted:
                         continue
-                    target = destination / (rename or {}).get(relative, relative)
+                    target = destination / relative
                     source = archive.extractfile(member)
                     assert source is not None
                     try:
                         target.parent.mkdir(parents=True, exist_ok=True)
-                        out = target.open("wb")
+                        # A new file only: never one that is there, nor through a link there.
+                        out = os.fdopen(os.open(target, _NEW_FILE, 0o644), "wb")
                     except OSError as error:
                         raise _output_error(target, error) from None
                     with out:

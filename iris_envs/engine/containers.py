@@ -33,6 +33,7 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
         image_id=str(data.get("Image", "")),
         networks={name: str(n.get("IPAddress") or "") for name, n in networks.items()},
         network_mode=str((data.get("HostConfig") or {}).get("NetworkMode", "")),
+        created=str(data.get("Created", "")),
     )
 
 
@@ -85,8 +86,9 @@ class ContainerOps(EngineClient):
     def rename(self, current_name: str, new_name: str) -> None:
         """Rename a container found by its CURRENT NAME; NotFoundInEngine if no container has it.
 
-        The engine serialises renames, so of several processes renaming one name exactly one
-        succeeds: the others find the name gone. That makes it a claim without a lock file.
+        Not a claim on its own: the engine looks the old name up, then renames whatever name
+        the container has by then, so two racing renames of one name can both succeed (issue
+        22 item 8; run/spares.py makes the claim exclusive with a token container's name).
         """
         with self._translate(f"rename container {current_name}"):
             self._api.rename(current_name, new_name)

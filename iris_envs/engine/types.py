@@ -51,6 +51,7 @@ class ContainerInfo:
     image_id: str = ""  # the id of the image it was created from
     networks: Mapping[str, str] = field(default_factory=dict)  # network name -> its address
     network_mode: str = ""  # "bridge", "host", a network's name, "container:<id>"
+    created: str = ""  # when the engine created it: RFC 3339, UTC ("2026-12-04T13:12:25.1Z")
 
 
 @dataclass(frozen=True)

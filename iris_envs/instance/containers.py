@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from iris_envs import naming
+from iris_envs.cache.orphans import process_space
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.host import publish_address
 from iris_envs.engine.types import ContainerSpec, Mount
@@ -28,6 +29,8 @@ class Owner:
 
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
+    # Where that pid means this process (cache/orphans.py): gc asks about it only from there.
+    space: str = field(default_factory=process_space)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -41,6 +44,7 @@ def container_labels(role: str, spec: EnvSpec, owner: Owner) -> dict[str, str]:
             naming.LABEL_ENV: spec.name,
             naming.LABEL_OWNER_PID: str(owner.pid),
             naming.LABEL_OWNER_HOST: owner.host,
+            naming.LABEL_OWNER_SPACE: owner.space,
             naming.LABEL_RUN_ID: owner.run_id,
             naming.LABEL_PROJECT: str(spec.project_root),
         }

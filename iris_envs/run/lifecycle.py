@@ -26,10 +26,18 @@ def acquire(
     engine: DockerEngine, spec: EnvSpec, snapshot: Snapshot, *, owner: Owner, reporter: Reporter
 ) -> Instance:
     """A warm spare of the snapshot's key (stale spares removed first), else a new container."""
-    spares.discard_stale(engine, spec, snapshot.key, on_removed=reporter.line)
+    spares.discard_stale(
+        engine, spec, snapshot.key, image_id=snapshot.image_id, on_removed=reporter.line
+    )
     with reporter.step("claim a warm spare") as handle:
         claimed = spares.claim(
-            engine, spec, snapshot.ref, snapshot.key, owner=owner, on_progress=handle.update
+            engine,
+            spec,
+            snapshot.ref,
+            snapshot.key,
+            owner=owner,
+            image_id=snapshot.image_id,
+            on_progress=handle.update,
         )
         handle.detail = claimed.container.name if claimed else "none available"
     if claimed is not None:

@@ -299,7 +299,13 @@ def _replenish_spares(
         return
     try:
         started = spares.replenish(
-            engine, spec, snapshot.ref, snapshot.key, count=count, owner=owner
+            engine,
+            spec,
+            snapshot.ref,
+            snapshot.key,
+            count=count,
+            owner=owner,
+            image_id=snapshot.image_id,
         )
     except IrisEnvsError as error:  # the run itself is done: a missing spare only costs time
         reporter.line(f"warning: could not start a warm spare: {error}")

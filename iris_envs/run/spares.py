@@ -3,12 +3,16 @@
 A spare is an ordinary container of a snapshot, started detached and labelled ``role=spare``
 with the project and environment; it inherits the snapshot's key label from the image, and that
 key, not the tag, decides whether a run may use it. The claimant renames the container to a
-claimed name under a per-project, per-environment lock file: the engine alone does not make a
-rename exclusive (it looks the old name up, then renames whatever name the container has by
-then, so two racing renames of one spare both succeed; seen in a loaded test run). Labels cannot
-change after creation, so the claimed name carries the claimant's pid: ``gc`` reads it to remove
-a claimed spare whose process died. A claimed spare is used and removed exactly like a fresh
-container.
+claimed name. A rename alone is not exclusive (the engine looks the old name up, then renames
+whatever name the container has by then, so two racing renames of one spare both succeed), nor
+is a lock file in the cache folder (separate CI jobs on one host have separate folders; issue 22
+item 8). So the claimant first creates a claim token: a container, never started, named after
+the spare. Container names are unique on an engine, and the engine reserves a name for one
+container only, so of racing claimants exactly one creates it; the others get a conflict and
+move on. The token is removed once the spare has its claimed name, when no one can find it by
+its spare name any more. Labels cannot change after creation, so the claimed name carries the
+claimant's pid (and its space tag): ``gc`` reads it to remove a claimed spare whose process died.
+A claimed spare is used and removed exactly like a fresh container.
 """
 
 from __future__ import annotations
@@ -25,10 +29,16 @@ from filelock import FileLock
 
 from iris_envs import naming
 from iris_envs.config.spec import EnvSpec
+from iris_envs.config.values import ENV_FIELDS, spares_count
 from iris_envs.engine.adapter import DockerEngine
-from iris_envs.engine.types import ContainerInfo
-from iris_envs.errors import ConfigError, IrisEnvsError, NotFoundInEngine
-from iris_envs.instance.containers import Owner, container_name, iris_container_spec
+from iris_envs.engine.types import ContainerInfo, ContainerSpec
+from iris_envs.errors import ConfigError, DockerOperationFailed, IrisEnvsError, NotFoundInEngine
+from iris_envs.instance.containers import (
+    Owner,
+    container_labels,
+    container_name,
+    iris_container_spec,
+)
 from iris_envs.instance.readiness import WARM_CHECKS, wait_until_ready
 from iris_envs.run.instance import Instance
 
@@ -40,16 +50,24 @@ SPARES_VARIABLE = "IRIS_ENVS_SPARES"
 def wanted_spares(spec: EnvSpec, override: int | None = None) -> int:
     """How many spares to keep: ``run --spares``, else $IRIS_ENVS_SPARES, else ``spares``."""
     if override is not None:
-        return override
+        return checked_spares(override, "--spares")
     raw = os.environ.get(SPARES_VARIABLE, "").strip()
     if not raw:
         return spec.spares
-    if not raw.isdigit():
+    return checked_spares(raw, SPARES_VARIABLE)
+
+
+def checked_spares(value: int | str, source: str) -> int:
+    """``value`` of ``--spares`` or $IRIS_ENVS_SPARES as a count, by the rule of the ``spares``
+    setting (config/values.py); a ConfigError (exit 2) naming ``source`` otherwise."""
+    count = spares_count(value)
+    if count is None:
+        shown = f"{source}={value!r}" if source == SPARES_VARIABLE else f"{source} {value}"
         raise ConfigError(
-            f"{SPARES_VARIABLE}={raw!r} is not a whole number",
-            hint=f"set {SPARES_VARIABLE} to the number of spare containers to keep, e.g. 1",
+            f"{shown}: not {ENV_FIELDS['spares']}",
+            hint=f"give {source} the number of warm spare containers to keep, e.g. 1",
         )
-    return int(raw)
+    return count
 
 
 def _spare_name(spec: EnvSpec) -> str:
@@ -57,7 +75,8 @@ def _spare_name(spec: EnvSpec) -> str:
 
 
 def _claimed_name(spec: EnvSpec, owner: Owner) -> str:
-    return f"{container_name('run', spec.name, owner)}-p{owner.pid}"
+    tag = naming.space_tag(owner.space)  # gc asks about the pid only in the claimant's space
+    return f"{container_name('run', spec.name, owner)}-p{owner.pid}" + (f"-s{tag}" if tag else "")
 
 
 def is_available(container: ContainerInfo) -> bool:
@@ -91,10 +110,16 @@ def _started_at(container: ContainerInfo) -> float:
         return 0.0
 
 
-def stale_reason(container: ContainerInfo, key: str | None, max_age: float, now: float) -> str:
-    """Why an available spare must not be used ('' when it may): key, age or state."""
+def stale_reason(
+    container: ContainerInfo, key: str | None, max_age: float, now: float, image_id: str = ""
+) -> str:
+    """Why an available spare must not be used ('' when it may): key, image, age or state.
+    ``image_id`` is the snapshot being run: after `run --rebuild` the key is the same and the
+    image is not (issue 22 item 9)."""
     if key is not None and container.labels.get(naming.LABEL_KEY) != key:
         return "its snapshot is not the environment's current one"
+    if image_id and container.image_id and container.image_id != image_id:
+        return "its snapshot was rebuilt since it started"
     if now - _started_at(container) > max_age:
         return f"it is older than {max_age / 3600:g} h"
     if container.status not in ("created", "running"):
@@ -103,18 +128,33 @@ def stale_reason(container: ContainerInfo, key: str | None, max_age: float, now:
 
 
 def discard_stale(
-    engine: DockerEngine, spec: EnvSpec, key: str, *, on_removed: Callable[[str], None]
+    engine: DockerEngine,
+    spec: EnvSpec,
+    key: str,
+    *,
+    image_id: str = "",
+    on_removed: Callable[[str], None],
 ) -> None:
-    """Remove this environment's available spares that a run must not use."""
+    """Remove this environment's available spares that a run must not use, and a snapshot a
+    rebuild replaced once its last spare is gone (untagged, it only held disk space)."""
     now = time.time()
+    replaced = set()
     for container in _spares_of(engine, spec):
         if not is_available(container):
             continue
-        reason = stale_reason(container, key, spec.spare_max_age, now)
+        reason = stale_reason(container, key, spec.spare_max_age, now, image_id)
         if reason:
             with suppress(IrisEnvsError):
                 engine.remove_container(container.id)
                 on_removed(f"removed spare {container.name}: {reason}")
+                if container.image_id and container.image_id != image_id:
+                    replaced.add(container.image_id)
+    for old in replaced:
+        with suppress(IrisEnvsError):  # in use elsewhere, or tagged: not ours to remove
+            info = engine.inspect_image(old)
+            if info is not None and not info.tags:
+                engine.remove_image(old)  # not forced: the engine keeps one still in use
+                on_removed(f"removed the snapshot it replaced ({old.removeprefix('sha256:')[:12]})")
 
 
 def claim(
@@ -124,10 +164,12 @@ def claim(
     key: str,
     *,
     owner: Owner,
+    image_id: str = "",
     on_progress: Callable[[str], None] | None = None,
 ) -> Instance | None:
-    """Claim one ready-or-starting spare of ``key`` and wait for the rest of its start."""
-    container = _rename_one(engine, spec, key, owner)
+    """Claim one ready-or-starting spare of ``key`` (and of image ``image_id``, the snapshot
+    being run) and wait for the rest of its start."""
+    container = _rename_one(engine, spec, key, owner, image_id)
     while container is not None:
         started = time.monotonic()
         try:
@@ -145,7 +187,7 @@ def claim(
                 engine.remove_container(container.id)
             raise
         if info is None:  # removed meanwhile (gc): try the next one
-            container = _rename_one(engine, spec, key, owner)
+            container = _rename_one(engine, spec, key, owner, image_id)
             continue
         return Instance(spec, info, snapshot_ref, time.monotonic() - started, network)
     return None
@@ -162,7 +204,7 @@ def _claim_lock(engine: DockerEngine, spec: EnvSpec) -> FileLock:
 
 
 def _rename_one(
-    engine: DockerEngine, spec: EnvSpec, key: str, owner: Owner
+    engine: DockerEngine, spec: EnvSpec, key: str, owner: Owner, image_id: str
 ) -> ContainerInfo | None:
     """Rename one available, current spare to this process's claimed name; None if none."""
     with _claim_lock(engine, spec):  # held for a list and a rename, never for the readiness wait
@@ -170,26 +212,66 @@ def _rename_one(
         candidates = [
             c
             for c in _spares_of(engine, spec)
-            if is_available(c) and not stale_reason(c, key, spec.spare_max_age, now)
+            if is_available(c) and not stale_reason(c, key, spec.spare_max_age, now, image_id)
         ]
         for container in sorted(candidates, key=_started_at):  # the oldest is likeliest ready
-            claimed = _claimed_name(spec, owner)
+            token = _claim_token(engine, spec, container, owner)
+            if token is None:
+                continue  # another claimant has it (a process of another cache folder)
             try:
-                engine.rename(container.name, claimed)
+                engine.rename(container.name, _claimed_name(spec, owner))
             except NotFoundInEngine:
-                continue  # removed or claimed meanwhile (a process of another cache folder)
+                continue  # removed or claimed meanwhile: it has no spare name any more
+            finally:
+                with suppress(IrisEnvsError):  # else gc removes it (its owner is this process)
+                    engine.remove_container(token)
             return container
     return None
 
 
+CLAIM_ROLE = "claim"
+CLAIM_NAME_PREFIX = "iris-envs-claim-"
+
+
+def _claim_token(
+    engine: DockerEngine, spec: EnvSpec, spare: ContainerInfo, owner: Owner
+) -> str | None:
+    """Create the claim token of ``spare`` (a container never started, of the spare's own
+    image, named after the spare's id) and return its id; None when another claimant holds it."""
+    token = ContainerSpec(
+        image=spare.image_id or spare.image,
+        name=CLAIM_NAME_PREFIX + spare.id[:12],
+        labels=container_labels(CLAIM_ROLE, spec, owner),
+        entrypoint=["true"],
+    )
+    try:
+        return engine.create_container(token)
+    except DockerOperationFailed as error:
+        # The engine's words for a name another container has (HTTP 409): "Conflict. The
+        # container name ... is already in use by container ...".
+        if "already in use" in str(error) or "Conflict" in str(error):
+            return None
+        raise
+
+
 def replenish(
-    engine: DockerEngine, spec: EnvSpec, snapshot_ref: str, key: str, *, count: int, owner: Owner
+    engine: DockerEngine,
+    spec: EnvSpec,
+    snapshot_ref: str,
+    key: str,
+    *,
+    count: int,
+    owner: Owner,
+    image_id: str = "",
 ) -> list[str]:
-    """Start spares until ``count`` available ones of ``key`` exist; do not wait for them."""
+    """Start spares until ``count`` available ones of ``key`` (and image ``image_id``) exist;
+    do not wait for them."""
     available = [
         c
         for c in _spares_of(engine, spec)
-        if is_available(c) and c.labels.get(naming.LABEL_KEY) == key
+        if is_available(c)
+        and c.labels.get(naming.LABEL_KEY) == key
+        and not (image_id and c.image_id and c.image_id != image_id)
     ]
     names = []
     for _ in range(max(0, count - len(available))):
@@ -219,8 +301,9 @@ def remove_spares(engine: DockerEngine, spec: EnvSpec) -> list[str]:
     return removed
 
 
-def collect_stale_spares(engine: DockerEngine) -> list[ContainerInfo]:
-    """For ``gc``: remove every available spare past its age or whose snapshot image is gone.
+def collect_stale_spares(engine: DockerEngine, *, dry_run: bool = False) -> list[ContainerInfo]:
+    """For ``gc``: remove every available spare past its age or whose snapshot image is gone
+    (``dry_run``: return them, remove none).
 
     The age limit is the environment's ``spare_max_age``, unknown here: the default (24 h) is
     used, and each run applies its own configuration to its spares before claiming.
@@ -235,6 +318,9 @@ def collect_stale_spares(engine: DockerEngine) -> list[ContainerInfo]:
             continue
         image_gone = engine.inspect_image(container.image) is None
         if image_gone or stale_reason(container, None, max_age, now):
+            if dry_run:
+                removed.append(container)
+                continue
             with suppress(IrisEnvsError):
                 engine.remove_container(container.id)
                 removed.append(container)

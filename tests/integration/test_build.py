@@ -350,10 +350,14 @@ def test_keep_failed_keeps_the_build_container_and_names_it(
 
 
 def interrupt_build_at(
-    process: subprocess.Popen[str], marker: str, *, before: Callable[[], None] | None = None
+    process: subprocess.Popen[str],
+    marker: str,
+    *,
+    before: Callable[[], None] | None = None,
+    signum: int = signal.SIGINT,
 ) -> tuple[str, float]:
-    """SIGINT the build once ``marker`` is on its stderr (after ``before``); return its stderr
-    and the seconds it took to exit after the signal."""
+    """SIGINT (or ``signum``) the build once ``marker`` is on its stderr (after ``before``);
+    return its stderr and the seconds it took to exit after the signal."""
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     assert process.stderr is not None
@@ -373,7 +377,7 @@ def interrupt_build_at(
         if before is not None:
             before()
         sent = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         process.wait(timeout=120)  # stderr belongs to the reader thread: no communicate()
         took = time.monotonic() - sent
         assert process.stdout.read() == ""
@@ -468,12 +472,12 @@ def test_sigint_while_the_snapshot_is_verified_exits_130_and_leaves_nothing(
     assert_nothing_left(env)
 
 
-def test_sigint_during_the_commit_exits_130_and_gc_removes_the_image_the_engine_finishes(
+def test_sigint_during_the_commit_exits_130_and_leaves_no_image(
     project_env: Callable[..., tuple[Path, str]],
 ) -> None:
-    # The commit pauses the build container; Ctrl-C must still remove it at once. The engine
-    # finishes the commit it was asked for after iris-envs has gone: an untagged image that
-    # names its dead builder, which `gc` removes.
+    # The engine finishes a commit it was asked for whatever the client does: Ctrl-C waits for
+    # its answer (the image's id), then removes the image and the paused build container
+    # (issue 22 item 6; it used to leave an untagged image for `gc`).
     root, env = project_env('  { dat = "data/orders" },\n', {"data/orders/IRIS.DAT": b""})
     with (root / "data" / "orders" / "IRIS.DAT").open("wb") as handle:
         for _ in range(256):
@@ -483,20 +487,8 @@ def test_sigint_during_the_commit_exits_130_and_gc_removes_the_image_the_engine_
     assert process.returncode == int(ExitCode.INTERRUPTED), stderr
     assert "Traceback" not in stderr
     assert took < 30, f"the build took {took:.0f} s to stop after Ctrl-C"
-    assert env_containers(env) == [] and image_tags(env) == set()
-    untagged = ["-aq", "--filter", f"label=org.iris-envs.env={env}"]
-    deadline = time.monotonic() + 120
-    while not docker("images", *untagged).stdout.strip() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    left = docker("images", *untagged).stdout.split()
-    assert len(set(left)) <= 1, left
-    if left:  # the engine went on with the commit (it has so far)
-        built_by = docker(
-            "inspect", "--format", '{{index .Config.Labels "org.iris-envs.built-by"}}', left[0]
-        ).stdout.strip()
-        assert built_by.endswith(f":{process.pid}"), built_by
-        gc = run_cli(["gc"], cwd=root)
-        assert gc.returncode == 0, gc.stderr
+    assert_nothing_left(env)
+    time.sleep(2)  # nothing the engine was still doing turns up later
     assert_nothing_left(env)
 
 

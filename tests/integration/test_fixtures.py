@@ -192,6 +192,28 @@ def test_a_fixture_from_a_newer_iris_is_refused(
     assert docker("images", "-q", snapshot_repo(env)).stdout.strip() == ""
 
 
+def refused_forces(create: list[str], fixture: Path, root: Path) -> None:
+    """`--force` (issue 22 item 4): a fixture folder with a planted link, and a folder whose
+    manifest.json is a web app's, are refused with exit 2; nothing in or outside them changes."""
+    victim = root / "victim.txt"
+    victim.write_text("precious")
+    planted = fixture / ".IRIS.DAT.partial"
+    planted.symlink_to(victim)
+    webapp = root / "webapp"
+    webapp.mkdir()
+    (webapp / "manifest.json").write_text('{"name": "My PWA"}')
+    try:
+        for folder, why in ((fixture, "symbolic links"), (webapp, "is not a fixture folder")):
+            at = [*create[: create.index("-o")], "-o", str(folder), "--force"]
+            done = run_cli(at, root, timeout=120)
+            assert done.returncode == int(ExitCode.CONFIG_ERROR), done.stderr
+            assert why in done.stderr and "Traceback" not in done.stderr
+        assert victim.read_text() == "precious"
+        assert (webapp / "manifest.json").read_text() == '{"name": "My PWA"}'
+    finally:
+        planted.unlink()
+
+
 def test_round_trip_create_validate_restore(
     make_project: MakeProject, standin_images: dict[str, str], env_cleanup: Any
 ) -> None:
@@ -223,6 +245,7 @@ def test_round_trip_create_validate_restore(
         assert "is not empty" in again.stderr and "--force" in again.stderr
         forced = run_cli([*create, "--force", "--method", "freeze"], root, timeout=300)
         assert forced.returncode == 0, forced.stderr
+        refused_forces(create, out_dir, root)
         # The instance's own databases are never dismounted for a copy.
         system = run_cli(
             ["fixture", "create", "--env", source, "--namespace", "%SYS", "-o", str(other / "s")],
@@ -296,11 +319,14 @@ def test_ctrl_c_during_create_mounts_the_database_again_and_leaves_no_fixture(
             ["fixture", "create", "--env", env, "--database", "ORDERS", "-o", str(out_dir)], root
         )
         stack.callback(stop, process)
-        partial = out_dir / ".IRIS.DAT.partial"
+
+        def partial() -> bool:  # the copy under way, in its private staging folder
+            return any(out_dir.glob(".iris-envs-create-*/IRIS.DAT"))
+
         deadline = time.monotonic() + 120
-        while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+        while not partial() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.002)
-        assert partial.exists(), process.communicate()
+        assert partial(), process.communicate()
         process.send_signal(signal.SIGINT)  # mid-copy (the engine holds the container then)
         # The mount-again must not wait behind the engine's half-read archive: it is hung up.
         _out, err = process.communicate(timeout=60)

@@ -139,6 +139,55 @@ def test_concurrent_runs_never_share_a_spare(spare_project: Project, tmp_path: P
     assert running.strip() == ""
 
 
+def test_concurrent_runs_with_separate_cache_folders_never_share_a_spare(
+    spare_project: Project, tmp_path: Path
+) -> None:
+    # Issue 22 item 8: the claim lock lived in the cache folder only; runs of separate folders
+    # (separate CI jobs on one host) raced on the engine's rename and two got the same spare.
+    for round_ in range(2):
+        warm = spare_project.run("--spares", "6")
+        assert warm.returncode == 0, warm.stderr
+        assert len(spare_project.spares()) == 6
+
+        def one_run(index: int, round_: int = round_) -> tuple[int, str]:
+            report = tmp_path / f"r{round_}-{index}.json"
+            cache = {"IRIS_ENVS_CACHE_DIR": str(tmp_path / f"cache-{round_}-{index}")}
+            args = ["run", "-e", spare_project.env, "--spares", "0", "--report", str(report)]
+            done = run_cli([*args, "--", "true"], spare_project.root, cache, 300)
+            if done.returncode != 0 or not report.exists():
+                return done.returncode, done.stdout + done.stderr
+            return done.returncode, container_of(report)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            outcomes = list(pool.map(one_run, range(8)))
+        assert [code for code, _ in outcomes] == [0] * 8, outcomes
+        ids = [container for _, container in outcomes]
+        assert len(set(ids)) == 8, ids  # no container served two runs
+        assert spare_project.spares(available=False) == []  # all six claimed, each once
+
+
+def test_run_rebuild_never_uses_a_spare_of_the_snapshot_it_replaced(
+    spare_project: Project, tmp_path: Path
+) -> None:
+    # Issue 22 item 9: the key is the same after --rebuild, the image is not; a spare of the
+    # old image served the run while IRIS_ENVS_SNAPSHOT named the new one, and kept the old
+    # image (untagged) alive.
+    assert spare_project.run().returncode == 0
+    [old] = spare_project.spares()
+    old_image = docker("inspect", "-f", "{{.Image}}", old["id"]).stdout.strip()
+    report = tmp_path / "r.json"
+    done = spare_project.run("--rebuild", report=report, timeout=300)
+    assert done.returncode == 0, done.stderr
+    tagged = docker("image", "inspect", "-f", "{{.Id}}", f"iris-envs/{spare_project.env}:latest")
+    new_image = tagged.stdout.strip()
+    assert new_image != old_image
+    assert container_of(report) != old["id"]  # a container of the new snapshot served it
+    assert docker("inspect", old["id"], check=False).returncode != 0  # the old spare is gone
+    assert docker("image", "inspect", old_image, check=False).returncode != 0  # and its image
+    [spare] = spare_project.spares()  # the replenished one is of the new snapshot
+    assert docker("inspect", "-f", "{{.Image}}", spare["id"]).stdout.strip() == new_image
+
+
 def test_a_spare_of_an_old_key_is_removed_not_used(spare_project: Project, tmp_path: Path) -> None:
     assert spare_project.run().returncode == 0
     [old] = spare_project.spares()

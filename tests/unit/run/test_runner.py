@@ -15,7 +15,7 @@ import pytest
 
 from iris_envs import naming
 from iris_envs.build.outcome import Snapshot
-from iris_envs.cache.orphans import collect_untagged_snapshots, is_orphan
+from iris_envs.cache.orphans import collect_untagged_snapshots, is_orphan, process_space
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.discovery import Endpoint
 from iris_envs.engine.types import ContainerInfo, ImageInfo
@@ -131,6 +131,7 @@ def owned(pid: int, **extra: str) -> dict[str, str]:
         naming.LABEL_ROLE: "run",
         naming.LABEL_OWNER_PID: str(pid),
         naming.LABEL_OWNER_HOST: socket.gethostname(),
+        naming.LABEL_OWNER_SPACE: process_space(),
         **extra,
     }
 
@@ -178,10 +179,19 @@ def test_gc_leaves_an_untagged_snapshot_whose_build_is_still_running() -> None:
     """Between commit and tag a build's image is untagged and unused: another project's gc
     must not remove it (only images of dead, legacy or day-old other-host builds go)."""
     here, now = socket.gethostname(), dt.datetime.now(dt.timezone.utc)
+    space = {naming.LABEL_BUILT_IN: process_space()}
     engine = UntaggedEngine(
         images=[
-            untagged("sha256:live", **{naming.LABEL_BUILT_BY: f"{here}:{os.getppid()}"}),
-            untagged("sha256:dead", **{naming.LABEL_BUILT_BY: f"{here}:{_dead_pid()}"}),
+            untagged("sha256:live", **{naming.LABEL_BUILT_BY: f"{here}:{os.getppid()}", **space}),
+            untagged("sha256:dead", **{naming.LABEL_BUILT_BY: f"{here}:{_dead_pid()}", **space}),
+            untagged(  # same host name, another PID namespace or machine: cannot be asked
+                "sha256:here-elsewhere",
+                **{
+                    naming.LABEL_BUILT_BY: f"{here}:{_dead_pid()}",
+                    naming.LABEL_BUILT_IN: "another-boot/4026531836",
+                    naming.LABEL_CREATED: now.isoformat(timespec="seconds"),
+                },
+            ),
             untagged("sha256:legacy"),
             untagged(
                 "sha256:elsewhere-now",

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "matrix": "iris_envs.cli.matrix",
     "cache": "iris_envs.cli.cache",
     "fixture": "iris_envs.cli.fixture",
+    "unittest": "iris_envs.cli.unittest",
 }
 
 

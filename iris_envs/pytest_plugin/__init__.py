@@ -12,6 +12,9 @@ standard library. Where the environment comes from, in this order:
    error before any test runs;
 3. ``@pytest.mark.iris_env("NAME")`` on a module or class: those tests use that environment.
 
+With the ini option ``iris_unittest = <folder>`` it also collects the ObjectScript %UnitTest
+classes there and runs them in the environment's container (``objectscript.py``).
+
 The ``IRIS_*`` variables are in ``os.environ`` as under ``iris-envs run``: with one
 ``--iris-env NAME`` for the whole session (its container starts before the first test), and
 during each test that uses ``iris_env``, those of that test's environment.
@@ -24,12 +27,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from iris_envs.pytest_plugin import isolation
 from iris_envs.pytest_plugin.environments import Environments, IrisEnv, exported
+from iris_envs.pytest_plugin.objectscript import (
+    ENVIRONMENT,
+    UnitTestFile,
+    add_ini,
+    check_folders,
+    collect_file,
+)
 
 __all__ = ["IrisEnv"]
 
@@ -55,6 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("iris_env", "iris-envs environment(s) for the iris_env fixtures", default="")
     isolation.add_options(parser)
+    add_ini(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", isolation.marker_line())
     config.stash[_STATE] = Environments(config)
     config.stash[_CLONES] = isolation.Clones(config)
+    config.stash[ENVIRONMENT] = lambda: objectscript_environment(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -94,10 +107,33 @@ def _requested(config: pytest.Config) -> list[str]:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """An unknown ``--iris-env`` name (or a configuration that does not load) is one usage error
     now (pytest exits 4), not an error in every test that needs the environment."""
+    check_folders(session.config)
     value = _option_value(session.config)
     if value:
         option = f"--iris-env {value}" if session.config.getoption("iris_env") else "iris_env"
         session.config.stash[_STATE].check([value], option)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> UnitTestFile | None:
+    """ObjectScript %UnitTest classes under the ``iris_unittest`` folders (objectscript.py)."""
+    return collect_file(file_path, parent)
+
+
+def objectscript_environment(config: pytest.Config) -> IrisEnv:
+    """Where ObjectScript tests run: ``iris-envs run``'s container, else the one ``--iris-env
+    NAME`` names (started on first use, as for the fixtures). Fails the test otherwise."""
+    requested = _requested(config)
+    if os.environ.get("IRIS_ENVS_CONTAINER") and _provided_by_run(config):
+        return IrisEnv.from_variables(dict(os.environ))
+    if len(requested) == 1:
+        return config.stash[_STATE].get(requested[0])
+    problem = (
+        "ObjectScript tests run in one environment; pass one --iris-env NAME"
+        if requested
+        else "ObjectScript tests need an environment: run `iris-envs run -- pytest`, or pass "
+        "`--iris-env NAME` (or set `iris_env = NAME` in the pytest ini)"
+    )
+    pytest.fail(f"iris-envs: {problem}", pytrace=False)
 
 
 def _provided_by_run(config: pytest.Config) -> bool:

@@ -571,3 +571,197 @@ def test_ipm_mapped_without_repositories_cannot_install(
     assert "No repositories are configured and enabled in this namespace." in out and "S=0" in out
     session(dc, 'zpm "enable -map -repos -globally"\n', namespace="USER")
     assert "S=1" in session(dc, install, namespace="APP")[1]
+
+
+UNIT_TEST_CLASS = """\
+/// The stand-in's %UnitTest model runs these (method bodies in the session model's subset).
+Class Demo.Tests.Calc Extends %UnitTest.TestCase
+{
+
+Method TestLength()
+{
+    Do $$$AssertEquals($Length("abc"), 3)
+    Do $$$AssertTrue("abc"["b", "contains b")
+}
+
+Method TestBroken()
+{
+    Set total="2"
+    Do $$$AssertEquals(total, 3, "the total")
+    Do $$$AssertSkipped("skipped on purpose")
+}
+
+Method TestError()
+{
+    ZTRAP "BOOM"
+    Do $$$AssertSuccess("not reached")
+}
+
+Method Helper()
+{
+    Do $$$AssertFailure("never run: not a Test method")
+}
+
+}
+"""
+
+RESULT_JOINS = (
+    "JOIN %UnitTest_Result.TestCase c ON m.TestCase = c.ID "
+    "JOIN %UnitTest_Result.TestSuite s ON c.TestSuite = s.ID WHERE s.Name = ?"
+)
+ASSERTS_SQL = (
+    "SELECT m.Name, a.Counter, a.Status, a.Action, a.Description, a.Location "
+    "FROM %UnitTest_Result.TestAssert a "
+    "JOIN %UnitTest_Result.TestMethod m ON a.TestMethod = m.ID " + RESULT_JOINS
+)
+METHODS_SQL = (
+    "SELECT c.Name, m.Name, m.Status, m.ErrorAction, m.ErrorDescription "
+    "FROM %UnitTest_Result.TestMethod m " + RESULT_JOINS
+)
+CASES_SQL = (
+    "SELECT c.Name, c.Status, c.ErrorAction, c.ErrorDescription "
+    "FROM %UnitTest_Result.TestCase c JOIN %UnitTest_Result.TestSuite s ON c.TestSuite = s.ID "
+    "WHERE s.Name = ?"
+)
+
+
+def result_rows(name: str, sql: str, suite: str, columns: int) -> list[list[str]]:
+    """Rows of a result-table query, each field JSON-escaped as the product reads them."""
+    script = (
+        f'Set rs=##class(%SQL.Statement).%ExecDirect(,"{sql}","{suite}") '
+        'Write "SQLCODE=",rs.%SQLCODE,! '
+        f'While rs.%Next() {{ Write "ROW" For i=1:1:{columns} '
+        '{ Write $C(9),$ZCVT(rs.%GetData(i),"O","JSON") } Write ! }\n'
+    )
+    out = session(name, script, namespace="USER")[1]
+    assert "SQLCODE=0" in out, out
+    return [
+        [json.loads(f'"{field}"') for field in line.split("ROW\t", 1)[1].split("\t")]
+        for line in out.splitlines()
+        if "ROW\t" in line
+    ]
+
+
+def test_unit_test_manager_runs_a_loaded_class_and_records_its_asserts(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    docker("exec", "-u", "irisowner", name, "mkdir", "-p", "/tmp/ut/s1", "/tmp/ut/s2")
+    docker(
+        "exec", "-i", "-u", "irisowner", name, "sh", "-c", "cat > /tmp/ut/s1/Calc.cls",
+        stdin=UNIT_TEST_CLASS,
+    )  # fmt: skip
+    run = (
+        'Set sc=$SYSTEM.OBJ.Load("/tmp/ut/s1/Calc.cls","ck-d") Write "L=",sc,!\n'
+        'Set sc=##class(%UnitTest.Manager).DebugRunTestCase("s1","Demo.Tests.Calc","","") '
+        'Write "R=",$SYSTEM.Status.GetErrorText(sc),"|",+sc,!\n'
+    )
+    # ^UnitTestRoot must name an existing directory first (class reference, setup).
+    code, out = session(name, run, namespace="USER")
+    assert (
+        code == 0 and "L=1" in out and "R=ERROR #5001: (stand-in) ^UnitTestRoot must name" in out
+    ), out
+    code, out = session(name, 'Set ^UnitTestRoot="/tmp/ut/"\n' + run, namespace="USER")
+    assert "R=|1" in out and "BOOM" not in out, out  # the method's error stays in the results
+    asserts = result_rows(name, ASSERTS_SQL, "s1", 6)
+    loc = "^Demo.Tests.Calc.cls"
+    assert asserts == [
+        ["TestBroken", "1", "0", "AssertEquals", "the total", f"TestBroken+3{loc}"],
+        ["TestBroken", "2", "2", "AssertSkipped", "skipped on purpose", f"TestBroken+4{loc}"],
+        ["TestLength", "1", "1", "AssertEquals", '$Length("abc")', f"TestLength+2{loc}"],
+        ["TestLength", "2", "1", "AssertTrue", "contains b", f"TestLength+3{loc}"],
+    ]
+    methods = result_rows(name, METHODS_SQL, "s1", 5)
+    assert methods == [
+        ["Demo.Tests.Calc", "TestBroken", "0", "", ""],
+        ["Demo.Tests.Calc", "TestError", "0", "(stand-in) error", "<ZBOOM>^StandIn"],
+        ["Demo.Tests.Calc", "TestLength", "1", "", ""],
+    ]
+    cases = result_rows(name, CASES_SQL, "s1", 4)
+    assert cases == [["Demo.Tests.Calc", "0", "", "There are failed TestMethods"]]
+    # One method only; another suite name keeps its results apart.
+    one = run.replace('"s1","Demo.Tests.Calc","",""', '"s2","Demo.Tests.Calc","","TestLength"')
+    session(name, one, namespace="USER")
+    assert [row[1] for row in result_rows(name, METHODS_SQL, "s2", 5)] == ["TestLength"]
+    assert result_rows(name, CASES_SQL, "s2", 4) == [["Demo.Tests.Calc", "1", "", ""]]
+    # A class that is not loaded; macros outside compiled code; another SQL shape.
+    other = (
+        'Set sc=##class(%UnitTest.Manager).DebugRunTestCase("s1","No.Such","","") '
+        'Write "N=",+sc,!\n'
+    )
+    assert "N=0" in session(name, other, namespace="USER")[1]
+    assert "<SYNTAX>" in session(name, "Do $$$AssertTrue(1)\n", namespace="USER")[1]
+    bad = (
+        'Set rs=##class(%SQL.Statement).%ExecDirect(,"SELECT Name FROM %UnitTest_Result.TestCase") '
+        'Write "C=",rs.%SQLCODE,!\n'
+    )
+    assert "C=-1" in session(name, bad, namespace="USER")[1]
+
+
+def test_a_class_that_does_not_compile_returns_the_compiler_status(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    broken = UNIT_TEST_CLASS.replace("Method Helper()", "Method Helper() STANDIN-LOAD-ERROR")
+    docker(
+        "exec", "-i", "-u", "irisowner", name, "sh", "-c", "cat > /tmp/Bad.cls", stdin=broken
+    )  # fmt: skip
+    script = (
+        'Set sc=$SYSTEM.OBJ.Load("/tmp/Bad.cls","ck-d") '
+        'Write "T=",$ZCVT($SYSTEM.Status.GetErrorText(sc),"O","JSON"),"|",+sc,!\n'
+        'Write "E=",##class(%Dictionary.CompiledClass).%ExistsId("Demo.Tests.Calc"),!\n'
+    )
+    out = session(name, script, namespace="USER")[1]
+    assert "T=ERROR #5475: Error compiling routine: /tmp/Bad.cls|0" in out and "E=0" in out, out
+
+
+HOOKS_CLASS = """\
+Class Demo.Tests.Hooks Extends %UnitTest.TestCase
+{
+
+Method OnBeforeAllTests() As %Status
+{
+    Do $$$AssertTrue(1, "not logged: no current test method")
+    Quit $$$ERROR($$$GeneralError, "no fixture")
+}
+
+Method TestNeverRuns()
+{
+    Do $$$AssertSuccess("not reached")
+}
+
+}
+"""
+
+
+def test_hook_errors_fail_the_case_with_their_text(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    after = (
+        HOOKS_CLASS.replace("Demo.Tests.Hooks", "Demo.Tests.After")
+        .replace("OnBeforeAllTests", "OnAfterAllTests")
+        .replace('Quit $$$ERROR($$$GeneralError, "no fixture")', 'ZTRAP "LATE"')
+    )
+    for cls, text in (("Hooks", HOOKS_CLASS), ("After", after)):
+        docker(
+            "exec", "-i", "-u", "irisowner", name, "sh", "-c", f"cat > /tmp/{cls}.cls", stdin=text
+        )  # fmt: skip
+    run = (
+        'Set ^UnitTestRoot="/tmp/"\n'
+        'Set sc=$SYSTEM.OBJ.Load("/tmp/Hooks.cls","ck-d"),sc=$SYSTEM.OBJ.Load("/tmp/After.cls")\n'
+        'Set sc=##class(%UnitTest.Manager).DebugRunTestCase("h1","Demo.Tests.Hooks","","")\n'
+        'Set sc=##class(%UnitTest.Manager).DebugRunTestCase("h2","Demo.Tests.After","","")\n'
+    )
+    session(name, run, namespace="USER")
+    # OnBeforeAllTests failed: no method ran, its asserts are not logged, the case has the error.
+    assert result_rows(name, METHODS_SQL, "h1", 5) == []
+    assert result_rows(name, ASSERTS_SQL, "h1", 6) == []
+    assert result_rows(name, CASES_SQL, "h1", 4) == [
+        ["Demo.Tests.Hooks", "0", "(stand-in) OnBeforeAllTests", "ERROR #5001: no fixture"]
+    ]
+    # OnAfterAllTests failed: the methods ran first.
+    assert [r[1:3] for r in result_rows(name, METHODS_SQL, "h2", 5)] == [["TestNeverRuns", "1"]]
+    assert result_rows(name, CASES_SQL, "h2", 4) == [
+        ["Demo.Tests.After", "0", "(stand-in) OnAfterAllTests", "<ZLATE>^StandIn"]
+    ]

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "iris_envs.monitor": 9,
     "iris_envs.run": 10,
     "iris_envs.dbapi": 11,
+    "iris_envs.unittest": 11,
     "iris_envs.pytest_plugin": 12,
     "iris_envs.nox": 12,
     "iris_envs.testcontainers": 12,

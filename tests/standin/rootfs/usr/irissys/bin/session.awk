@@ -270,18 +270,31 @@ function obj_load(path, isdir) {
 # The classes in the loaded .cls files (a "Class Name" line each) are saved where the namespace
 # keeps them: its routines database, or the database a package mapping names for their package.
 # A class extending %Persistent is a table, with its data in a global named after the class (the
-# default storage ^Package.ClassD, GOBJ_persobjintro_globals_standard).
+# default storage ^Package.ClassD, GOBJ_persobjintro_globals_standard). The class definition
+# (its source) is kept with it, as STANDIN-SRC records: the %UnitTest model runs its methods.
 function load_classes(path,    cmd, l, f, cls, dir, persistent) {
     cmd = "find " shq(path) " -name '*.cls' -type f 2>/dev/null | sort | while read -r f; do " \
-          "awk '/^Class [A-Za-z%]/ { p = ($0 ~ /%Persistent/) ? 1 : 0; print $2, p }' \"$f\"; done"
+          "awk '/^Class [A-Za-z%]/ { p = ($0 ~ /%Persistent/) ? 1 : 0; print $2 \"\\t\" p \"\\t\" FILENAME }' \"$f\"; done"
     while ((cmd | getline l) > 0) {
-        split(l, f, " ")
+        split(l, f, "\t")
         cls = f[1]
         dir = class_dir(ns, cls)
         if (db_access(dir) != "") continue
         db_append(dir, "STANDIN-CLASS " cls (f[2] == "1" ? " " cls "D" : ""))
+        save_source(dir, cls, f[3])
     }
     close(cmd)
+}
+
+function save_source(dir, cls, file,    l, n, text) {
+    n = 0; text = ""
+    while ((getline l < file) > 0) {
+        sub(/\r$/, "", l)
+        n++
+        text = text (n > 1 ? "\n" : "") "STANDIN-SRC " cls " " n " " l
+    }
+    close(file)
+    if (n > 0) db_append(dir, text)
 }
 
 function unexpire() {
@@ -587,6 +600,7 @@ function table_class(ns, name,    s, t, vis, c, n) {
 function sql_run(sql,    u, h, id, vis, c, n, list, i, m, cls, g, dir, err, rest) {
     u = toupper(trim(sql))
     gsub(/[ \t\n]+/, " ", u)
+    if (u ~ / FROM %UNITTEST_RESULT\./) return ut_sql(sql)
     if (u ~ /^SELECT TABLE_SCHEMA, ?TABLE_NAME FROM INFORMATION_SCHEMA\.TABLES/) {
         # Only the documented negation NOT (col %STARTSWITH 'x') is modelled (RSQL_startswith);
         # the form col NOT %STARTSWITH is not documented.
@@ -788,6 +802,19 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
     if (u == "$NAMESPACE" || u == "$ZNSPACE") return ns
     if (u == "$T" || u == "$TEST") return test
     if (u == "$$$OK") return 1
+    if (match(u, /^\$\$\$ASSERT[A-Z]*\(/)) return ut_assert(t)
+    if (match(u, /^\$\$\$ERROR\(/)) return ut_error(t)
+    if (match(u, /^##CLASS\(%UNITTEST\.MANAGER\)\.DEBUGRUNTESTCASE\(/)) return ut_debug_run(call_args(t, RLENGTH))
+    # %SYSTEM.Status.GetErrorText: the text of an error status ("" for OK).
+    if (match(u, /^\$SYSTEM\.STATUS\.GETERRORTEXT\(/)) {
+        v = eval_expr(call_args(t, RLENGTH))
+        return is_error_status(v) ? substr(v, 3) : ""
+    }
+    # %Exception.SQL.CreateFromSQLCODE(code, message): an exception Throw recognises.
+    if (match(u, /^##CLASS\(%EXCEPTION\.SQL\)\.CREATEFROMSQLCODE\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        return "\001" "0 (stand-in) SQLCODE " eval_expr(a[1]) ": " eval_expr(a[2])
+    }
     if (match(u, /^\$(C|CHAR)\(/)) return sprintf("%c", eval_expr(call_args(t, RLENGTH)) + 0)
     if (match(u, /^\$(G|GET)\(/)) {
         k = split_top(call_args(t, RLENGTH), a, ",")
@@ -827,6 +854,9 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
     if (match(u, /^\$(ZCVT|ZCONVERT)\(/)) {
         k = split_top(call_args(t, RLENGTH), a, ",")
         v = toupper(eval_expr(a[2]))
+        # The JSON translation table (RCOS_translationtables): output mode escapes for a JSON
+        # string; "/" stays as it is (an InterSystems developer on the community site).
+        if (k >= 3 && v == "O" && toupper(eval_expr(a[3])) == "JSON") return json_escape(eval_expr(a[1]))
         return (v == "L") ? tolower(eval_expr(a[1])) : (v == "U") ? toupper(eval_expr(a[1])) : eval_expr(a[1])
     }
     if (match(u, /^\$SYSTEM\.SQL\.SCHEMA\.IMPORTDDL\(/)) {
@@ -871,7 +901,10 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
     if (match(u, /^##CLASS\(%ZPM\.PACKAGEMANAGER\)\./)) { ev_err = "<CLASS DOES NOT EXIST> *%ZPM.PackageManager"; return "" }
     if (match(u, /^##CLASS\(%SQL\.STATEMENT\)\.%NEW\(/)) return new_obj("ST")
     if (match(u, /^##CLASS\(%SQL\.STATEMENT\)\.%EXECDIRECT\(/)) {
+        # %ExecDirect(.statement, sql, args...): the args fill the ? parameters in order.
         k = split_top(call_args(t, RLENGTH), a, ",")
+        delete SQL_P
+        for (v = 3; v <= k; v++) SQL_P[v - 2] = eval_expr(a[v])
         return sql_run(eval_expr(a[2]))
     }
     if (match(u, /^##CLASS\(CONFIG\.(DATABASES|NAMESPACES|MAPGLOBALS|MAPPACKAGES|MAPROUTINES)\)\.[A-Z%]+\(/)) {
@@ -982,6 +1015,15 @@ function nth_piece(s, d, i,    p, k) {
     return p ? substr(s, 1, p - 1) : s
 }
 
+function json_escape(s) {
+    gsub(/\\/, "\\\\", s)
+    gsub(/"/, "\\\"", s)
+    gsub(/\t/, "\\t", s)
+    gsub(/\n/, "\\n", s)
+    gsub(/\r/, "\\r", s)
+    return s
+}
+
 function replace_all(s, a, b,    r, p) {
     if (a == "") return s
     r = ""
@@ -1005,6 +1047,7 @@ function cond_one(c,    u, neg, r, a, k, op) {
     }
     else if (u ~ /^(\$\$\$ISERR|\$SYSTEM\.STATUS\.ISERROR)\(/) r = is_error_status(eval_expr(call_args(c, index(c, "("))))
     else if (u ~ /^(\$\$\$ISOK|\$SYSTEM\.STATUS\.ISOK)\(/) r = !is_error_status(eval_expr(call_args(c, index(c, "("))))
+    else if (u ~ /^\$\$\$ASSERT[A-Z]*\(/) r = (eval_expr(c) + 0 != 0)
     else if ((op = top_op(c)) > 0) r = compare(c, op)
     else if (cmp_at(c) > 0) r = compare(c, cmp_at(c))
     else if (u ~ /^(\$(G|GET|D|DATA|O|ORDER|L|LENGTH|ISOBJECT)\(|##CLASS\(|\$SYSTEM\.)/) r = (eval_expr(c) + 0 != 0)
@@ -1150,7 +1193,9 @@ function do_for(arg, rest,    eq, var, bounds, parts, k, from, step, to, i, body
     from = eval_expr(parts[1]) + 0
     step = (k >= 2) ? eval_expr(parts[2]) + 0 : 1
     to = (k >= 3) ? eval_expr(parts[3]) + 0 : from + 100000 * step
-    body = (substr(trim(rest), 1, 1) == "{") ? block_inner(rest) : rest
+    # A block ends at its closing brace; what follows it on the line runs once, after the loop.
+    if (substr(trim(rest), 1, 1) == "{") { body = trim(rest); body = block_inner(substr(body, 1, scan_arg(body, 1) - 1)) }
+    else body = rest
     for (i = from; (step > 0 ? i <= to : i >= to); i += step) {
         vars[var] = i
         if (!loop_on(exec_stmts(body))) break
@@ -1270,7 +1315,12 @@ function exec_stmts(s,    pos, n, c, st, cmd, haspc, pc, arg, r, ua, b, var) {
         }
         else if (cmd == "E" || cmd == "ELSE") { if (test) return SKIP; r = OK }
         else if (cmd == "H" || cmd == "HALT") { if (cmd == "HALT" || arg == "") return HALT; system("sleep " (eval_expr(arg) + 0)); r = OK }
-        else if (cmd == "Q" || cmd == "QUIT" || cmd == "RET" || cmd == "RETURN") return QUIT
+        else if (cmd == "Q" || cmd == "QUIT" || cmd == "RET" || cmd == "RETURN") {
+            # The value a method returns (Quit/Return with an argument); "" without one.
+            QUIT_VALUE = (arg != "") ? eval_expr(arg) : ""
+            if (ev_err != "") { b = ev_err; ev_err = ""; return raise(b) }
+            return QUIT
+        }
         else if (cmd == "ZT" || cmd == "ZTRAP") {
             b = eval_expr(arg)
             return raise(b == "" ? "<ZTRAP>" : "<Z" b ">")

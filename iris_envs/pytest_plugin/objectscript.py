@@ -1,0 +1,146 @@
+"""ObjectScript %UnitTest classes as pytest items (issue 28), opt-in by ``iris_unittest``.
+
+pytest's documented way to collect non-Python tests: a ``pytest_collect_file`` hook returning a
+``pytest.File`` whose collectors yield ``pytest.Item`` subclasses ("Working with non-python
+tests", pytest docs). A ``.cls`` file under a folder named by the ini option ``iris_unittest``
+that defines a %UnitTest.TestCase subclass becomes ``<file>::<Package.Class>::<TestMethod>``
+items, so ``-k``, ``-x``, ``--lf``, xdist and ``--junitxml`` treat them as any test.
+
+The class runs once per pytest process, at its first item, through %UnitTest.Manager in the
+environment's container (``iris_envs.unittest.runner``); its items then report their method's
+result. Imports only pytest and the standard library until a class runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from iris_envs.unittest.results import ClassRun, Outcome, outcome
+from iris_envs.unittest.source import ClassFile, TestClass, as_test_class, index_classes, read_class
+
+if TYPE_CHECKING:
+    from iris_envs.pytest_plugin.environments import IrisEnv
+
+INI = "iris_unittest"
+_INDEX = pytest.StashKey[dict[str, ClassFile]]()
+# Where the classes run: set by the plugin (__init__.py), which knows the session's environments.
+ENVIRONMENT = pytest.StashKey[Callable[[], "IrisEnv"]]()
+
+
+class UnitTestFailure(Exception):
+    """A failed %UnitTest method; its text is the report (no Python traceback)."""
+
+
+def add_ini(parser: pytest.Parser) -> None:
+    parser.addini(
+        INI,
+        "folders of ObjectScript %UnitTest classes (.cls) to collect as tests; they run through "
+        "%UnitTest.Manager in the iris-envs environment's container",
+        type="paths",
+        default=[],
+    )
+
+
+def _folders(config: pytest.Config) -> list[Path]:
+    return [Path(folder) for folder in config.getini(INI)]
+
+
+def check_folders(config: pytest.Config) -> None:
+    """A folder named in ``iris_unittest`` that does not exist is a usage error (exit 4), not a
+    run that silently collects no ObjectScript test."""
+    missing = [str(folder) for folder in _folders(config) if not folder.is_dir()]
+    if missing:
+        raise pytest.UsageError(
+            f"iris-envs: ini option {INI}: no such folder: {', '.join(missing)} (paths are "
+            "relative to the ini file)"
+        )
+
+
+def _known(config: pytest.Config) -> dict[str, ClassFile]:
+    """Every class of the configured folders, read once: a test class's base may be elsewhere."""
+    if _INDEX not in config.stash:
+        config.stash[_INDEX] = index_classes(_folders(config))
+    return config.stash[_INDEX]
+
+
+def collect_file(file_path: Path, parent: pytest.Collector) -> UnitTestFile | None:
+    """A collector for a .cls file of the configured folders that holds a test class."""
+    if file_path.suffix.lower() != ".cls":
+        return None
+    folders = [folder.resolve() for folder in _folders(parent.config)]
+    if not any(file_path.resolve().is_relative_to(folder) for folder in folders):
+        return None
+    cls = read_class(file_path)
+    test = as_test_class(cls, _known(parent.config)) if cls is not None else None
+    if test is None or not test.methods:
+        return None
+    file: UnitTestFile = UnitTestFile.from_parent(parent, path=file_path)
+    file.test = test
+    return file
+
+
+class UnitTestFile(pytest.File):
+    """A .cls file: one test class."""
+
+    test: TestClass
+
+    def collect(self) -> list[UnitTestClass]:
+        return [UnitTestClass.from_parent(self, name=self.test.name, test=self.test)]
+
+
+class UnitTestClass(pytest.Collector):
+    """A %UnitTest.TestCase subclass; runs once, at its first item."""
+
+    def __init__(self, *, test: TestClass, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.test = test
+        self.run: ClassRun | None = None
+
+    def collect(self) -> list[UnitTestItem]:
+        return [UnitTestItem.from_parent(self, name=method) for method in self.test.methods]
+
+    def outcome(self, method: str) -> Outcome:
+        if self.run is None:
+            self.run = self._run()
+        return outcome(self.run, method, self.test)
+
+    def _run(self) -> ClassRun:
+        from iris_envs.engine.adapter import DockerEngine
+        from iris_envs.unittest.runner import run_class
+
+        env = self.config.stash[ENVIRONMENT]()
+        # The methods still selected (-k, --lf): one alone runs alone; else the class runs whole.
+        selected = [item.name for item in self.session.items if item.parent is self]
+        return run_class(DockerEngine(), env.container, env.namespace, self.test, selected)
+
+
+class UnitTestItem(pytest.Item):
+    """One Test* method of a %UnitTest class."""
+
+    def runtest(self) -> None:
+        assert isinstance(self.parent, UnitTestClass)
+        verdict = self.parent.outcome(self.name)
+        if verdict.status == "skipped":
+            pytest.skip(verdict.message)
+        if verdict.status == "failed":
+            raise UnitTestFailure(verdict.message)
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
+        if isinstance(excinfo.value, UnitTestFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        assert isinstance(self.parent, UnitTestClass)
+        test = self.parent.test
+        path, line = test.lines.get(self.name, (test.path, 1))
+        # Not "Class::Method": pytest's verbose line turns a domain's dots into "::".
+        return path, line - 1, f"{self.name} ({test.name})"

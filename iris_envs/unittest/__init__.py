@@ -1,0 +1,1 @@
+"""ObjectScript %UnitTest classes run through %UnitTest.Manager in an environment's container."""

@@ -1,0 +1,238 @@
+"""ObjectScript %UnitTest classes collected by pytest and run in the environment (issue 28)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import cli_env, remove_env_artifacts, write_project
+
+pytestmark = pytest.mark.docker
+
+PYTHON_TESTS = """\
+def test_one():
+    assert 1 + 1 == 2
+
+
+def test_two():
+    assert "ab".upper() == "AB"
+
+
+def test_three():
+    assert len([1, 2, 3]) == 3
+"""
+
+# Valid ObjectScript, and within the stand-in's session model (tests/standin/README.md).
+CALC_CLASS = """\
+/// Three %UnitTest methods; TestTotal fails on purpose.
+Class Demo.Tests.Calc Extends %UnitTest.TestCase
+{
+
+Method TestConcat()
+{
+    Set s="a"_"b"
+    Do $$$AssertEquals(s, "ab", "concatenation")
+}
+
+Method TestLength()
+{
+    Do $$$AssertEquals($Length("abc"), 3, "length of abc")
+}
+
+Method TestTotal()
+{
+    Set total="2"
+    Do $$$AssertEquals(total, 3, "the total")
+}
+
+}
+"""
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@dataclass
+class Project:
+    root: Path
+    env: str
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -m iris_envs ARGS`` in the project."""
+        return _run([sys.executable, "-m", "iris_envs", *args], self.root)
+
+    def run(self, *pytest_args: str, under_run: bool = True) -> subprocess.CompletedProcess[str]:
+        """pytest in the project: under ``iris-envs run -e ENV`` or on its own."""
+        pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *pytest_args]
+        if under_run:
+            return self.cli("run", "-e", self.env, "--", *pytest_cmd)
+        return _run(pytest_cmd, self.root)
+
+
+def make_acceptance_project(root: Path, image: str, env: str, ini: bool = True) -> Project:
+    """3 Python tests and a .cls with 3 test methods, one failing AssertEquals (issue 28)."""
+    option = "iris_unittest = tests/objectscript\n" if ini else ""
+    write_project(
+        root,
+        f'[env."{env}"]\nimage = "{image}"\npassword = "Pw-{env[-6:]}"\nready_timeout = 600\n',
+        {
+            "pytest.ini": f"[pytest]\ntestpaths = tests\n{option}",
+            "tests/test_app.py": PYTHON_TESTS,
+            "tests/objectscript/Demo/Tests/Calc.cls": CALC_CLASS,
+        },
+    )
+    return Project(root, env)
+
+
+@pytest.fixture
+def project(tmp_path: Path, standin_images: dict[str, str]) -> Iterator[Project]:
+    env = f"ut-{uuid.uuid4().hex[:8]}"
+    yield make_acceptance_project(tmp_path / "project", standin_images["2025.1"], env)
+    remove_env_artifacts(env)
+
+
+def junit_cases(path: Path) -> list[tuple[str, str, str]]:
+    """(classname, name, failure message or "") of every testcase in a JUnit file."""
+    cases = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        failure = case.find("failure")
+        message = (failure.get("message") or "") if failure is not None else ""
+        cases.append((case.get("classname", ""), case.get("name", ""), message))
+    return cases
+
+
+def check_acceptance(project: Project, done: subprocess.CompletedProcess[str]) -> None:
+    """6 items, 1 failure showing expected and actual, exit 1, a JUnit file of 6 testcases."""
+    out = done.stdout + done.stderr
+    assert "collected 6 items" in out, out
+    assert "1 failed, 5 passed" in out, out
+    assert "FAILED tests/objectscript/Demo/Tests/Calc.cls::Demo.Tests.Calc::TestTotal" in out
+    assert "AssertEquals failed: the total" in out
+    assert "actual:   total" in out and "expected: 3" in out, out
+    assert 'Do $$$AssertEquals(total, 3, "the total")' in out  # the source line it points to
+    cases = junit_cases(project.root / "junit.xml")
+    assert len(cases) == 6, cases
+    failed = [case for case in cases if case[2]]
+    assert [(c[1], "expected: 3" in c[2], "actual:   total" in c[2]) for c in failed] == [
+        ("TestTotal", True, True)
+    ]
+    assert sorted(c[1] for c in cases if "Calc" in c[0]) == [
+        "TestConcat",
+        "TestLength",
+        "TestTotal",
+    ]
+
+
+def test_python_and_objectscript_tests_run_together_under_iris_envs_run(project: Project) -> None:
+    done = project.run("-v", "--junitxml=junit.xml")
+    check_acceptance(project, done)
+    assert done.returncode == 1, done.stdout + done.stderr
+    # -k selects one ObjectScript method; it runs alone.
+    one = project.run("-v", "-k", "TestLength")
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert "1 passed, 5 deselected" in one.stdout, one.stdout
+    assert "Calc.cls::Demo.Tests.Calc::TestLength PASSED" in one.stdout
+    # xdist distributes them: each worker runs the classes of the files it gets.
+    spread = project.run("-n", "2", "--dist", "loadfile", "--junitxml=junit.xml")
+    assert spread.returncode == 1 and "1 failed, 5 passed" in spread.stdout, spread.stdout
+    assert len(junit_cases(project.root / "junit.xml")) == 6
+
+
+HOOKS_CLASS = """\
+Class Demo.Tests.Hooks Extends %UnitTest.TestCase
+{
+
+Method OnBeforeAllTests() As %Status
+{
+    Quit $$$ERROR($$$GeneralError, "no fixture")
+}
+
+Method TestNeedsTheFixture()
+{
+    Do $$$AssertSuccess("not reached")
+}
+
+}
+"""
+
+
+def test_compile_and_setup_errors_fail_the_class_items_with_their_text(project: Project) -> None:
+    source = project.root / "tests/objectscript/Demo/Tests/Calc.cls"
+    # The stand-in's compile-error trigger (tests/standin/README.md).
+    source.write_text(CALC_CLASS.replace("/// Three", "/// STANDIN-LOAD-ERROR Three"))
+    (project.root / "tests/objectscript/Demo/Tests/Hooks.cls").write_text(HOOKS_CLASS)
+    done = project.run("-q")
+    assert done.returncode == 1
+    assert "4 failed, 3 passed" in done.stdout, done.stdout
+    assert "Demo.Tests.Calc did not compile: ERROR #5475: Error compiling routine" in done.stdout
+    # OnBeforeAllTests returned an error: the manager ran no method; the item says why.
+    assert "Demo.Tests.Hooks: (stand-in) OnBeforeAllTests: ERROR #5001: no fixture" in done.stdout
+
+
+def test_without_an_environment_or_the_ini_option(project: Project) -> None:
+    # No environment: the ObjectScript items fail and say how to give them one; Python's pass.
+    alone = project.run("-q", under_run=False)
+    assert alone.returncode == 1
+    assert "3 failed, 3 passed" in alone.stdout, alone.stdout
+    assert "ObjectScript tests need an environment: run `iris-envs run -- pytest`" in alone.stdout
+    # A folder that does not exist is a usage error, not a silently empty collection.
+    (project.root / "pytest.ini").write_text("[pytest]\niris_unittest = tests/objectscrip\n")
+    typo = project.run("-q", under_run=False)
+    assert typo.returncode == 4, typo.stdout + typo.stderr
+    assert "ini option iris_unittest: no such folder:" in typo.stderr
+    assert "tests/objectscrip (paths are relative to the ini file)" in typo.stderr
+    # Without the ini option nothing changes for a project: its .cls files are not collected.
+    (project.root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    plain = project.run("-q", under_run=False)
+    assert plain.returncode == 0 and "3 passed" in plain.stdout, plain.stdout
+    assert "Calc" not in plain.stdout
+
+
+def test_the_unittest_verb_runs_the_classes_without_pytest(project: Project) -> None:
+    done = project.cli("unittest", "tests/objectscript", "-e", project.env, "--junitxml", "o.xml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED   Demo.Tests.Calc::TestTotal" in done.stdout
+    assert "actual:   total" in done.stdout and "expected: 3" in done.stdout
+    assert done.stdout.rstrip().endswith("1 failed, 2 passed"), done.stdout
+    cases = junit_cases(project.root / "o.xml")
+    assert [(c[1], bool(c[2])) for c in cases] == [
+        ("TestConcat", False),
+        ("TestLength", False),
+        ("TestTotal", True),
+    ]
+    # Under `iris-envs run` it uses that run's container ($IRIS_ENVS_CONTAINER), passing.
+    (project.root / "tests/objectscript/Demo/Tests/Calc.cls").write_text(
+        CALC_CLASS.replace('Set total="2"', 'Set total="3"')
+    )
+    verb = [sys.executable, "-m", "iris_envs", "unittest", "tests"]
+    inside = project.cli("run", "-e", project.env, "--", *verb)
+    out = inside.stdout + inside.stderr
+    assert inside.returncode == 0, out
+    assert "3 passed" in inside.stdout
+    assert out.count("start container done") == 1, out  # no second container
+
+
+@pytest.mark.real_iris
+def test_the_acceptance_project_against_a_real_image(tmp_path: Path) -> None:
+    """The same project on real IRIS (IRIS_ENVS_TEST_IMAGE): the real %UnitTest.Manager."""
+    env = f"ut-real-{uuid.uuid4().hex[:8]}"
+    project = make_acceptance_project(tmp_path / "project", os.environ["IRIS_ENVS_TEST_IMAGE"], env)
+    try:
+        done = project.run("-v", "--junitxml=junit.xml")
+        check_acceptance(project, done)
+        assert done.returncode == 1
+        one = project.run("-v", "-k", "TestLength")
+        assert one.returncode == 0 and "1 passed, 5 deselected" in one.stdout, one.stdout
+    finally:
+        remove_env_artifacts(env)

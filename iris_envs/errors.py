@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from iris_envs.exit_codes import ExitCode
+
+
+@dataclass(frozen=True)
+class Where:
+    """The place in a configuration file an error is about: the file, the TOML key path (with
+    ``tool.iris-envs`` in pyproject.toml; array indexes 1-based) and, once known, its line.
+    GitHub annotations point there (config/locate.py finds the line)."""
+
+    file: Path
+    key: tuple[str | int, ...] = ()
+    line: int | None = None
 
 
 class IrisEnvsError(Exception):
@@ -10,10 +24,13 @@ class IrisEnvsError(Exception):
 
     exit_code: ExitCode = ExitCode.FAILED
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, where: Where | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.where = where  # the configuration line the error is about, when there is one
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
@@ -64,6 +81,7 @@ class BuildFailed(IrisEnvsError):
     """A snapshot could not be built; nothing was tagged and the build container is gone."""
 
     exit_code = ExitCode.BUILD_FAILED
+    build_log: Path | None = None  # the attempt's log in the cache folder, once it had one
 
 
 class SnapshotRefused(IrisEnvsError):

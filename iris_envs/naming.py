@@ -132,6 +132,13 @@ def spare_claimant_pid(labels: dict[str, str], name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def image_version(labels: dict[str, str]) -> str:
+    """The IRIS version an InterSystems image's labels state (ADOCK, "Discovering Defaults in
+    InterSystems Images"), "" when they state none."""
+    clean = labels.get("org.opencontainers.image.version", "").strip()
+    return clean or labels.get("com.intersystems.platform-version", "").strip().lstrip(":")
+
+
 def spare_claimant_space_tag(name: str) -> str:
     """The space tag a claimed spare's name carries ("" when none: an older name, or a
     claimant with no owner space)."""

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+_WRITE_LOCK = threading.Lock()
+
 
 def use_live_output(stream: TextIO) -> bool:
     """Rich live output on an interactive terminal; plain lines in CI and pipes."""
@@ -45,7 +47,11 @@ class Reporter:
 
                 self._console.print(f"[bold cyan]{escape(self._label())}[/]{escape(message)}")
             else:
-                print(f"{self._label()}{message}", file=self.stream, flush=True)
+                # One write under a lock all reporters share: parallel environments' lines
+                # never run into each other (print writes the text and the newline apart).
+                with _WRITE_LOCK:
+                    self.stream.write(f"{self._label()}{message}\n")
+                    self.stream.flush()
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[StepHandle]:

@@ -88,6 +88,10 @@ def isolated_cache(
     """Give every test its own cache folder so tests never share hash caches or locks."""
     path = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("IRIS_ENVS_CACHE_DIR", str(path))
+    # Run in GitHub Actions, the suite would otherwise annotate and summarise every CLI call
+    # (run/github.py): tests that want that set these variables themselves.
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
     return path
 
 

@@ -27,6 +27,7 @@ from iris_envs.errors import (
     DockerUnavailable,
     IrisEnvsError,
     NotReady,
+    Where,
 )
 from iris_envs.instance.containers import Owner
 from iris_envs.instance.objectscript import ScriptFailed
@@ -91,34 +92,39 @@ def build_snapshot(
             build.run(base, key, inputs)
         except ScriptFailed as failure:
             log.write(failure.output)
-            raise BuildFailed(
-                f"environment {spec.name}: {failure.message}", hint=f"build log: {log_path}"
+            raise _failed(
+                f"environment {spec.name}: {failure.message}", f"build log: {log_path}", log_path
             ) from None
         except BuildFailed as failure:
             cause = failure.__cause__
             if isinstance(cause, ScriptFailed):
                 log.write(cause.output)
+            log.write(f"\nfailed: {failure.message}\n")  # the log ends with why
             if isinstance(cause, DockerOperationFailed):
                 _raise_if_engine_gone(engine, spec, cause)
-            raise BuildFailed(
+            raise _failed(
                 f"environment {spec.name}: {failure.message}",
-                hint=f"{failure.hint + '; ' if failure.hint else ''}build log: {log_path}",
+                f"{failure.hint + '; ' if failure.hint else ''}build log: {log_path}",
+                log_path,
+                failure.where,
             ) from None
         except NotReady as failure:
-            raise BuildFailed(
+            raise _failed(
                 f"environment {spec.name}: the build container did not become ready: "
                 f"{failure.message}",
-                hint=f"build log: {log_path}",
+                f"build log: {log_path}",
+                log_path,
             ) from None
         except DockerOperationFailed as failure:
             # The engine refused something mid-build (a commit on a full disk, ...): a build
             # failure (exit 5), with what the engine said. An engine that stopped answering
             # altogether is DockerUnavailable (exit 4) and passes through.
             _raise_if_engine_gone(engine, spec, failure)
-            raise BuildFailed(
+            raise _failed(
                 f"environment {spec.name}: the Docker engine failed during the build: {failure}",
-                hint="check the engine's free disk space (`docker system df`) and its log; "
+                "check the engine's free disk space (`docker system df`) and its log; "
                 f"build log: {log_path}",
+                log_path,
             ) from None
         finally:
             if not build.succeeded:
@@ -145,6 +151,13 @@ def build_snapshot(
         tidied_bytes=build.tidied_bytes,
         log_path=log_path,
     )
+
+
+def _failed(message: str, hint: str, log_path: Path, where: Where | None = None) -> BuildFailed:
+    """The attempt's error, naming its build log (the report and GitHub's folded log use it)."""
+    failure = BuildFailed(message, hint=hint, where=where)
+    failure.build_log = log_path
+    return failure
 
 
 def _raise_if_engine_gone(engine: DockerEngine, spec: EnvSpec, failure: Exception) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from iris_envs.build.final_check import check_setup, has_checks
-from iris_envs.build.setup_steps import STEP_TIMEOUT, run_step
+from iris_envs.build.setup_steps import STEP_TIMEOUT, run_step, step_where
 from iris_envs.build.state import BuildState
 from iris_envs.config.databases import BUILTIN_NAMESPACES
+from iris_envs.errors import BuildFailed
 from iris_envs.instance.recipes import ENV_NAMESPACE, create_namespace, prepare_users
 from iris_envs.progress import human_bytes
 
@@ -34,15 +35,19 @@ class PreparePhase(BuildState):
         for step, step_inputs in zip(spec.setup, inputs["setup"], strict=True):
             with self.reporter.step(step.describe()) as handle:
                 self.log.write(f"--- {step.describe()}\n")
-                outcome = run_step(
-                    self.engine,
-                    container_id,
-                    spec,
-                    step,
-                    on_progress=handle.update,
-                    expected=step_inputs.get("content"),
-                    dat_copied=self.dat_copies.get(step.index),
-                )
+                try:
+                    outcome = run_step(
+                        self.engine,
+                        container_id,
+                        spec,
+                        step,
+                        on_progress=handle.update,
+                        expected=step_inputs.get("content"),
+                        dat_copied=self.dat_copies.get(step.index),
+                    )
+                except BuildFailed as failure:  # pointing at the line that declares the step
+                    failure.where = failure.where or step_where(spec, step)
+                    raise
                 self.log.write(outcome.output + "\n")
                 self.fixture_bytes += outcome.bytes_copied
                 if outcome.bytes_copied:

@@ -12,7 +12,7 @@ from iris_envs.cache.hashing import UnsafeLink, tree_digest, walk_files
 from iris_envs.config.spec import EnvSpec, SetupStep, StepKind
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.engine.types import FileToCopy
-from iris_envs.errors import BuildFailed, DockerOperationFailed
+from iris_envs.errors import BuildFailed, DockerOperationFailed, Where
 from iris_envs.fixtures.dat_step import DatCopy, run_dat
 from iris_envs.instance.objectscript import (
     IRIS_OWNER,
@@ -270,6 +270,13 @@ def run_step(
         raise _step_failed(step, namespace, failure) from failure
     except DockerOperationFailed as failure:
         raise BuildFailed(f"{step.describe()} failed: {failure}") from failure
+
+
+def step_where(spec: EnvSpec, step: SetupStep) -> Where | None:
+    """Where the configuration declares ``step`` (None for zero-configuration or derived steps)."""
+    if spec.config_file is None or not step.key:
+        return None
+    return Where(spec.config_file, step.key)
 
 
 def _session_environment(step: SetupStep) -> dict[str, str]:

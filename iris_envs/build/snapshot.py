@@ -153,7 +153,10 @@ def ensure_snapshot(
             reporter.line(f"warning: {refusal.message}")
             image = None
         if image is not None:
-            return Snapshot(spec.name, ref, image.id, result.key, cached=True, pulled=True)
+            reason = f"the registry {remote.registry} has the snapshot with this key"
+            return Snapshot(
+                spec.name, ref, image.id, result.key, cached=True, pulled=True, reasons=[reason]
+            )
     reasons = _why_rebuild(engine, spec, result.inputs, rebuild)
     if not allow_build:
         raise BuildFailed(
@@ -257,7 +260,10 @@ def _cache_hit(spec: EnvSpec, ref: str, key: str, info: ImageInfo, reporter: Rep
     reporter.line(f"snapshot {ref} is cached (built {created})")
     with suppress(OSError, Timeout):
         snapshot_index.record_used(ref)
-    return Snapshot(env=spec.name, ref=ref, image_id=info.id, key=key, cached=True)
+    reason = f"a snapshot with this key is here already (built {created})"
+    return Snapshot(
+        env=spec.name, ref=ref, image_id=info.id, key=key, cached=True, reasons=[reason]
+    )
 
 
 def _why_rebuild(

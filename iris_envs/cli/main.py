@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IrisEnvsError as error:
         error = _engine_gone_instead(error)
         print(f"iris-envs: error: {error}", file=sys.stderr)
+        _annotate(args, error)
         return int(error.exit_code)
     except KeyboardInterrupt:
         print("iris-envs: interrupted", file=sys.stderr)
@@ -135,6 +136,15 @@ def _engine_gone_instead(error: IrisEnvsError) -> IrisEnvsError:
 
     # A client of its own with short timeouts: connecting already asks the engine's version.
     return vanished_engine_error(DockerEngine(timeout=PING_TIMEOUT), error)
+
+
+def _annotate(args: argparse.Namespace, error: IrisEnvsError) -> None:
+    """In GitHub Actions (or with `run --github`) the error that ended the command is also an
+    annotation, at the configuration line it is about (run/github.py)."""
+    from iris_envs.run import github
+
+    if github.enabled(getattr(args, "github", None)):
+        print(github.error_annotation(error, title=f"iris-envs {args.command}"), flush=True)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

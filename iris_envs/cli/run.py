@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
 from iris_envs.cli._common import (
@@ -68,7 +69,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: $IRIS_ENVS_SPARES, else the environment's `spares`, else 0)",
     )
     parser.add_argument(
-        "--report", type=Path, metavar="FILE", help="write a JSON report of the run to FILE"
+        "--report",
+        type=Path,
+        metavar="FILE",
+        action="append",
+        help="write a report of the run to FILE: HTML when it ends in .html, else JSON "
+        "(may be given twice, e.g. --report run.json --report run.html)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="the per-environment output folders ({env_dir} in the command) are DIR/ENV "
+        "(default: .iris-envs/ENV in the project)",
+    )
+    parser.add_argument(
+        "--github",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write a GitHub job summary, annotations and folded build logs "
+        "(default: when GITHUB_ACTIONS=true)",
     )
     add_registry_options(parser)
     parser.add_argument("run_command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -82,6 +103,8 @@ def execute(args: argparse.Namespace) -> int:
     from iris_envs.errors import ConfigError
     from iris_envs.instance.containers import Owner
     from iris_envs.progress import Reporter
+    from iris_envs.run import github
+    from iris_envs.run.placeholders import check_command
     from iris_envs.run.report import check_report_path, print_summary, report_data, write_report
     from iris_envs.run.runner import RunOptions, overall_exit_code, run_environments
     from iris_envs.run.spares import checked_spares, wanted_spares
@@ -93,8 +116,11 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(f"--parallel must be at least 1, got {args.parallel}")
     if args.spares is not None:  # one rule for the option, the variable and `spares`
         args.spares = checked_spares(args.spares, "--spares")
-    if args.report is not None:
-        check_report_path(args.report)
+    for path in args.report or ():
+        check_report_path(path)
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise ConfigError(f"--output {args.output} is not a folder")
+    check_command(tuple(command))  # an unknown {placeholder} costs no build
     _check_command_exists(tuple(command) or DEFAULT_COMMAND)
     project, envs = load_selected(args)
     for spec in envs:
@@ -109,6 +135,7 @@ def execute(args: argparse.Namespace) -> int:
         rebuild=args.rebuild,
         spares=args.spares,
         remote=remote_cache(args, project),
+        output=args.output,
         monitor=args.monitor,
     )
     engine = DockerEngine()
@@ -121,10 +148,15 @@ def execute(args: argparse.Namespace) -> int:
     exit_code = overall_exit_code(results)
     print_summary(results)
     prune_past_max_size(project, engine)
-    if args.report is not None:
-        failure = write_report(args.report, report_data(results, options.command, exit_code))
+    data = report_data(results, options.command, exit_code)
+    for path in args.report or ():
+        failure = write_report(path, data)
         if failure:
             Reporter().line(f"error: {failure} (the exit code is the run's: {exit_code})")
+    if github.enabled(args.github):
+        failure = github.publish(data, stream=sys.stdout)
+        if failure:
+            Reporter().line(f"warning: {failure}")
     return exit_code
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from iris_envs.config.locate import key_of
 from iris_envs.config.values import BARE_KEY, ENV_NAME, MAX_ENV_NAME
-from iris_envs.errors import ConfigError
+from iris_envs.errors import ConfigError, Where
 
 Path_ = tuple[str | int, ...]  # a TOML key path, e.g. ("env", "app", "setup", 1, "sql")
 
@@ -54,7 +55,11 @@ class Context:
             message += f"; allowed: {allowed}"
         if self.note:
             message += f" [{self.note}]"
-        raise ConfigError(message)
+        raise ConfigError(message, where=self.where(path))
+
+    def where(self, path: Path_) -> Where:
+        """The file and full key path of ``path`` (its line is found when needed)."""
+        return Where(self.file, key_of(self.prefix, path))
 
     def unknown_key(self, path: Path_, key: str, known: Sequence[str]) -> NoReturn:
         close = difflib.get_close_matches(key, known, n=1)

@@ -11,6 +11,7 @@ from typing import Any
 from iris_envs import naming
 from iris_envs.config.context import Context, Field, Path_, RawEnv, check_env_name, show
 from iris_envs.config.fields import resolve_env
+from iris_envs.config.locate import decode_error_line, file_where
 from iris_envs.config.matrix import expand_matrices
 from iris_envs.config.spec import (
     DEFAULT_ENV_NAME,
@@ -22,7 +23,7 @@ from iris_envs.config.spec import (
     Project,
 )
 from iris_envs.config.values import ENV_FIELDS, TOP_LEVEL_KEYS
-from iris_envs.errors import ConfigError
+from iris_envs.errors import ConfigError, Where
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,7 +49,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         # The message carries "(at line L, column C)".
-        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+        line = decode_error_line(str(error))
+        raise ConfigError(f"{path}: invalid TOML: {error}", where=file_where(path, line)) from None
     return data
 
 
@@ -91,7 +93,9 @@ def load_project(config_file: Path | None = None, cwd: Path | None = None) -> Pr
         table = _pyproject_table(path, data)
         prefix = f"tool.{TOOL_TABLE}"
         if table is None:
-            raise ConfigError(f"{path}: no [{prefix}] table", hint="add one, or omit -c")
+            raise ConfigError(
+                f"{path}: no [{prefix}] table", hint="add one, or omit -c", where=Where(path)
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {prefix}: must be a table (got {show(table)})")
     else:

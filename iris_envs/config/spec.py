@@ -34,6 +34,9 @@ class SetupStep:
     path: Path | None = None  # resolved host path for file/directory steps, None otherwise
     namespace: str | None = None  # namespace to run in; None means the environment's namespace
     options: tuple[tuple[str, str], ...] = ()  # kind-specific, e.g. (("flags", "ck"),)
+    # Where the configuration declares it (full TOML key path, 1-based index): annotations point
+    # there. Not part of what the step does, so not compared (nor in the cache key).
+    key: tuple[str | int, ...] = field(default=(), compare=False)
 
     def option(self, name: str, default: str | None = None) -> str | None:
         """Return a kind-specific option by name."""

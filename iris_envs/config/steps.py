@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from iris_envs.config.context import Context, Field, Path_, project_path
+from iris_envs.config.locate import key_of
 from iris_envs.config.spec import EnvSpec, SetupStep, StepKind
 from iris_envs.config.values import (
     DATABASE,
@@ -160,6 +161,7 @@ def _step(ctx: Context, path: Path_, raw: Any, index: int) -> SetupStep:
         path=host_path,
         namespace=namespace,
         options=tuple(sorted(options.items())),
+        key=key_of(ctx.prefix, path),
     )
 
 

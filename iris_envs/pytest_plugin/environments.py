@@ -1,7 +1,8 @@
 """The pytest plugin's environments: ``IrisEnv`` (what a test sees) and the containers it started.
 
-Imports only pytest and the standard library at module level, as the plugin itself: the rest of
-iris-envs (docker SDK included) is imported on first use.
+Imports only pytest, the standard library and ``iris_envs.naming`` (itself standard library only)
+at module level, as the plugin itself: the rest of iris-envs (docker SDK included) is imported
+on first use.
 """
 
 from __future__ import annotations
@@ -15,15 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from iris_envs.naming import image_version
+
 if TYPE_CHECKING:
     from iris_envs.run.instance import Instance
-
-
-def image_version(labels: dict[str, str]) -> str:
-    """The IRIS version an InterSystems image's labels state (ADOCK, "Discovering Defaults in
-    InterSystems Images"), "" when they state none."""
-    clean = labels.get("org.opencontainers.image.version", "").strip()
-    return clean or labels.get("com.intersystems.platform-version", "").strip().lstrip(":")
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from iris_envs import __version__
-from iris_envs.cache.folder import atomic_write_json
-from iris_envs.errors import ConfigError
-from iris_envs.run.runner import EnvResult
+from iris_envs.cache.folder import atomic_write_json, atomic_write_text
+from iris_envs.config.context import format_key_path
+from iris_envs.config.locate import locate
+from iris_envs.errors import ConfigError, Where
+from iris_envs.run import html_report
+from iris_envs.run.results import EnvResult
 
+HTML_SUFFIXES = (".html", ".htm")
 _LABELS = {"passed": "OK", "failed": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
 
 
@@ -26,7 +30,8 @@ def summary_lines(results: Sequence[EnvResult]) -> list[str]:
             continue
         parts = []
         if "snapshot" in result.timings:
-            parts.append(f"snapshot {result.snapshot_state} {result.timings['snapshot']:.2f}")
+            state = result.snapshot_state if result.snapshot_state != "-" else "failed"
+            parts.append(f"snapshot {state} {result.timings['snapshot']:.2f}")
         for phase in ("start", "command"):
             if phase in result.timings:
                 parts.append(f"{phase} {result.timings[phase]:.2f}")
@@ -73,19 +78,54 @@ def report_data(
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": list(command),
         "exit_code": exit_code,
-        "environments": [
-            {
-                "env": r.env,
-                "status": r.status,
-                "exit_code": r.exit_code,
-                "snapshot": {"state": r.snapshot_state, "ref": r.snapshot_ref},
-                "container": {"id": r.container_id, "kept": r.container_kept},
-                "seconds": {k: round(v, 3) for k, v in r.timings.items()},
-                "error": r.error,
-                "monitoring": r.monitoring,
-            }
-            for r in results
-        ],
+        "environments": [_environment(r, _first_start(results)) for r in results],
+    }
+
+
+def _first_start(results: Sequence[EnvResult]) -> float:
+    started = [r.started for r in results if r.status != "pending"]
+    return min(started) if started else 0.0
+
+
+def _environment(r: EnvResult, first_start: float) -> dict[str, Any]:
+    return {
+        "env": r.env,
+        "status": r.status,
+        # when it began, in seconds after the first environment began (a timeline's origin)
+        "offset": round(max(0.0, r.started - first_start), 3) if r.status != "pending" else None,
+        "exit_code": r.exit_code,
+        "iris_version": r.iris_version,
+        "command": list(r.command),
+        "snapshot": {
+            "state": r.snapshot_state,
+            "ref": r.snapshot_ref,
+            "image_id": r.image_id,
+            "key": r.snapshot_key,
+            "reasons": list(r.snapshot_reasons),
+            "build_log": r.build_log or None,
+            "build_seconds": {k: round(v, 3) for k, v in r.build_timings.items()},
+        },
+        "container": {"id": r.container_id, "kept": r.container_kept, "spare": r.spare or None},
+        "seconds": {k: round(v, 3) for k, v in r.timings.items()},
+        "error": r.error,
+        "error_at": _error_at(r.where),
+        "iris_log": {
+            "lines": [{"severity": line.severity, "text": line.text} for line in r.iris_log],
+            "total": r.iris_log_total,
+        },
+        "monitoring": r.monitoring,  # monitor/sampler.py's report, None when not monitored
+    }
+
+
+def _error_at(where: Where | None) -> dict[str, Any] | None:
+    """The configuration line an error is about: file, line (None when not found) and key."""
+    if where is None:
+        return None
+    where = locate(where)
+    return {
+        "file": str(where.file),
+        "line": where.line,
+        "key": format_key_path("", where.key) if where.key else None,
     }
 
 
@@ -110,11 +150,15 @@ def check_report_path(path: Path) -> None:
 
 def write_report(path: Path, data: dict[str, Any]) -> str:
     """Write the report atomically (a reader never sees half a file); return '' or the error.
+    A ``.html`` or ``.htm`` path gets the HTML report (run/html_report.py), any other JSON.
 
     A failure (disk full meanwhile) is returned, not raised: the run's exit code matters more.
     """
     try:
-        atomic_write_json(path, data)
+        if path.suffix.lower() in HTML_SUFFIXES:
+            atomic_write_text(path, html_report.render(data))
+        else:
+            atomic_write_json(path, data)
     except OSError as error:
         return f"could not write the report {path}: {error.strerror or error}"
     return ""

@@ -9,8 +9,8 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, suppress
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
 from iris_envs import naming
 from iris_envs.build.outcome import Snapshot
@@ -19,14 +19,21 @@ from iris_envs.cache.orphans import inspect_hint, keep_container
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.engine.client import vanished_engine_error
-from iris_envs.errors import Interrupted, IrisEnvsError
+from iris_envs.errors import ConfigError, Interrupted, IrisEnvsError
 from iris_envs.exit_codes import ExitCode
 from iris_envs.instance.containers import Owner
 from iris_envs.monitor.watch import watch
 from iris_envs.progress import Reporter, use_live_output
-from iris_envs.run import lifecycle, spares
+from iris_envs.run import lifecycle, placeholders, spares
 from iris_envs.run.command import Cancellation, run_command
 from iris_envs.run.instance import Instance
+from iris_envs.run.results import (
+    EnvResult,
+    record_error,
+    record_instance,
+    record_iris_log,
+    record_snapshot,
+)
 from iris_envs.run.up_instance import find_up_instance, refuse_stale_up
 from iris_envs.share.registry import RemoteCache
 
@@ -44,26 +51,8 @@ class RunOptions:
     rebuild: bool = False
     spares: int | None = None  # --spares N; None: $IRIS_ENVS_SPARES or the env's `spares`
     remote: RemoteCache | None = None  # --registry/--push: the registry as a remote cache
+    output: Path | None = None  # --output DIR: {env_dir} is DIR/ENV (else .iris-envs/ENV)
     monitor: bool = False  # --monitor: sample IRIS in every environment (else its `monitor`)
-
-
-@dataclass
-class EnvResult:
-    """Outcome of one environment, as the summary and the JSON report show it."""
-
-    env: str
-    status: str = "pending"  # passed | failed | error | interrupted
-    exit_code: int = 0
-    snapshot_state: str = "-"  # cached | built | -
-    snapshot_ref: str = ""
-    container_id: str = ""
-    container_kept: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-    output: str = ""
-    monitoring: dict[str, Any] | None = None  # the monitor's report (monitor/sampler.py)
-    phase: str = "waiting"  # what the status board shows while the environment runs
-    started: float = field(default_factory=time.monotonic)
 
 
 def run_environments(
@@ -151,9 +140,13 @@ def _command(
     """Run the command in the instance (monitored when asked); record its code and time."""
     mark = time.monotonic()
     spec, container_id = instance.spec, instance.container.id
-    folder = spec.project_root / ".iris-envs" / spec.name  # as {env_dir} (tox's .tox/<env>)
+    # A ^SystemPerformance report goes where {env_dir} points (.iris-envs/ENV or --output DIR/ENV)
+    folder = placeholders.env_dir(spec.project_root, spec.name, options.output)
+    if spec.monitor == "systemperformance":
+        with suppress(OSError):  # else the profile's copy fails and its report says why
+            placeholders.make_env_dir(folder)
     with watch(engine, spec, container_id, output=folder, forced=options.monitor) as watching:
-        code, output = run_command(options.command, instance.variables, cancellation, stream)
+        code, output = run_command(result.command, instance.variables, cancellation, stream)
     result.timings["command"] = time.monotonic() - mark
     result.monitoring = watching.report()
     result.output, result.exit_code = output, code
@@ -188,8 +181,7 @@ def _run_one(
             allow_build=options.allow_build,
             remote=options.remote,
         )
-        result.snapshot_state = snapshot.state
-        result.snapshot_ref = snapshot.ref
+        record_snapshot(result, snapshot)
         result.timings["snapshot"] = time.monotonic() - mark
         cancellation.check()
 
@@ -203,12 +195,13 @@ def _run_one(
             owner=owner,
             reporter=reporter,
         )
-        result.container_id = instance.container.id
+        record_instance(result, instance, reused)
         result.timings["start"] = time.monotonic() - mark
         cancellation.check()
 
+        mark = time.monotonic()
         result.phase = "running command"
-        reporter.line(f"running {' '.join(options.command)}")
+        _prepare_command(spec, options, instance, result, reporter)
         _command(engine, instance, options, result, cancellation=cancellation, stream=stream)
         # With -p the main thread forwarded Ctrl-C to the command, which then "failed":
         # report the interruption, not the command's code (the run must exit 130).
@@ -223,17 +216,45 @@ def _run_one(
             result.status, result.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
         else:
             error = vanished_engine_error(engine, error)
-            result.status, result.exit_code = "error", int(error.exit_code)
-            result.error = str(error)
+            record_error(result, error, time.monotonic() - mark)
             reporter.line(f"error: {error}")
     finally:
         result.phase = result.status
+        if instance is not None:
+            record_iris_log(engine, result, instance)
         if instance is not None and not reused:
             _release(engine, instance, options=options, result=result, reporter=reporter)
         if snapshot is not None and result.status != "interrupted":
             _replenish_spares(
                 engine, spec, snapshot, options=options, owner=owner, reporter=reporter
             )
+
+
+def _prepare_command(
+    spec: EnvSpec, options: RunOptions, instance: Instance, result: EnvResult, reporter: Reporter
+) -> None:
+    """Record the IRIS version and the command as it will run, and say so."""
+    result.iris_version = naming.image_version(instance.container.labels)
+    result.command = _expand_command(spec, options, result.iris_version)
+    reporter.line(f"running {' '.join(result.command)}")
+
+
+def _expand_command(spec: EnvSpec, options: RunOptions, iris_version: str) -> tuple[str, ...]:
+    """The command with this environment's placeholders filled in (its {env_dir} created)."""
+    used = placeholders.check_command(options.command)
+    if not used:
+        return options.command
+    folder = placeholders.env_dir(spec.project_root, spec.name, options.output)
+    if "env_dir" in used:
+        try:
+            placeholders.make_env_dir(folder)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create the output folder {folder}: {error.strerror or error}",
+                hint="choose a writable folder with --output DIR",
+            ) from None
+    values = placeholders.command_values(spec.name, folder, iris_version)
+    return placeholders.expand(options.command, values)
 
 
 def _release(

@@ -25,7 +25,8 @@ from iris_envs.run import lifecycle, runner
 from iris_envs.run.command import run_command, shell_exit_code
 from iris_envs.run.instance import Instance
 from iris_envs.run.report import report_data, summary_lines
-from iris_envs.run.runner import EnvResult, RunOptions, overall_exit_code, run_environments
+from iris_envs.run.results import EnvResult
+from iris_envs.run.runner import RunOptions, overall_exit_code, run_environments
 from iris_envs.run.variables import connection_environment, redacted
 from tests.unit import FAKE_ENDPOINT, POSIX_ONLY, FakeEngine, image
 
@@ -108,7 +109,9 @@ def test_report_has_per_env_facts_but_no_output() -> None:
     [entry] = data["environments"]
     assert data["exit_code"] == 1 and data["command"] == ["pytest", "-x"]
     assert entry["status"] == "failed" and entry["exit_code"] == 1
-    assert entry["snapshot"] == {"state": "built", "ref": "iris-envs/x:0123456789ab"}
+    assert entry["snapshot"]["state"] == "built"
+    assert entry["snapshot"]["ref"] == "iris-envs/x:0123456789ab"
+    assert entry["error_at"] is None and entry["container"]["spare"] is None
     assert entry["seconds"] == {"snapshot": 0.012, "start": 1.0, "command": 2.0}
     assert SECRET not in repr(data)
 
@@ -262,6 +265,12 @@ class FakeEngine:
     def containers_by_label(self, labels: dict[str, str | None]) -> list[ContainerInfo]:
         return []  # no warm spares: every run starts its own container
 
+    def logs(self, container_id: str, tail: int | None = None, since: float | None = None) -> str:
+        return (
+            "12/04/26-13:02:11:100 (410) 0 [Utility.Event] Enabling logons\n"
+            "12/04/26-13:02:13:400 (411) 2 [Generic.Event] License limit exceeded 1 times\n"
+        )
+
 
 @pytest.fixture
 def fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
@@ -331,5 +340,8 @@ def test_a_build_error_is_reported_per_environment(fake_pipeline: FakeEngine) ->
     results = run(fake_pipeline, ["broken", "a"], 0)
     assert [(r.status, r.exit_code) for r in results] == [("error", 5), ("passed", 0)]
     assert results[0].error == "no snapshot"
+    assert "snapshot" in results[0].timings  # the failed phase's time, for the timeline
+    assert [line.severity for line in results[1].iris_log] == ["severe"]  # from its container
+    assert results[0].iris_log == [] and results[1].iris_log_total == 1
     assert overall_exit_code(results) == 1
     assert overall_exit_code(results[:1]) == 5

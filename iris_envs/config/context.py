@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from iris_envs.config.values import BARE_KEY, ENV_NAME, MAX_ENV_NAME
+from iris_envs.config.values import BARE_KEY, ENV_NAME, MAX_ENV_NAME, control_character
 from iris_envs.errors import ConfigError
 
 Path_ = tuple[str | int, ...]  # a TOML key path, e.g. ("env", "app", "setup", 1, "sql")
@@ -24,7 +24,7 @@ def format_key_path(prefix: str, path: Path_) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            text = part if BARE_KEY.match(part) else '"' + part.replace('"', '\\"') + '"'
+            text = part if BARE_KEY.fullmatch(part) else '"' + part.replace('"', '\\"') + '"'
             out = f"{out}.{text}" if out else text
     return out
 
@@ -79,7 +79,7 @@ class RawEnv:
 
 
 def check_env_name(ctx: Context, path: Path_, name: str) -> None:
-    if not ENV_NAME.match(name) or len(name) > MAX_ENV_NAME:
+    if not ENV_NAME.fullmatch(name) or len(name) > MAX_ENV_NAME:
         ctx.fail(
             path,
             "invalid environment name",
@@ -87,6 +87,37 @@ def check_env_name(ctx: Context, path: Path_, name: str) -> None:
             allowed="a letter or digit, then letters, digits, '.', '_' or '-' (no commas), "
             f"at most {MAX_ENV_NAME} characters",
         )
+
+
+def check_printable(ctx: Context, table: Any) -> None:
+    """Refuse a control character in any key or string of the configuration, naming its key
+    path and position but never the value (it may be a password)."""
+    stack: list[tuple[Path_, Any]] = [((), table)]
+    while stack:  # iterative: the table's depth is bounded, but a walk need not recurse
+        path, value = stack.pop()
+        if isinstance(value, str):
+            # Free text (a description, a label's value, a shell step's script) may span lines
+            # and hold tabs; a NUL or an escape is never text.
+            free = path[-1:] in (("description",), ("shell",)) or path[-2:-1] == ("labels",)
+            where = control_character(value.replace("\t", "").replace("\n", "") if free else value)
+            if where is not None:
+                ctx.fail(
+                    path,
+                    f"contains a control character ({where}; value not shown)",
+                    allowed="printable text: no NUL, newline, tab or escape characters",
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = control_character(key)
+                if where is not None:
+                    ctx.fail(
+                        path,
+                        f"a key contains a control character ({where})",
+                        allowed="printable key names",
+                    )
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), item) for i, item in enumerate(value, 1))
 
 
 def project_path(ctx: Context, path: Path_, source: str, want: str) -> Path:

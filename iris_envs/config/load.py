@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from iris_envs import naming
-from iris_envs.config.context import Context, Field, Path_, RawEnv, check_env_name, show
+from iris_envs.bounded import nesting_depth
+from iris_envs.config.context import (
+    Context,
+    Field,
+    Path_,
+    RawEnv,
+    check_env_name,
+    check_printable,
+    show,
+)
 from iris_envs.config.fields import resolve_env
 from iris_envs.config.matrix import expand_matrices
 from iris_envs.config.spec import (
@@ -35,8 +44,22 @@ PYPROJECT_NAME = "pyproject.toml"
 TOOL_TABLE = "iris-envs"  # [tool.iris-envs] in pyproject.toml
 
 
+# A configuration of a thousand environments is ~100 kB; a file this large is not one.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# The deepest table a configuration needs is ~6 levels (tool.iris-envs.env.X.setup[1]);
+# tomllib recurses per level and raised RecursionError (a traceback) on `a = [[[[...`.
+MAX_CONFIG_DEPTH = 32
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a configuration "
+                "may have",
+                hint="is this the right file? A configuration is a few kilobytes",
+            )
         text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read configuration: {error.strerror or error}") from None
@@ -44,11 +67,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
+    data: dict[str, Any] | None
     try:
-        data: dict[str, Any] = tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         # The message carries "(at line L, column C)".
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except RecursionError:
+        data = None  # reported below, once the stack has unwound
+    if data is None or nesting_depth(data, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"{path}: arrays or tables nested more than {MAX_CONFIG_DEPTH} levels deep",
+            hint="a configuration nests a few levels: check for unbalanced brackets",
+        )
     return data
 
 
@@ -118,6 +149,7 @@ def zero_config_project(root: Path) -> Project:
 
 def parse_project(table: Mapping[str, Any], ctx: Context) -> Project:
     """Validate a parsed iris-envs table and resolve every environment."""
+    check_printable(ctx, table)
     for key in table:
         if key not in TOP_LEVEL_KEYS:
             ctx.unknown_key((), key, TOP_LEVEL_KEYS)

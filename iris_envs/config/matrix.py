@@ -81,7 +81,7 @@ def _split_matrix(
             )
         values = [str(v) for v in value]
         for i, v in enumerate(values, 1):
-            if not ENV_NAME.match(v) and not (key == "image" and IMAGE.match(v)):
+            if not ENV_NAME.fullmatch(v) and not (key == "image" and IMAGE.fullmatch(v)):
                 ctx.fail(
                     (*path, key, i),
                     "factor values become part of environment names",

@@ -107,7 +107,7 @@ def _step_source(ctx: Context, path: Path_, kind: StepKind, source: Any) -> Path
     """Validate a step's main value; file and directory steps resolve to a host path."""
     if not isinstance(source, str) or not source.strip():
         ctx.fail(path, "must be a non-empty string", value=source)
-    if kind is StepKind.IPM and not IPM_MODULE.match(source):
+    if kind is StepKind.IPM and not IPM_MODULE.fullmatch(source):
         ctx.fail(path, "invalid IPM module name", value=source, allowed="letters, digits, . _ -")
     if kind not in _FILE_KINDS:
         return None
@@ -140,7 +140,7 @@ def _step(ctx: Context, path: Path_, raw: Any, index: int) -> SetupStep:
     namespace = None
     if "namespace" in raw:
         value = raw["namespace"]
-        if not isinstance(value, str) or not NAMESPACE.match(value):
+        if not isinstance(value, str) or not NAMESPACE.fullmatch(value):
             ctx.fail(
                 (*path, "namespace"), "invalid value", value=value, allowed=ENV_FIELDS["namespace"]
             )
@@ -175,18 +175,18 @@ def _step_option(ctx: Context, path: Path_, kind: StepKind, name: str, value: An
         "dialect": (WORD, "an ImportDDL dialect such as 'IRIS', 'MSSQL', 'Oracle'"),
         "database": (DATABASE, "a database name: a letter, then letters, digits, '-' or '_'"),
         "version": (
-            re.compile(r"^[A-Za-z0-9.+~^<>=*-]+$"),
+            re.compile(r"[A-Za-z0-9.+~^<>=*-]+"),
             "an IPM version or range, e.g. '1.2.3'",
         ),
-        "user": (re.compile(r"^(irisowner|root)$"), "'irisowner' or 'root'"),
+        "user": (re.compile(r"irisowner|root"), "'irisowner' or 'root'"),
         "mount": (
-            re.compile(r"^(namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\*?)$"),
+            re.compile(r"namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\*?"),
             "'namespace' (its data globals and class packages are mapped into the namespace), "
             "'database' (only "
             "mounted) or 'globals:PATTERN' (a global mapping, e.g. 'globals:Orders*')",
         ),
     }
     pattern, allowed = rules[name]
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         ctx.fail(path, f"invalid {kind.value} option", value=value, allowed=allowed)
     return value.upper() if name == "database" else value

@@ -42,9 +42,18 @@ class Context:
     prefix: str  # "tool.iris-envs" in pyproject.toml, "" in iris-envs.toml
     root: Path
     note: str = ""  # extra context, e.g. which generated environment was being built
+    # False: resolve an environment without looking at its input files (one whose files are
+    # missing is still listed, and does not stop the others: load.parse_project)
+    check_inputs: bool = True
 
     def fail(
-        self, path: Path_, problem: str, *, value: Any = None, allowed: str | None = None
+        self,
+        path: Path_,
+        problem: str,
+        *,
+        value: Any = None,
+        allowed: str | None = None,
+        error: type[ConfigError] = ConfigError,
     ) -> NoReturn:
         where = format_key_path(self.prefix, path) or "(top level)"
         message = f"{self.file}: {where}: {problem}"
@@ -54,12 +63,17 @@ class Context:
             message += f"; allowed: {allowed}"
         if self.note:
             message += f" [{self.note}]"
-        raise ConfigError(message)
+        raise error(message)
 
     def unknown_key(self, path: Path_, key: str, known: Sequence[str]) -> NoReturn:
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         self.fail((*path, key), "unknown key" + hint, allowed=", ".join(known))
+
+
+class InputProblem(ConfigError):
+    """An environment's input file is missing or unusable: that environment cannot be used,
+    the others can (the configuration itself is valid)."""
 
 
 @dataclass
@@ -121,7 +135,12 @@ def check_printable(ctx: Context, table: Any) -> None:
 
 
 def project_path(ctx: Context, path: Path_, source: str, want: str) -> Path:
-    """Resolve ``source`` against the project root; it must stay inside and exist."""
+    """Resolve ``source`` against the project root; it must stay inside and exist.
+
+    Raises InputProblem; with ``ctx.check_inputs`` off, the path is only joined to the root.
+    """
+    if not ctx.check_inputs:
+        return Path(source) if Path(source).is_absolute() else ctx.root / source
     try:
         candidate = Path(source)
         candidate = candidate if candidate.is_absolute() else ctx.root / candidate
@@ -131,18 +150,19 @@ def project_path(ctx: Context, path: Path_, source: str, want: str) -> Path:
         exists = resolved.exists()
         is_file, is_dir = resolved.is_file(), resolved.is_dir()
     except (OSError, ValueError, RuntimeError) as error:
-        ctx.fail(path, f"unusable path ({error})", value=source)
+        ctx.fail(path, f"unusable path ({error})", value=source, error=InputProblem)
     if not inside:
         ctx.fail(
             path,
             f"path escapes the project root {root}",
             value=source,
             allowed="paths inside the project",
+            error=InputProblem,
         )
     if not exists:
-        ctx.fail(path, f"not found: tried {candidate}", value=source)
+        ctx.fail(path, f"not found: tried {candidate}", value=source, error=InputProblem)
     if want == "file" and not is_file:
-        ctx.fail(path, f"not a file: {candidate}", value=source)
+        ctx.fail(path, f"not a file: {candidate}", value=source, error=InputProblem)
     if want == "dir" and not is_dir:
-        ctx.fail(path, f"not a directory: {candidate}", value=source)
+        ctx.fail(path, f"not a directory: {candidate}", value=source, error=InputProblem)
     return resolved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import sys
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from iris_envs.bounded import nesting_depth
 from iris_envs.config.context import (
     Context,
     Field,
+    InputProblem,
     Path_,
     RawEnv,
     check_env_name,
@@ -182,16 +184,26 @@ def parse_project(table: Mapping[str, Any], ctx: Context) -> Project:
         # Only shared defaults (or nothing): the zero-config environment, customised.
         raw_envs[DEFAULT_ENV_NAME] = RawEnv(DEFAULT_ENV_NAME)
 
-    envs: dict[str, EnvSpec] = {}
-    for name, raw in raw_envs.items():
-        merged = {k: Field(v, ("defaults", k), True) for k, v in defaults.items()}
-        merged.update(raw.fields)
-        env_ctx = Context(ctx.file, ctx.prefix, ctx.root, raw.note)
-        envs[name] = resolve_env(name, merged, env_ctx)
-
+    envs = {name: _resolve(raw, defaults, ctx) for name, raw in raw_envs.items()}
     default = _parse_default(table, ctx, envs)
     cache = _parse_cache(table.get("cache", {}), ctx)
     return Project(root=ctx.root, config_file=ctx.file, envs=envs, default=default, cache=cache)
+
+
+def _resolve(raw: RawEnv, defaults: Mapping[str, Any], ctx: Context) -> EnvSpec:
+    """One environment: its own fields over the shared defaults."""
+    merged = {k: Field(v, ("defaults", k), True) for k, v in defaults.items()}
+    merged.update(raw.fields)
+    env_ctx = Context(ctx.file, ctx.prefix, ctx.root, raw.note)
+    try:
+        return resolve_env(raw.name, merged, env_ctx)
+    except InputProblem as problem:
+        # A missing setup file of one environment must not stop the others (issue 22, item
+        # 14): resolve it without looking at its files and keep the problem, which is
+        # reported when the environment is selected; `list` shows it.
+        env_ctx.check_inputs = False
+        spec = resolve_env(raw.name, merged, env_ctx)
+        return dataclasses.replace(spec, problem=problem.message)
 
 
 CACHE_KEYS = ("registry", "max-size")

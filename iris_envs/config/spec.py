@@ -82,6 +82,9 @@ class EnvSpec:
     spare_max_age: float = 24 * 3600.0  # seconds before an unused spare is removed (run-only)
     project_root: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None  # None for zero-configuration
+    # Why this environment cannot be used (an input file is missing), or None: selecting it
+    # reports the problem (selection.select_envs), `list` shows it, other environments work.
+    problem: str | None = None
 
     @property
     def is_enterprise(self) -> bool:

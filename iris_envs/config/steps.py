@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from iris_envs.config.context import Context, Field, Path_, project_path
+from iris_envs.config.context import Context, Field, InputProblem, Path_, project_path
 from iris_envs.config.spec import EnvSpec, SetupStep, StepKind
 from iris_envs.config.values import (
     DATABASE,
@@ -51,7 +51,8 @@ def check_dat_databases(ctx: Context, name: str, spec: EnvSpec) -> None:
                 value=database,
                 allowed="another `database` name for the dat step (or rename the folder)",
             )
-        _check_not_merged(ctx, name, spec, step)
+        if ctx.check_inputs:  # reads the merge file
+            _check_not_merged(ctx, name, spec, step)
         if spec.namespace.upper() in BUILTIN_NAMESPACES:
             continue
         if database.lower() == spec.namespace.lower():
@@ -82,6 +83,7 @@ def _check_not_merged(ctx: Context, name: str, spec: EnvSpec, step: SetupStep) -
             value=database,
             allowed="a `database` name the merge file does not define, or drop that database "
             "from the merge file (the dat step adds and mounts it)",
+            error=InputProblem,
         )
 
 
@@ -112,12 +114,13 @@ def _step_source(ctx: Context, path: Path_, kind: StepKind, source: Any) -> Path
     if kind not in _FILE_KINDS:
         return None
     host_path = project_path(ctx, path, source, _FILE_KINDS[kind])
-    if kind is StepKind.DAT and not (host_path / "IRIS.DAT").is_file():
+    if kind is StepKind.DAT and ctx.check_inputs and not (host_path / "IRIS.DAT").is_file():
         ctx.fail(
             path,
             f"no IRIS.DAT in {host_path}",
             value=source,
             allowed="a directory holding an IRIS.DAT",
+            error=InputProblem,
         )
     return host_path
 

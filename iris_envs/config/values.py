@@ -53,6 +53,11 @@ STEP_COMMON_KEYS = ("namespace",)
 MATRIX_RESERVED = ("exclude",)
 
 
+# The most environments all matrices together may generate (counted before excludes): a CI
+# matrix of versions x editions x variants is tens; 2^20 was minutes of `list` (issue 22, 15).
+MAX_GENERATED_ENVS = 1000
+
+
 # Every pattern here is used with fullmatch: `$` also matches before a final newline, so
 # `re.match("^...$")` let "app\n" through (issue 22, item 12).
 ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -4,15 +4,22 @@ and archives that are invalid or unreadable. In-process and offline unless a row
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from iris_envs import bounded, naming
+from iris_envs.cli import _common
 from iris_envs.cli.main import main
 from iris_envs.config.context import Context, Field
 from iris_envs.config.fields import resolve_env
@@ -286,6 +293,207 @@ def test_invalid_and_unreadable_archives_share_exit_2(
     assert code == CONFIG, err
     assert ("nothing was imported" in err) or ("cannot read" in err), err
     assert issubclass(ArchiveInvalid, ConfigError)
+
+
+# --- item 14: one broken environment does not break the others ------------------------------
+
+BROKEN_PROJECT = """
+[env.good]
+[env.nofile]
+setup = [{ sql = "missing.sql" }]
+[env.badfx]
+setup = [{ dat = "fx" }]
+"""
+
+
+def broken_project(root: Path) -> str:
+    folder = make_fixture(root / "fx")
+    (folder / "manifest.json").write_text('{"name": "My PWA"}')  # not a fixture manifest
+    return project(root, BROKEN_PROJECT)
+
+
+def test_list_shows_a_broken_environment_with_its_problem_and_lists_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = broken_project(tmp_path)
+    code, out, err = cli(capsys, "list", "--json", "-c", config)
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert code == 0 and set(rows) == {"good", "nofile", "badfx"}, err
+    assert rows["good"]["state"] == "unknown" and rows["good"]["problem"] is None
+    assert rows["nofile"]["state"] == "broken" and "missing.sql" in rows["nofile"]["problem"]
+    assert rows["badfx"]["state"] == "broken" and "manifest" in rows["badfx"]["problem"]
+    code, out, err = cli(capsys, "list", "-c", config)
+    assert code == 0 and "good" in out and "nofile cannot be used" in err, err
+    assert "badfx cannot be used" in err
+
+
+def test_the_other_environments_key_and_configure_and_the_broken_one_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = broken_project(tmp_path)
+    for verb in (["key", "--offline"], ["config"]):
+        code, out, err = cli(capsys, *verb, "-c", config, "good")
+        assert code == 0 and out, err
+    for env, problem in (("nofile", "missing.sql"), ("badfx", "manifest")):
+        code, _, err = cli(capsys, "key", "--offline", "-c", config, env)
+        assert code == CONFIG and problem in err, err
+
+
+def test_run_of_a_broken_environment_is_exit_2_before_any_engine_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")  # exit 4 if asked
+    config = broken_project(tmp_path)
+    code, _, err = cli(capsys, "run", "-c", config, "-e", "nofile", "--", "true")
+    assert code == CONFIG and "missing.sql" in err and "iris-envs list" in err, err
+
+
+def test_nox_sessions_are_made_for_every_environment_broken_ones_included(tmp_path: Path) -> None:
+    from iris_envs.nox import environment_names
+
+    config = broken_project(tmp_path)
+    assert environment_names(None, None, config) == ["good", "nofile", "badfx"]
+
+
+# --- item 15: a bounded, linear matrix ------------------------------------------------------------
+
+
+def factors(count: int, width: int) -> str:
+    return "\n".join(
+        f"f{i} = [" + ", ".join(f'"v{j}"' for j in range(width)) + "]" for i in range(count)
+    )
+
+
+def test_a_matrix_of_a_million_combinations_is_refused_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project(tmp_path, "[matrix.m]\n" + factors(20, 2) + "\n")
+    started = time.monotonic()
+    code, _, err = cli(capsys, "list", "-c", config)
+    assert code == CONFIG and "would generate 1,048,576 environments" in err, err
+    assert "at most 1,000" in err and time.monotonic() - started < 2
+
+
+def test_matrices_are_capped_together(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = "[matrix.a]\n" + factors(3, 8) + "\n[matrix.b]\n" + factors(3, 8) + "\n"
+    code, _, err = cli(capsys, "list", "-c", project(tmp_path, body))
+    assert code == CONFIG and "would generate 1,024 environments" in err, err
+
+
+def test_a_thousand_environments_list_in_under_two_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path / "a.sql", "SELECT 1")
+    config = project(tmp_path, "[matrix.m]\n" + factors(3, 10) + '\nsetup = [{ sql = "a.sql" }]\n')
+    cli(capsys, "list", "-c", config)  # warm: imports and the file hash cache
+    started = time.monotonic()
+    code, out, err = cli(capsys, "list", "-c", config)
+    took = time.monotonic() - started
+    assert code == 0 and len(out.splitlines()) == 1 + 1000 and took < 2, (took, err)
+
+
+def test_list_state_asks_the_engine_a_fixed_number_of_times_however_many_environments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[str] = []
+
+    class Counting(Engine):
+        def inspect_image(self, ref: str) -> Any:
+            calls.append("inspect")
+            return super().inspect_image(ref)
+
+        def images_by_label(self, labels: Mapping[str, str | None]) -> Any:
+            calls.append("images")
+            return super().images_by_label(labels)
+
+        def platform(self) -> str:
+            calls.append("platform")
+            return super().platform()
+
+    engine = Counting()
+    monkeypatch.setattr(_common, "engine_or_none", lambda args: engine)
+    for width in (2, 10):
+        calls.clear()
+        config = project(tmp_path, "[matrix.m]\n" + factors(3, width) + "\n")
+        code, out, err = cli(capsys, "list", "--state", "-c", config)
+        assert code == 0 and out.count("missing") == width**3, err
+        assert sorted(calls) == ["images", "inspect", "platform"], calls  # was 4 per environment
+
+
+# --- item 17: a silent engine ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_engine(tmp_path: Path) -> Iterator[tuple[str, list[socket.socket]]]:
+    """A Unix socket that accepts connections and never answers; yields DOCKER_HOST and the
+    connections accepted so far."""
+    path = tmp_path / "silent.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"unix://{path}", accepted
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+
+def test_list_never_contacts_the_engine(
+    tmp_path: Path,
+    silent_engine: tuple[str, list[socket.socket]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host, accepted = silent_engine
+    monkeypatch.setenv("DOCKER_HOST", host)
+    started = time.monotonic()
+    code, out, err = cli(capsys, "list", "-c", project(tmp_path, "[env.a]\n[env.b]\n"))
+    assert code == 0 and "unknown" in out and time.monotonic() - started < 5, err
+    assert accepted == []  # not even a connection
+
+
+def test_a_silent_engine_fails_run_within_seconds_naming_it(
+    tmp_path: Path, silent_engine: tuple[str, list[socket.socket]]
+) -> None:
+    host, accepted = silent_engine
+    project(tmp_path, "[env.a]\n")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "iris_envs", "run", "-e", "a", "--", "true"],
+        cwd=tmp_path,
+        env={**os.environ, "DOCKER_HOST": host, "CI": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == ExitCode.DOCKER_UNAVAILABLE, done.stderr  # was after 301 s
+    assert took < 30 and host in done.stderr and "sent no answer" in done.stderr, (took, done)
+    assert accepted and "Traceback" not in done.stderr
+
+
+def test_list_state_with_a_silent_engine_degrades_to_unknown_within_seconds(
+    tmp_path: Path,
+    silent_engine: tuple[str, list[socket.socket]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host, _ = silent_engine
+    monkeypatch.setenv("DOCKER_HOST", host)
+    started = time.monotonic()
+    code, out, err = cli(capsys, "list", "--state", "-c", project(tmp_path, "[env.a]\n"))
+    assert code == 0 and "unknown" in out and "sent no answer" in err, err
+    assert time.monotonic() - started < 30
 
 
 if sys.platform == "win32":  # pragma: no cover

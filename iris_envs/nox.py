@@ -52,7 +52,8 @@ def environment_names(
 ) -> list[str]:
     """The selected environments' names (``envs``/``tags``, else the project's default list)."""
     project = load_project(Path(config) if config is not None else None)
-    return [spec.name for spec in select_envs(project, envs, tags)]
+    # Every name, broken ones included: their session reports the problem, the others run.
+    return [spec.name for spec in select_envs(project, envs, tags, usable=False)]
 
 
 # Loggers of libraries iris-envs drives (the docker SDK and its urllib3) that log every request

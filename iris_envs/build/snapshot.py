@@ -10,14 +10,13 @@ visible by tag.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import suppress
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from iris_envs import naming
+from iris_envs import bounded, naming
 from iris_envs.build.attempt import build_snapshot
 from iris_envs.build.image_age import community_license_warning, kit_build_time
 from iris_envs.build.outcome import Snapshot
@@ -276,7 +275,7 @@ def _why_rebuild(
     if previous is None:
         return [f"no snapshot of {spec.name} exists yet"]
     try:
-        old_inputs = json.loads(previous.labels.get(naming.LABEL_INPUTS, "{}"))
+        old_inputs = bounded.loads(previous.labels.get(naming.LABEL_INPUTS, "{}"))
     except ValueError:
         return ["the newest snapshot's recorded inputs are unreadable"]
     changes = describe_changes(old_inputs, inputs, parse_files_label(previous), input_files(spec))

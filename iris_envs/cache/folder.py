@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from iris_envs import bounded
 from iris_envs.errors import CacheFolderError
 
 CACHE_DIR_ENV = "IRIS_ENVS_CACHE_DIR"  # overrides the platformdirs location (tests, CI caches)
@@ -99,6 +100,6 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def read_json(path: Path) -> Any | None:
     """Return the JSON in ``path``, or None when missing or corrupt (the caller rebuilds it)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return bounded.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iris_envs import bounded
+
 CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that per-call overhead vanishes next to sha256 itself
 CACHE_FILE_NAME = "file-hashes.json"
 CACHE_FORMAT = 1
+# ~200 bytes an entry: room for a million files; a bigger file is dropped and rebuilt.
+STAT_CACHE_BYTES = 256 * 1024 * 1024
 
 # A file modified within this many seconds of being hashed may change again without its
 # mtime changing (coarse timestamps: 2 s on FAT, a kernel tick elsewhere). Such entries are
@@ -179,7 +183,10 @@ class HashCache:
             entries: dict[str, list[int | str]] = {}
             if self.cache_file is not None:
                 try:
-                    raw = json.loads(self.cache_file.read_text(encoding="utf-8"))
+                    # A stat cache of many thousand files outgrows the default bound.
+                    raw = bounded.loads(
+                        self.cache_file.read_text(encoding="utf-8"), max_bytes=STAT_CACHE_BYTES
+                    )
                 except (OSError, ValueError):
                     raw = None
                 if (

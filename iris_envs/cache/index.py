@@ -7,7 +7,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from iris_envs.cache.folder import atomic_write_json, cache_root, read_json
+from iris_envs.cache.folder import atomic_write_json, cache_location, cache_root, read_json
 
 INDEX_FILE = "snapshots.json"
 
@@ -50,6 +50,7 @@ def record_used(ref: str) -> None:
 
 
 def load() -> dict[str, Any]:
-    """The whole index (empty when missing or corrupt)."""
-    data = read_json(cache_root() / INDEX_FILE)
+    """The whole index (empty when missing or corrupt). Reading creates nothing: `cache ls`
+    works with a read-only cache folder (issue 22, item 16)."""
+    data = read_json(cache_location() / INDEX_FILE)
     return data if isinstance(data, dict) else {}

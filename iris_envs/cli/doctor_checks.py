@@ -146,7 +146,12 @@ def check_config(config: Path | None) -> tuple[Check, Any]:
             "configuration", FAIL, error.message, error.hint or "see docs/configuration.md"
         ), None
     where = project.config_file or f"{project.root} (zero-configuration)"
-    return Check("configuration", PASS, f"{len(project.envs)} environment(s) from {where}"), project
+    loaded = f"{len(project.envs)} environment(s) from {where}"
+    broken = [spec.problem for spec in project.envs.values() if spec.problem]
+    if broken:
+        detail = f"{loaded}; {len(broken)} cannot be used: {broken[0]}"
+        return Check("configuration", FAIL, detail, "fix the environment's input files"), project
+    return Check("configuration", PASS, loaded), project
 
 
 def check_cpus(info: dict[str, Any] | None, project: Any) -> Check:
@@ -278,7 +283,7 @@ def check_stale_snapshots(
 
     stale: list[str] = []
     try:
-        for spec in project.envs.values():
+        for spec in (s for s in project.envs.values() if not s.problem):
             base = resolve_base_image(engine, spec.image)
             key = compute_key(spec, base, effective_platform(spec, engine)).key
             stale += [

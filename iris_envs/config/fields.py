@@ -22,6 +22,7 @@ from iris_envs.config.values import (
     PLATFORM,
     TAG,
     USERNAME,
+    control_character,
     parse_size,
     spares_count,
 )
@@ -32,7 +33,7 @@ def _string(ctx: Context, f: Field, name: str, pattern: re.Pattern[str] | None =
     if (
         not isinstance(f.value, str)
         or not f.value
-        or (pattern is not None and not pattern.match(f.value))
+        or (pattern is not None and not pattern.fullmatch(f.value))
     ):
         ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS[name])
     return f.value
@@ -106,7 +107,7 @@ def _tags_field(ctx: Context, name: str, f: Field, out: dict[str, Any]) -> None:
     if not isinstance(f.value, list):
         ctx.fail(f.path, "invalid value", value=f.value, allowed=ENV_FIELDS["tags"])
     for i, tag in enumerate(f.value, 1):
-        if not isinstance(tag, str) or not TAG.match(tag):
+        if not isinstance(tag, str) or not TAG.fullmatch(tag):
             ctx.fail((*f.path, i), "invalid tag", value=tag, allowed=ENV_FIELDS["tags"])
     out["tags"] = tuple(dict.fromkeys(f.value))
 
@@ -218,9 +219,18 @@ def _password(ctx: Context, f: Field) -> str:
     if not isinstance(f.value, str) or not f.value:
         # Never echo the value: it may be a real secret.
         ctx.fail(f.path, "invalid value (value not shown)", allowed=ENV_FIELDS["password"])
-    match = ENV_VAR.match(f.value)
+    match = ENV_VAR.fullmatch(f.value)
     if match:
-        return _env_var(ctx, f.path, match.group(1), "the password")
+        value = _env_var(ctx, f.path, match.group(1), "the password")
+        where = control_character(value)
+        if where is not None:  # refused as in the file (context.check_printable), unquoted
+            ctx.fail(
+                f.path,
+                f"the password read from ${match.group(1)} contains a control character "
+                f"({where}; value not shown)",
+                allowed="printable text: no NUL, newline, tab or escape characters",
+            )
+        return value
     if f.value.startswith("$$"):
         return f.value[1:]  # "$$..." is the escape for a literal password starting with "$"
     return f.value
@@ -228,7 +238,7 @@ def _password(ctx: Context, f: Field) -> str:
 
 def _license(ctx: Context, f: Field) -> LicenseRef:
     source = _string(ctx, f, "license")
-    match = ENV_VAR.match(source)
+    match = ENV_VAR.fullmatch(source)
     if match:
         # Unset variable: keep the reference unresolved; the runner reports it when mounting,
         # so machines that never run this environment can still list and key the project.
@@ -237,6 +247,9 @@ def _license(ctx: Context, f: Field) -> LicenseRef:
             return LicenseRef(source=source, path=Path(source))
     else:
         raw = source
+    where = control_character(raw)
+    if where is not None:
+        ctx.fail(f.path, f"the license path contains a control character ({where})")
     # The license is mounted at run time, never copied into a snapshot, so it may live
     # outside the project (e.g. ~/iris.key); existence is checked when it is mounted.
     try:

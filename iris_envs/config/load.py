@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import sys
 from collections.abc import Mapping
@@ -9,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from iris_envs import naming
-from iris_envs.config.context import Context, Field, Path_, RawEnv, check_env_name, show
+from iris_envs.bounded import nesting_depth
+from iris_envs.config.context import (
+    Context,
+    Field,
+    InputProblem,
+    Path_,
+    RawEnv,
+    check_env_name,
+    check_printable,
+    show,
+)
 from iris_envs.config.fields import resolve_env
 from iris_envs.config.locate import decode_error_line, file_where
 from iris_envs.config.matrix import expand_matrices
@@ -36,8 +47,22 @@ PYPROJECT_NAME = "pyproject.toml"
 TOOL_TABLE = "iris-envs"  # [tool.iris-envs] in pyproject.toml
 
 
+# A configuration of a thousand environments is ~100 kB; a file this large is not one.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# The deepest table a configuration needs is ~6 levels (tool.iris-envs.env.X.setup[1]);
+# tomllib recurses per level and raised RecursionError (a traceback) on `a = [[[[...`.
+MAX_CONFIG_DEPTH = 32
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a configuration "
+                "may have",
+                hint="is this the right file? A configuration is a few kilobytes",
+            )
         text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read configuration: {error.strerror or error}") from None
@@ -45,12 +70,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
+    data: dict[str, Any] | None
     try:
-        data: dict[str, Any] = tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         # The message carries "(at line L, column C)".
         line = decode_error_line(str(error))
         raise ConfigError(f"{path}: invalid TOML: {error}", where=file_where(path, line)) from None
+    except RecursionError:
+        data = None  # reported below, once the stack has unwound
+    if data is None or nesting_depth(data, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"{path}: arrays or tables nested more than {MAX_CONFIG_DEPTH} levels deep",
+            hint="a configuration nests a few levels: check for unbalanced brackets",
+        )
     return data
 
 
@@ -122,6 +155,7 @@ def zero_config_project(root: Path) -> Project:
 
 def parse_project(table: Mapping[str, Any], ctx: Context) -> Project:
     """Validate a parsed iris-envs table and resolve every environment."""
+    check_printable(ctx, table)
     for key in table:
         if key not in TOP_LEVEL_KEYS:
             ctx.unknown_key((), key, TOP_LEVEL_KEYS)
@@ -154,16 +188,26 @@ def parse_project(table: Mapping[str, Any], ctx: Context) -> Project:
         # Only shared defaults (or nothing): the zero-config environment, customised.
         raw_envs[DEFAULT_ENV_NAME] = RawEnv(DEFAULT_ENV_NAME)
 
-    envs: dict[str, EnvSpec] = {}
-    for name, raw in raw_envs.items():
-        merged = {k: Field(v, ("defaults", k), True) for k, v in defaults.items()}
-        merged.update(raw.fields)
-        env_ctx = Context(ctx.file, ctx.prefix, ctx.root, raw.note)
-        envs[name] = resolve_env(name, merged, env_ctx)
-
+    envs = {name: _resolve(raw, defaults, ctx) for name, raw in raw_envs.items()}
     default = _parse_default(table, ctx, envs)
     cache = _parse_cache(table.get("cache", {}), ctx)
     return Project(root=ctx.root, config_file=ctx.file, envs=envs, default=default, cache=cache)
+
+
+def _resolve(raw: RawEnv, defaults: Mapping[str, Any], ctx: Context) -> EnvSpec:
+    """One environment: its own fields over the shared defaults."""
+    merged = {k: Field(v, ("defaults", k), True) for k, v in defaults.items()}
+    merged.update(raw.fields)
+    env_ctx = Context(ctx.file, ctx.prefix, ctx.root, raw.note)
+    try:
+        return resolve_env(raw.name, merged, env_ctx)
+    except InputProblem as problem:
+        # A missing setup file of one environment must not stop the others (issue 22, item
+        # 14): resolve it without looking at its files and keep the problem, which is
+        # reported when the environment is selected; `list` shows it.
+        env_ctx.check_inputs = False
+        spec = resolve_env(raw.name, merged, env_ctx)
+        return dataclasses.replace(spec, problem=problem.message, problem_where=problem.where)
 
 
 CACHE_KEYS = ("registry", "max-size")

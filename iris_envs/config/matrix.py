@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from iris_envs.config.context import Context, Field, Path_, RawEnv, check_env_name
-from iris_envs.config.values import ENV_FIELDS, ENV_NAME, IMAGE, MATRIX_RESERVED, PLACEHOLDER
+from iris_envs.config.values import (
+    ENV_FIELDS,
+    ENV_NAME,
+    IMAGE,
+    MATRIX_RESERVED,
+    MAX_GENERATED_ENVS,
+    PLACEHOLDER,
+)
 
 
 def expand_matrices(matrices: Any, ctx: Context) -> list[RawEnv]:
@@ -21,6 +29,8 @@ def expand_matrices(matrices: Any, ctx: Context) -> list[RawEnv]:
     if not isinstance(matrices, dict):
         ctx.fail(("matrix",), "must be a table of matrices, e.g. [matrix.iris]", value=matrices)
     result: list[RawEnv] = []
+    seen: set[str] = set()  # a set, not a scan of `result`: generating stays linear
+    combinations = 0
     for prefix, body in matrices.items():
         path: Path_ = ("matrix", prefix)
         check_env_name(ctx, path, prefix)
@@ -29,6 +39,16 @@ def expand_matrices(matrices: Any, ctx: Context) -> list[RawEnv]:
         factors, fields = _split_matrix(ctx, path, body)
         excludes = _parse_excludes(body.get("exclude", []), ctx, path, factors)
         names = list(factors)
+        combinations += math.prod(len(values) for values in factors.values())
+        if combinations > MAX_GENERATED_ENVS:
+            # Counted before expanding: 2^20 combinations took minutes just to generate.
+            sizes = " x ".join(str(len(values)) for values in factors.values())
+            ctx.fail(
+                path,
+                f"the matrices would generate {combinations:,} environments (this one: {sizes} "
+                f"combinations, before excludes); at most {MAX_GENERATED_ENVS:,} are allowed",
+                allowed="fewer factor values, or split the project",
+            )
         for combo in itertools.product(*(factors[n] for n in names)):
             chosen = dict(zip(names, combo, strict=True))
             if any(all(chosen.get(k) == v for k, v in ex.items()) for ex in excludes):
@@ -42,8 +62,9 @@ def expand_matrices(matrices: Any, ctx: Context) -> list[RawEnv]:
                 ]
             name = "-".join(parts)
             check_env_name(ctx, path, name)
-            if any(r.name == name for r in result):
+            if name in seen:
                 ctx.fail(path, f"two combinations both produce the environment name {name!r}")
+            seen.add(name)
             raw = RawEnv(name, note=f"generating environment {name!r} from matrix {prefix!r}")
             for key, value in fields.items():
                 raw.fields[key] = Field(_substitute(value, chosen), (*path, key), True)
@@ -81,7 +102,7 @@ def _split_matrix(
             )
         values = [str(v) for v in value]
         for i, v in enumerate(values, 1):
-            if not ENV_NAME.match(v) and not (key == "image" and IMAGE.match(v)):
+            if not ENV_NAME.fullmatch(v) and not (key == "image" and IMAGE.fullmatch(v)):
                 ctx.fail(
                     (*path, key, i),
                     "factor values become part of environment names",

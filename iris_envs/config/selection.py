@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Sequence
 
 from iris_envs.config.spec import EnvSpec, Project
-from iris_envs.errors import UnknownEnvironment
+from iris_envs.errors import ConfigError, UnknownEnvironment
 
 
 def split_names(names: Sequence[str] | None) -> list[str]:
@@ -27,12 +27,18 @@ def _unknown(kind: str, value: str, known: Sequence[str]) -> UnknownEnvironment:
 
 
 def select_envs(
-    project: Project, names: Sequence[str] | None, tags: Sequence[str] | None
+    project: Project,
+    names: Sequence[str] | None,
+    tags: Sequence[str] | None,
+    *,
+    usable: bool = True,
 ) -> list[EnvSpec]:
     """Return the selected environments in the order named, then tag matches in project order.
 
     ``-e`` and ``-m`` add up (a union, as tox's ``-e`` and ``-m`` do); with neither, the
-    project's ``default`` list applies.
+    project's ``default`` list applies. With ``usable`` (for every command that builds, keys
+    or runs them), a selected environment with a problem (a missing input file) is a
+    ConfigError; ``list`` passes False to show it.
     """
     wanted = split_names(names)
     wanted_tags = split_names(tags)
@@ -58,6 +64,14 @@ def select_envs(
             selected.append(spec)
     if not selected:
         raise UnknownEnvironment("the selection is empty: the project declares no environments")
+    broken = [spec for spec in selected if spec.problem] if usable else []
+    if broken:
+        raise ConfigError(
+            broken[0].problem or "",
+            where=broken[0].problem_where,
+            hint="fix the environment's inputs, or select other environments with -e "
+            "(`iris-envs list` shows which ones cannot be used)",
+        )
     return selected
 
 

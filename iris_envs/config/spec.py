@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from iris_envs.errors import Where
+
 DEFAULT_IMAGE = "intersystemsdc/iris-community:latest-em"
 DEFAULT_NAMESPACE = "USER"
 DEFAULT_USERNAME = "test"
@@ -90,6 +92,10 @@ class EnvSpec:
     monitor_min_free_disk: int = 1000**3  # bytes; below it monitoring backs off
     project_root: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None  # None for zero-configuration
+    # Why this environment cannot be used (an input file is missing), or None: selecting it
+    # reports the problem (selection.select_envs), `list` shows it, other environments work.
+    problem: str | None = None
+    problem_where: Where | None = field(default=None, compare=False)  # its file and key path
 
     @property
     def is_enterprise(self) -> bool:

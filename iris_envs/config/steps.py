@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from iris_envs.config.context import Context, Field, Path_, project_path
+from iris_envs.config.context import Context, Field, InputProblem, Path_, project_path
 from iris_envs.config.locate import key_of
 from iris_envs.config.spec import EnvSpec, SetupStep, StepKind
 from iris_envs.config.values import (
@@ -52,7 +52,8 @@ def check_dat_databases(ctx: Context, name: str, spec: EnvSpec) -> None:
                 value=database,
                 allowed="another `database` name for the dat step (or rename the folder)",
             )
-        _check_not_merged(ctx, name, spec, step)
+        if ctx.check_inputs:  # reads the merge file
+            _check_not_merged(ctx, name, spec, step)
         if spec.namespace.upper() in BUILTIN_NAMESPACES:
             continue
         if database.lower() == spec.namespace.lower():
@@ -83,6 +84,7 @@ def _check_not_merged(ctx: Context, name: str, spec: EnvSpec, step: SetupStep) -
             value=database,
             allowed="a `database` name the merge file does not define, or drop that database "
             "from the merge file (the dat step adds and mounts it)",
+            error=InputProblem,
         )
 
 
@@ -108,17 +110,18 @@ def _step_source(ctx: Context, path: Path_, kind: StepKind, source: Any) -> Path
     """Validate a step's main value; file and directory steps resolve to a host path."""
     if not isinstance(source, str) or not source.strip():
         ctx.fail(path, "must be a non-empty string", value=source)
-    if kind is StepKind.IPM and not IPM_MODULE.match(source):
+    if kind is StepKind.IPM and not IPM_MODULE.fullmatch(source):
         ctx.fail(path, "invalid IPM module name", value=source, allowed="letters, digits, . _ -")
     if kind not in _FILE_KINDS:
         return None
     host_path = project_path(ctx, path, source, _FILE_KINDS[kind])
-    if kind is StepKind.DAT and not (host_path / "IRIS.DAT").is_file():
+    if kind is StepKind.DAT and ctx.check_inputs and not (host_path / "IRIS.DAT").is_file():
         ctx.fail(
             path,
             f"no IRIS.DAT in {host_path}",
             value=source,
             allowed="a directory holding an IRIS.DAT",
+            error=InputProblem,
         )
     return host_path
 
@@ -141,7 +144,7 @@ def _step(ctx: Context, path: Path_, raw: Any, index: int) -> SetupStep:
     namespace = None
     if "namespace" in raw:
         value = raw["namespace"]
-        if not isinstance(value, str) or not NAMESPACE.match(value):
+        if not isinstance(value, str) or not NAMESPACE.fullmatch(value):
             ctx.fail(
                 (*path, "namespace"), "invalid value", value=value, allowed=ENV_FIELDS["namespace"]
             )
@@ -177,18 +180,18 @@ def _step_option(ctx: Context, path: Path_, kind: StepKind, name: str, value: An
         "dialect": (WORD, "an ImportDDL dialect such as 'IRIS', 'MSSQL', 'Oracle'"),
         "database": (DATABASE, "a database name: a letter, then letters, digits, '-' or '_'"),
         "version": (
-            re.compile(r"^[A-Za-z0-9.+~^<>=*-]+$"),
+            re.compile(r"[A-Za-z0-9.+~^<>=*-]+"),
             "an IPM version or range, e.g. '1.2.3'",
         ),
-        "user": (re.compile(r"^(irisowner|root)$"), "'irisowner' or 'root'"),
+        "user": (re.compile(r"irisowner|root"), "'irisowner' or 'root'"),
         "mount": (
-            re.compile(r"^(namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\*?)$"),
+            re.compile(r"namespace|database|globals:%?[A-Za-z][A-Za-z0-9.]*\*?"),
             "'namespace' (its data globals and class packages are mapped into the namespace), "
             "'database' (only "
             "mounted) or 'globals:PATTERN' (a global mapping, e.g. 'globals:Orders*')",
         ),
     }
     pattern, allowed = rules[name]
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         ctx.fail(path, f"invalid {kind.value} option", value=value, allowed=allowed)
     return value.upper() if name == "database" else value

@@ -62,7 +62,14 @@ STEP_COMMON_KEYS = ("namespace",)
 MATRIX_RESERVED = ("exclude",)
 
 
-ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# The most environments all matrices together may generate (counted before excludes): a CI
+# matrix of versions x editions x variants is tens; 2^20 was minutes of `list` (issue 22, 15).
+MAX_GENERATED_ENVS = 1000
+
+
+# Every pattern here is used with fullmatch: `$` also matches before a final newline, so
+# `re.match("^...$")` let "app\n" through (issue 22, item 12).
+ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 # Docker allows 128 characters in a tag and the names built from an env name add up to ~40 more
@@ -70,7 +77,7 @@ ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_ENV_NAME = 64
 
 
-TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 # Docker's reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest], path
@@ -78,41 +85,58 @@ TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # 128 word characters, "." and "-". An image Docker would reject fails here with exit 2.
 IMAGE = re.compile(
     # a registry host: has a dot or a port, or is localhost (else it is a lower-case path)
-    r"^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
     r"(?::[0-9]+)?|localhost(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+)/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
 )
 
 
-NAMESPACE = re.compile(r"^%?[A-Za-z][A-Za-z0-9_-]{0,63}$")
+NAMESPACE = re.compile(r"%?[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
-USERNAME = re.compile(r"^[A-Za-z0-9_.@%-]{1,160}$")
+USERNAME = re.compile(r"[A-Za-z0-9_.@%-]{1,160}")
 
 
-PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
+PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
 
 
-DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+DATABASE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
-IPM_MODULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+IPM_MODULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-LOAD_FLAGS = re.compile(r"^[A-Za-z0-9/=,+-]*$")
+LOAD_FLAGS = re.compile(r"[A-Za-z0-9/=,+-]*")
 
 
-WORD = re.compile(r"^[A-Za-z0-9]+$")
+WORD = re.compile(r"[A-Za-z0-9]+")
 
 
-ENV_VAR = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+ENV_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+# C0 controls (NUL, newline, escape...), DEL and C1 controls: no name, path, image or password
+# needs one, and a NUL or newline in one breaks what it is passed to (an exec environment, a
+# label, a log line) in ways that echoed the value (issue 22, item 11).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """Where ``text`` holds its first control character (``"U+000A at position 4"``), or None.
+
+    Describes the character instead of quoting the text: the text may be a secret.
+    """
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return f"U+{ord(found.group()):04X} at position {found.start() + 1}"
 
 
 MAX_SPARES = 8  # each spare is a running IRIS instance: memory, and community core limits
@@ -136,7 +160,7 @@ def spares_count(value: object) -> int | None:
     return value
 
 
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)?\s*", re.IGNORECASE)
 
 
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
@@ -144,7 +168,7 @@ _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 
 def parse_size(text: str, source: str = "size") -> int:
     """``"20GB"``, ``"500M"``, ``"1.5GiB"``, ``"1024"`` -> bytes (KiB/MiB/GiB are powers of 2)."""
-    match = _SIZE.match(text)
+    match = _SIZE.fullmatch(text)
     if not match:
         raise ConfigError(
             f"{source}: invalid size {text!r}", hint="give a number with an optional unit: 20GB"
@@ -159,15 +183,24 @@ def parse_size(text: str, source: str = "size") -> int:
 # host[:port] then optional lower-case path segments (Docker's reference grammar, simplified);
 # no scheme and no tag: iris-envs appends iris-envs/<env>:<key> itself.
 _REGISTRY = re.compile(
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )
+
+
+_REGISTRY_PORT = re.compile(r":([0-9]{1,5})\Z")
 
 
 def check_registry(value: str, source: str) -> str:
     """The registry (``host[:port][/path]``) without a trailing slash; ConfigError if invalid."""
     cleaned = value.strip().rstrip("/")
-    if not cleaned or not _REGISTRY.match(cleaned):
+    port = _REGISTRY_PORT.search(cleaned.split("/", 1)[0])
+    if port is not None and not 0 < int(port.group(1)) < 65536:
+        raise ConfigError(
+            f"{source}: invalid registry {value!r}: port {port.group(1)} is not 1-65535",
+            hint="give host[:port] with a port a registry can listen on, e.g. 127.0.0.1:5000",
+        )
+    if not cleaned or not _REGISTRY.fullmatch(cleaned):
         raise ConfigError(
             f"{source}: invalid registry {value!r}",
             hint="give host[:port][/lower-case/path], e.g. ghcr.io/acme/iris-envs or "

@@ -24,6 +24,14 @@ ENGINE_GONE_WINDOW = 1.5
 PING_TIMEOUT = 2.0
 
 
+# How long the first request (the SDK asks the engine's API version when the client is made)
+# may wait for an answer. An engine accepts connections at once; one that accepts and never
+# answers (a hung dockerd, a wrong socket) made every command wait out the 300 s request
+# timeout before exit 4 (issue 22, item 17). A busy engine still answers /version in
+# milliseconds: it is served without the locks builds and commits hold.
+FIRST_ANSWER_TIMEOUT = 10.0
+
+
 def vanished_engine_error(engine: EngineClient, error: IrisEnvsError) -> IrisEnvsError:
     """``error``, or DockerUnavailable (exit 4) if it was an engine error and the engine has
     stopped answering since: what a dockerd shutdown (or a Docker Desktop quit) answered last
@@ -61,13 +69,15 @@ def sdk_client(endpoint: Endpoint, timeout: float) -> Any:
             ca_cert=str(files.ca) if files.ca and files.verify else None,
             verify=files.verify,
         )
-    return docker.DockerClient(
+    client = docker.DockerClient(
         base_url=endpoint.host,
         tls=tls,
-        timeout=timeout,
+        timeout=min(timeout, FIRST_ANSWER_TIMEOUT),
         # The ssh binary, as the docker CLI uses (and testcontainers): paramiko is not needed.
         use_ssh_client=endpoint.host.startswith("ssh://"),
     )
+    client.api.timeout = timeout  # every later request: the caller's bound
+    return client
 
 
 def unreachable(endpoint: Endpoint, reason: str = "") -> DockerUnavailable:
@@ -153,8 +163,11 @@ class EngineClient:
             docker.errors.DockerException,
             ConnectionError,
             FileNotFoundError,
-        ):
-            raise unreachable(self.endpoint) from None
+        ) as error:
+            # The SDK reports a first request that timed out as a DockerException.
+            silent = "timed out" in str(error).lower()
+            reason = f"it accepted the connection but sent no answer ({error})" if silent else ""
+            raise unreachable(self.endpoint, reason) from None
         except requests.exceptions.RequestException as error:
             # A stream that broke half-way (ChunkedEncodingError, ...): also an OSError, which
             # would otherwise reach the CLI as a traceback.

@@ -110,7 +110,7 @@ class ContainerOps(EngineClient):
                 return
             raise
 
-    def wait(self, container_id: str, timeout: float | None = None) -> int:
+    def wait(self, container_id: str, timeout: float = 300) -> int:
         """Wait for the container to exit and return its exit code."""
         with self._translate(f"wait for container {container_id[:12]}"):
             result = self._api.wait(container_id, timeout=timeout)

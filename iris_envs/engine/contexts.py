@@ -12,12 +12,12 @@ ignores DOCKER_CONTEXT and DOCKER_CONFIG without a config.json, so iris-envs rea
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iris_envs import bounded
 from iris_envs.errors import DockerUnavailable
 
 DEFAULT_CONTEXT = "default"  # the CLI's reserved context: DOCKER_HOST or the default socket
@@ -70,7 +70,7 @@ def current_context(environ: Mapping[str, str]) -> tuple[str, str]:
         return named, "DOCKER_CONTEXT"
     path = config_dir(environ) / "config.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return DEFAULT_CONTEXT, ""
     name = data.get("currentContext") if isinstance(data, dict) else None
@@ -94,7 +94,7 @@ def read_context(name: str, origin: str, environ: Mapping[str, str]) -> ContextE
         "DOCKER_CONTEXT) goes back to the default engine"
     )
     try:
-        meta: Any = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta: Any = bounded.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DockerUnavailable(
             f"Docker context {name!r} (from {origin}) does not exist: no {meta_path}", hint=fix

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from iris_envs.engine.client import EngineClient
 from iris_envs.engine.discovery import Endpoint
 from iris_envs.engine.types import ExecResult
-from iris_envs.errors import DockerOperationFailed
+from iris_envs.errors import DockerOperationFailed, IrisEnvsError
 
 
 def interactive_exec_argv(
@@ -22,6 +23,36 @@ def interactive_exec_argv(
     the engine iris-envs chose (DOCKER_HOST it inherits).
     """
     return ["docker", *endpoint.cli_args(), "exec", "-it", "-u", user, container_id, *command]
+
+
+# Exec variables whose values never appear in an error (the test user's password reaches
+# `iris session` as IRIS_ENVS_PASSWORD); the engine quotes a variable it refuses, value and all.
+_SECRET_NAMES = ("PASSWORD", "SECRET", "TOKEN")
+REDACTED = "********"
+
+
+@contextlib.contextmanager
+def _secrets_hidden(environment: Mapping[str, str] | None) -> Iterator[None]:
+    """Re-raise an engine error with the values of secret variables replaced by ********."""
+    secrets = sorted(
+        (
+            v
+            for k, v in (environment or {}).items()
+            if v and any(n in k.upper() for n in _SECRET_NAMES)
+        ),
+        key=len,
+        reverse=True,
+    )
+    try:
+        yield
+    except IrisEnvsError as error:
+        message, hint = error.message, error.hint
+        for value in secrets:
+            message = message.replace(value, REDACTED)
+            hint = hint.replace(value, REDACTED) if hint else hint
+        if (message, hint) == (error.message, error.hint):
+            raise
+        raise type(error)(message, hint=hint) from None
 
 
 class ExecOps(EngineClient):
@@ -44,7 +75,10 @@ class ExecOps(EngineClient):
         environment, it is not recorded by ``docker commit``).
         """
         api = self._api
-        with self._translate(f"exec in container {container_id[:12]}"):
+        with (
+            _secrets_hidden(environment),
+            self._translate(f"exec in container {container_id[:12]}"),
+        ):
             exec_id = api.exec_create(
                 container_id,
                 list(command),

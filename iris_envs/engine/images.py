@@ -10,6 +10,10 @@ from iris_envs.engine.client import EngineClient, label_filters
 from iris_envs.engine.types import ImageInfo, PullProgress
 from iris_envs.errors import DockerOperationFailed, ImageNotFound, NotFoundInEngine
 
+# A commit writes the container's changes as one layer: minutes for tens of gigabytes, never
+# hours; past this the engine is taken to have stopped answering.
+COMMIT_TIMEOUT = 2 * 3600.0
+
 
 def _split_ref(ref: str) -> tuple[str, str]:
     """Split ``repo[:tag]`` (a registry port is not a tag) into repository and tag."""
@@ -161,11 +165,15 @@ class ImageOps(EngineClient):
         }
         with self._translate(f"commit container {container_id[:12]}"):
             api = self._api
-            # The SDK's commit with no read timeout: the engine answers once the layer is
+            # Not the SDK's commit and its client timeout: the engine answers once the layer is
             # written, which for tens of gigabytes of fixtures outlasts the client's 300 s (the
-            # build would fail while the engine went on to make the image).
+            # build would fail while the engine went on to make the image). Still bounded, so
+            # an engine that stops answering cannot hold a build forever.
             response = api._post_json(
-                api._url("/commit"), data={"Labels": dict(labels)}, params=params, timeout=None
+                api._url("/commit"),
+                data={"Labels": dict(labels)},
+                params=params,
+                timeout=COMMIT_TIMEOUT,
             )
             result = api._result(response, json=True)
         return str(result["Id"])

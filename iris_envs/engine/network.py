@@ -30,7 +30,7 @@ PROC_SELF = Path("/proc/self")
 _ENGINE_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 _MOUNT_ROOT_ID = re.compile(r"containers/([0-9a-f]{64})/")
 _CGROUP_ID = re.compile(r"(?:docker|libpod)[-/]([0-9a-f]{64})")
-_SHORT_ID = re.compile(r"^[0-9a-f]{12}$")
+_SHORT_ID = re.compile(r"[0-9a-f]{12}")
 # The engines' default networks: another network of the container is preferred (a compose or
 # devcontainer network is where its services are).
 DEFAULT_NETWORKS = ("bridge", "podman")
@@ -54,7 +54,7 @@ def container_id_candidates(mountinfo: str, cgroup: str, hostname: str) -> list[
             if match:
                 found.append(match.group(1))
     found += _CGROUP_ID.findall(cgroup)
-    if _SHORT_ID.match(hostname):
+    if _SHORT_ID.fullmatch(hostname):
         found.append(hostname)
     return list(dict.fromkeys(found))
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from iris_envs import naming
+from iris_envs import bounded, naming
 from iris_envs.cache import lookup
 from iris_envs.config.spec import EnvSpec
 
@@ -216,7 +216,7 @@ def parse_inputs_label(info: ImageInfo) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        data = json.loads(raw)
+        data = bounded.loads(raw)
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
@@ -225,7 +225,7 @@ def parse_inputs_label(info: ImageInfo) -> dict[str, Any] | None:
 def parse_files_label(info: ImageInfo) -> dict[str, dict[str, str]]:
     """The folder listings stored on a snapshot; ``{}`` when absent (older snapshots) or bad."""
     try:
-        data = json.loads(info.labels.get(naming.LABEL_FILES) or "{}")
+        data = bounded.loads(info.labels.get(naming.LABEL_FILES) or "{}")
     except ValueError:
         return {}
     if not isinstance(data, dict):

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from iris_envs import naming
-from iris_envs.errors import ConfigError, IrisEnvsError
+from iris_envs import bounded, naming
+from iris_envs.errors import ConfigError
 from iris_envs.share.tar_reader import BLOCK, Member, TarFormatError, TarReader
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -47,9 +47,10 @@ _SAVE_NAME = re.compile(
 Progress = Callable[[int], None]
 
 
-class ArchiveInvalid(IrisEnvsError):
+class ArchiveInvalid(ConfigError):
     """The file is not a complete iris-envs snapshot archive (truncated, corrupt, foreign or
-    crafted)."""
+    crafted). Exit 2, as for a file that cannot be read: either way the FILE given is wrong
+    (issue 22, item 16); a well-formed archive whose image is refused is SnapshotRefused."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def _json(path: Path, scan: _Scan, name: str) -> Any:
     if name not in scan.small:
         raise bad(path, f"no readable {name} inside: not a `docker save` archive")
     try:
-        return json.loads(scan.small[name])
+        return bounded.loads(scan.small[name])
     except ValueError:
         raise bad(path, f"{name} is not valid JSON") from None
 

@@ -10,12 +10,11 @@ them all. A signature check (cosign, notation) would come before these, on the p
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from iris_envs import naming
+from iris_envs import bounded, naming
 from iris_envs.engine.adapter import DockerEngine
 from iris_envs.errors import SnapshotRefused
 from iris_envs.key.cache_key import RECIPE_VERSION, canonical_json
@@ -34,7 +33,7 @@ class Expected:
 def recorded_inputs(labels: Mapping[str, str]) -> dict[str, Any] | None:
     """The key inputs the snapshot's label records, or None when absent or not a JSON object."""
     try:
-        inputs = json.loads(labels.get(naming.LABEL_INPUTS) or "null")
+        inputs = bounded.loads(labels.get(naming.LABEL_INPUTS) or "null")
     except ValueError:
         return None
     return inputs if isinstance(inputs, dict) else None

@@ -97,11 +97,11 @@ def test_list(project: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[s
     app = key_of(project, "app", engine)
     engine.add_snapshot("app", app.key, app.inputs, "2026-01-01T00:00:00Z", project=project)
     engine.add_snapshot("other", "0" * 64, {}, "2026-01-01T00:00:00Z", project=project)
-    code, out, _ = run(capsys, "list", "--json")
+    code, out, _ = run(capsys, "list", "--state", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["app"]["state"] == "built" and rows["other"]["state"] == "stale"
     assert rows["app"]["default"] and rows["app"]["tags"] == ["fast"]
-    code, out, _ = run(capsys, "list", "-m", "fast")
+    code, out, _ = run(capsys, "list", "--state", "-m", "fast")
     assert "* app" in out and "built" in out and "other" not in out
 
 
@@ -113,9 +113,9 @@ def test_list_degrades_without_engine(
             raise DockerUnavailable("cannot connect")
 
     monkeypatch.setattr(_common, "engine_or_none", lambda args: None if args.offline else Down())
-    code, out, err = run(capsys, "list")
+    code, out, err = run(capsys, "list", "--state")
     assert code == 0 and "unknown" in out and "Docker engine unavailable" in err
-    code, out, err = run(capsys, "list", "--offline")
+    code, out, err = run(capsys, "list", "--state", "--offline")
     assert code == 0 and "--offline" in err
 
 

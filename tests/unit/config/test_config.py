@@ -9,6 +9,7 @@ import pytest
 from iris_envs import naming
 from iris_envs.config.load import load_project
 from iris_envs.config.secrets import DEFAULT_PASSWORD
+from iris_envs.config.selection import select_envs
 from iris_envs.config.spec import DEFAULT_IMAGE, Edition, StepKind
 from iris_envs.errors import ConfigError
 from tests.unit import POSIX_ONLY, write
@@ -21,7 +22,8 @@ def project(tmp_path: Path, body: str, name: str = "iris-envs.toml") -> Path:
 def error_of(tmp_path: Path, body: str, name: str = "iris-envs.toml") -> str:
     path = project(tmp_path, body, name)
     with pytest.raises(ConfigError) as info:
-        load_project(cwd=path.parent)
+        # A missing input file is the environment's problem, reported when it is selected.
+        select_envs(load_project(cwd=path.parent), None, None)
     return str(info.value)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from iris_envs.config.load import load_project
 from iris_envs.config.locate import Key, decode_error_line, key_line, key_lines, locate
+from iris_envs.config.selection import select_envs
 from iris_envs.errors import ConfigError, Where
 
 if sys.version_info >= (3, 11):
@@ -144,8 +145,11 @@ def test_a_configuration_error_carries_the_line_of_the_bad_value(tmp_path: Path)
         )
     )
     (tmp_path / "schema.sql").write_text("CREATE TABLE t (a INT)\n")
+    # The environment still loads (issue 22 item 14: other environments stay usable); using it
+    # is the error, and it points at the step's line.
+    project = load_project(tmp_path / "pyproject.toml")
     with pytest.raises(ConfigError) as caught:
-        load_project(tmp_path / "pyproject.toml")
+        select_envs(project, ["app"], None)
     where = caught.value.where
     assert where is not None
     assert where.key == ("tool", "iris-envs", "env", "app", "setup", 2, "sql")

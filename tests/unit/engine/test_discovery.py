@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +163,19 @@ def test_the_sdk_client_gets_the_endpoint_and_its_tls(
     )
     env |= {"DOCKER_CONTEXT": "secure", "DOCKER_CONFIG": str(config)}
     made: dict[str, Any] = {}
-    monkeypatch.setattr(docker, "DockerClient", lambda **kwargs: made.update(kwargs))
-    engine_client.sdk_client(discover(env), timeout=7)
+
+    def client(**kwargs: Any) -> Any:
+        made.update(kwargs)
+        return types.SimpleNamespace(api=types.SimpleNamespace(timeout=kwargs["timeout"]))
+
+    monkeypatch.setattr(docker, "DockerClient", client)
+    made_client = engine_client.sdk_client(discover(env), timeout=7)
     assert made["base_url"] == "tcp://engine.example:2376" and made["timeout"] == 7
+    assert made_client.api.timeout == 7
+    # The first request (the API version, asked while the client is made) waits seconds, not
+    # the 300 s later requests may take: a silent engine fails fast (issue 22, item 17).
+    made_client = engine_client.sdk_client(discover(env), timeout=300)
+    assert made["timeout"] == engine_client.FIRST_ANSWER_TIMEOUT and made_client.api.timeout == 300
     tls = made["tls"]
     assert isinstance(tls, docker.tls.TLSConfig)
     assert tls.cert == (str(folder / "cert.pem"), str(folder / "key.pem"))

@@ -16,6 +16,7 @@ from iris_envs.cli import main as cli
 from iris_envs.config.spec import EnvSpec
 from iris_envs.engine import client as docker_adapter
 from iris_envs.engine.adapter import DockerEngine
+from iris_envs.engine.images import COMMIT_TIMEOUT
 from iris_envs.errors import BuildFailed, DockerOperationFailed, DockerUnavailable
 from iris_envs.exit_codes import ExitCode
 from tests.unit import POSIX_ONLY
@@ -154,8 +155,9 @@ def test_an_engine_request_that_times_out_is_an_engine_error_not_a_traceback() -
         DockerEngine(client_factory=lambda: client).ping()
 
 
-def test_a_commit_waits_for_the_engine_without_a_read_timeout() -> None:
-    # A commit of tens of gigabytes outlasts the client's 300 s; the engine bounds it.
+def test_a_commit_waits_past_the_client_timeout_but_not_forever() -> None:
+    # A commit of tens of gigabytes outlasts the client's 300 s; an engine that stops answering
+    # must still not hold a build forever (issue 22, item 17).
     sent: dict[str, object] = {}
 
     def post_json(url: str, data: object, **kwargs: object) -> str:
@@ -170,7 +172,7 @@ def test_a_commit_waits_for_the_engine_without_a_read_timeout() -> None:
     engine = DockerEngine(client_factory=lambda: types.SimpleNamespace(api=api))
     image = engine.commit("c1", labels={"a": "b"}, changes=["USER 51773"], message="m")
     assert image == "sha256:snap"
-    assert sent["url"] == "/commit" and sent["timeout"] is None
+    assert sent["url"] == "/commit" and sent["timeout"] == COMMIT_TIMEOUT > 300
     assert sent["data"] == {"Labels": {"a": "b"}}
     assert sent["params"] == {
         "container": "c1",

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from iris_envs.engine.client import EngineClient, label_filters
+from iris_envs.engine.client import EngineClient, familiar_ref, label_filters
 from iris_envs.engine.types import ImageInfo, PullProgress
 from iris_envs.errors import DockerOperationFailed, ImageNotFound, NotFoundInEngine
 
@@ -26,8 +26,8 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
     config = data.get("Config") or {}
     return ImageInfo(
         id=data["Id"],
-        tags=tuple(data.get("RepoTags") or ()),
-        repo_digests=tuple(data.get("RepoDigests") or ()),
+        tags=tuple(familiar_ref(tag) for tag in data.get("RepoTags") or ()),
+        repo_digests=tuple(familiar_ref(digest) for digest in data.get("RepoDigests") or ()),
         labels=dict(config.get("Labels") or {}),
         created=str(data.get("Created", "")),
         size=int(data.get("Size") or 0),
@@ -39,6 +39,26 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
         user=str(config.get("User") or ""),
         layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
     )
+
+
+def podman_label_changes(labels: Mapping[str, str]) -> list[str]:
+    """``LABEL`` changes that give a Podman commit exactly ``labels``.
+
+    Podman parses a change as ``LABEL key=value``: split at the first ``=``, one pair of
+    surrounding double quotes removed, nothing unescaped, and every change split at newlines
+    (pkg/util/utils.go GetImageConfig and compat CommitContainer, v4.3). Quoting every value
+    keeps JSON values, empty values and edge spaces intact. dockerd would unescape them as a
+    Dockerfile does, which is why it gets the labels in the body instead.
+    """
+    changes = []
+    for key, value in labels.items():
+        if not key or key != key.strip() or "=" in key or "\n" in key + value:
+            raise DockerOperationFailed(
+                f"label {key!r}: Podman's commit cannot carry a label whose key is empty, has "
+                "'=' or edge spaces, or which has a line break; use Docker for this image"
+            )
+        changes.append(f'LABEL {key}="{value}"')
+    return changes
 
 
 class ImageOps(EngineClient):
@@ -151,6 +171,10 @@ class ImageOps(EngineClient):
         message: str = "",
     ) -> str:
         """Commit a container to a new UNTAGGED image and return its id (tag it when verified)."""
+        if self.is_podman():
+            # Podman's compat /commit ignores the body's Labels (pkg/api/handlers/compat/
+            # images.go, v4.3: the body is decoded and dropped), so they travel as LABEL changes.
+            changes = [*changes, *podman_label_changes(labels)]
         params = {
             "container": container_id,
             "comment": message or None,
@@ -168,4 +192,7 @@ class ImageOps(EngineClient):
                 api._url("/commit"), data={"Labels": dict(labels)}, params=params, timeout=None
             )
             result = api._result(response, json=True)
-        return str(result["Id"])
+        image_id = str(result["Id"])
+        # dockerd answers "sha256:<hex>", Podman the bare hex (as its image inspect does not):
+        # one spelling, so an id compares equal to what inspect_image reports.
+        return image_id if ":" in image_id else f"sha256:{image_id}"

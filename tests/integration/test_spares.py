@@ -159,7 +159,16 @@ def test_gc_removes_spares_whose_snapshot_is_gone_and_claimed_spares_of_killed_r
     [spare] = spare_project.spares()
     # A killed run that had claimed the spare: its renamed container carries the dead pid.
     script = tmp_path / "hang.py"
-    script.write_text("import time\ntime.sleep(120)\n")
+    # The command ends when the killed run's process does (it is reparented): else, once it
+    # has started, it would hold the run's output pipes open for its whole sleep (seen on
+    # Podman, where the claim is seen later, after the command started).
+    script.write_text(
+        "import os, time\n"
+        "parent = os.getppid()\n"
+        "deadline = time.monotonic() + 120\n"
+        "while os.getppid() == parent and time.monotonic() < deadline:\n"
+        "    time.sleep(0.1)\n"
+    )
     process = popen_cli(
         ["run", "-e", spare_project.env, "--spares", "0", "--", sys.executable, str(script)],
         spare_project.root,

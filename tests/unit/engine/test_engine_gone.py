@@ -166,6 +166,7 @@ def test_a_commit_waits_for_the_engine_without_a_read_timeout() -> None:
         _url=lambda path: path,
         _post_json=post_json,
         _result=lambda response, json: {"Id": "sha256:snap"},
+        version=lambda: {"Components": [{"Name": "Engine"}]},  # dockerd
     )
     engine = DockerEngine(client_factory=lambda: types.SimpleNamespace(api=api))
     image = engine.commit("c1", labels={"a": "b"}, changes=["USER 51773"], message="m")

@@ -39,7 +39,7 @@ PODMAN_CORE = [
 
 @nox.session(python=PYTHON)
 def podman(session: nox.Session) -> None:
-    """The core integration tests against Podman's Docker-compatible API (docs/podman.md).
+    """The core integration tests against Podman's Docker API (docs/your-machine.md#podman).
 
     scripts/ensure-podman provides the service (root installs and starts it) and names its
     socket; the tests then reach Podman through DOCKER_HOST, the docker CLI included. Where no

@@ -89,8 +89,8 @@ def familiar_ref(ref: str) -> str:
     """``ref`` as dockerd spells it: without the ``docker.io/`` (and ``library/``) Podman adds.
 
     Podman's compat API normalises short names to Docker Hub ("iris-envs/app:k" is reported as
-    "docker.io/iris-envs/app:k", docs/podman.md); dockerd reports the short ("familiar") form, which
-    is what every tag comparison in iris-envs expects.
+    "docker.io/iris-envs/app:k", docs/your-machine.md#podman); dockerd reports the short
+    ("familiar") form, which is what every tag comparison in iris-envs expects.
     """
     for prefix in ("docker.io/library/", "docker.io/"):
         if ref.startswith(prefix):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from iris_envs.engine.client import EngineClient, familiar_ref, label_filters
 from iris_envs.engine.types import ImageInfo, PullProgress
 from iris_envs.errors import DockerOperationFailed, ImageNotFound, NotFoundInEngine
+
+LIST_ATTEMPTS = 5  # listings an image removal elsewhere cut short (Podman < 4.6), then give up
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -75,8 +78,18 @@ class ImageOps(EngineClient):
 
     def images_by_label(self, labels: Mapping[str, str | None]) -> list[ImageInfo]:
         """Images carrying every label (value None = any value)."""
-        with self._translate("list images"):
-            summaries = self._api.images(filters=label_filters(labels))
+        for attempt in range(LIST_ATTEMPTS):
+            try:
+                with self._translate("list images"):
+                    summaries = self._api.images(filters=label_filters(labels))
+                break
+            except DockerOperationFailed as error:
+                # Podman before 4.6 fails a listing when another process removes an image
+                # meanwhile ("image not known", "layer not known"; podman PR #18980): asked
+                # again, it lists what is left.
+                if "not known" not in str(error) or attempt == LIST_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2)
         found = []
         for summary in summaries:
             info = self.inspect_image(summary["Id"])

@@ -168,3 +168,28 @@ def test_podmans_docker_io_names_are_reported_in_dockers_short_form() -> None:
     assert image.repo_digests == ("iris-envs/app@sha256:" + "d" * 64,)
     container = engine.inspect_container("c")
     assert container is not None and container.image == "iris-envs/app:ab12"
+
+
+def test_a_listing_cut_short_by_a_removal_elsewhere_is_asked_again() -> None:
+    # Podman 4.3 fails GET /images/json when another process removes an image meanwhile.
+    import docker.errors
+
+    calls: list[int] = []
+
+    def images(filters: object) -> list[dict[str, str]]:
+        calls.append(1)
+        if len(calls) < 3:
+            raise docker.errors.APIError('500: image not known: "sha256:0f30"')
+        return []
+
+    api = FakeApi(PODMAN_VERSION)
+    api.images = images  # type: ignore[attr-defined]
+    assert engine_over(api).images_by_label({"org.iris-envs.env": "app"}) == []
+    assert len(calls) == 3
+
+    def refused(filters: object) -> list[dict[str, str]]:
+        raise docker.errors.APIError("500: storage is full")
+
+    api.images = refused  # type: ignore[attr-defined]
+    with pytest.raises(DockerOperationFailed, match="storage is full"):
+        engine_over(api).images_by_label({})

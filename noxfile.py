@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
@@ -20,6 +23,50 @@ def tests(session: nox.Session) -> None:
     # cores. Every test names its own environments and containers, so workers never collide.
     default = ["-q", "-n", "2", "--dist", "loadfile"]
     session.run("python", "-m", "pytest", *(session.posargs or default))
+
+
+# The integration tests of the core features Podman must run: a snapshot build (the commit
+# included), run and up/down, spares, export/import, the engine adapter, the pytest plugin.
+PODMAN_CORE = [
+    "tests/integration/test_build.py",
+    "tests/integration/test_run.py",
+    "tests/integration/test_spares.py",
+    "tests/integration/test_cache_commands.py",
+    "tests/integration/test_docker_adapter.py",
+    "tests/integration/test_pytest_plugin.py",
+]
+
+
+@nox.session(python=PYTHON)
+def podman(session: nox.Session) -> None:
+    """The core integration tests against Podman's Docker API (docs/your-machine.md#podman).
+
+    scripts/ensure-podman provides the service (root installs and starts it) and names its
+    socket; the tests then reach Podman through DOCKER_HOST, the docker CLI included. Where no
+    service can be had the session is skipped, and in CI (CI=true) it fails instead.
+    """
+    # Not session.run: a provisioning failure must be able to skip the session outside CI.
+    done = subprocess.run(
+        ["bash", "scripts/ensure-podman"], stdout=subprocess.PIPE, text=True, check=False
+    )
+    if done.returncode != 0:
+        message = "no Podman service (scripts/ensure-podman failed; its reason is above)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            session.error(f"CI=true: {message}")
+        session.skip(message)
+    lines = done.stdout.strip().splitlines()
+    if not lines or not lines[-1].startswith("DOCKER_HOST="):
+        session.error(f"scripts/ensure-podman printed no DOCKER_HOST line: {done.stdout!r}")
+    docker_host = lines[-1].removeprefix("DOCKER_HOST=")
+    session.install("-e", ".[test]")
+    default = ["-q", "-n", "2", "--dist", "loadfile", *PODMAN_CORE]
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        *(session.posargs or default),
+        env={"DOCKER_HOST": docker_host},
+    )
 
 
 @nox.session(python=PYTHON)

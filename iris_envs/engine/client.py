@@ -95,6 +95,25 @@ def label_filters(labels: Mapping[str, str | None]) -> dict[str, list[str]]:
     return {"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]}
 
 
+def familiar_ref(ref: str) -> str:
+    """``ref`` as dockerd spells it: without the ``docker.io/`` (and ``library/``) Podman adds.
+
+    Podman's compat API normalises short names to Docker Hub ("iris-envs/app:k" is reported as
+    "docker.io/iris-envs/app:k", docs/your-machine.md#podman); dockerd reports the short
+    ("familiar") form, which is what every tag comparison in iris-envs expects.
+    """
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
+
+
+def engine_is_podman(version: Mapping[str, Any]) -> bool:
+    """Whether an engine's ``/version`` answer comes from Podman (its compat API)."""
+    components = version.get("Components") or ()
+    return any("podman" in str(c.get("Name", "")).lower() for c in components)
+
+
 def _explanation(error: Any) -> str:
     explanation = getattr(error, "explanation", None)
     return str(explanation or error)
@@ -114,6 +133,7 @@ class EngineClient:
         self._client: Any = None
         self._timeout = timeout  # seconds per request (a commit of gigabytes takes minutes)
         self._endpoint = endpoint
+        self._podman: bool | None = None  # asked on first need (is_podman)
 
     @property
     def endpoint(self) -> Endpoint:
@@ -209,6 +229,18 @@ class EngineClient:
         """The engine's own description (`docker info`): version, storage driver, CPUs, root."""
         with self._translate("info"):
             return dict(self._api.info())
+
+    def is_podman(self) -> bool:
+        """Whether the engine is Podman's Docker-compatible service (asked once, then kept).
+
+        Podman's ``/version`` names itself in ``Components`` ("Podman Engine"); dockerd says
+        "Engine". Only where the two behave differently (the commit's labels) does it matter.
+        """
+        if self._podman is None:
+            with self._translate("version"):
+                version = self._api.version()
+            self._podman = engine_is_podman(version)
+        return self._podman
 
     def platform(self) -> str:
         """The engine's native platform, e.g. ``linux/amd64``."""

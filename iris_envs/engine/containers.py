@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from iris_envs.engine.client import EngineClient, label_filters
+from iris_envs.engine.client import EngineClient, familiar_ref, label_filters
 from iris_envs.engine.types import ContainerInfo, ContainerSpec
 from iris_envs.errors import DockerOperationFailed, NotFoundInEngine
 
@@ -22,7 +22,7 @@ def _container_info(data: Mapping[str, Any]) -> ContainerInfo:
     return ContainerInfo(
         id=data["Id"],
         name=str(data.get("Name", "")).lstrip("/"),
-        image=str(config.get("Image", "")),
+        image=familiar_ref(str(config.get("Image", ""))),
         status=str(state.get("Status", "")),
         running=bool(state.get("Running")),
         exit_code=state.get("ExitCode") if not state.get("Running") else None,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from iris_envs.engine.client import EngineClient, label_filters
+from iris_envs.engine.client import EngineClient, familiar_ref, label_filters
 from iris_envs.engine.types import ImageInfo, PullProgress
 from iris_envs.errors import DockerOperationFailed, ImageNotFound, NotFoundInEngine
 
 # A commit writes the container's changes as one layer: minutes for tens of gigabytes, never
 # hours; past this the engine is taken to have stopped answering.
 COMMIT_TIMEOUT = 2 * 3600.0
+LIST_ATTEMPTS = 5  # listings an image removal elsewhere cut short (Podman < 4.6), then give up
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -30,8 +32,8 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
     config = data.get("Config") or {}
     return ImageInfo(
         id=data["Id"],
-        tags=tuple(data.get("RepoTags") or ()),
-        repo_digests=tuple(data.get("RepoDigests") or ()),
+        tags=tuple(familiar_ref(tag) for tag in data.get("RepoTags") or ()),
+        repo_digests=tuple(familiar_ref(digest) for digest in data.get("RepoDigests") or ()),
         labels=dict(config.get("Labels") or {}),
         created=str(data.get("Created", "")),
         size=int(data.get("Size") or 0),
@@ -43,6 +45,26 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
         user=str(config.get("User") or ""),
         layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
     )
+
+
+def podman_label_changes(labels: Mapping[str, str]) -> list[str]:
+    """``LABEL`` changes that give a Podman commit exactly ``labels``.
+
+    Podman parses a change as ``LABEL key=value``: split at the first ``=``, one pair of
+    surrounding double quotes removed, nothing unescaped, and every change split at newlines
+    (pkg/util/utils.go GetImageConfig and compat CommitContainer, v4.3). Quoting every value
+    keeps JSON values, empty values and edge spaces intact. dockerd would unescape them as a
+    Dockerfile does, which is why it gets the labels in the body instead.
+    """
+    changes = []
+    for key, value in labels.items():
+        if not key or key != key.strip() or "=" in key or "\n" in key + value:
+            raise DockerOperationFailed(
+                f"label {key!r}: Podman's commit cannot carry a label whose key is empty, has "
+                "'=' or edge spaces, or which has a line break; use Docker for this image"
+            )
+        changes.append(f'LABEL {key}="{value}"')
+    return changes
 
 
 class ImageOps(EngineClient):
@@ -59,8 +81,18 @@ class ImageOps(EngineClient):
 
     def images_by_label(self, labels: Mapping[str, str | None]) -> list[ImageInfo]:
         """Images carrying every label (value None = any value)."""
-        with self._translate("list images"):
-            summaries = self._api.images(filters=label_filters(labels))
+        for attempt in range(LIST_ATTEMPTS):
+            try:
+                with self._translate("list images"):
+                    summaries = self._api.images(filters=label_filters(labels))
+                break
+            except DockerOperationFailed as error:
+                # Podman before 4.6 fails a listing when another process removes an image
+                # meanwhile ("image not known", "layer not known"; podman PR #18980): asked
+                # again, it lists what is left.
+                if "not known" not in str(error) or attempt == LIST_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2)
         found = []
         for summary in summaries:
             info = self.inspect_image(summary["Id"])
@@ -155,6 +187,10 @@ class ImageOps(EngineClient):
         message: str = "",
     ) -> str:
         """Commit a container to a new UNTAGGED image and return its id (tag it when verified)."""
+        if self.is_podman():
+            # Podman's compat /commit ignores the body's Labels (pkg/api/handlers/compat/
+            # images.go, v4.3: the body is decoded and dropped), so they travel as LABEL changes.
+            changes = [*changes, *podman_label_changes(labels)]
         params = {
             "container": container_id,
             "comment": message or None,
@@ -176,4 +212,7 @@ class ImageOps(EngineClient):
                 timeout=COMMIT_TIMEOUT,
             )
             result = api._result(response, json=True)
-        return str(result["Id"])
+        image_id = str(result["Id"])
+        # dockerd answers "sha256:<hex>", Podman the bare hex (as its image inspect does not):
+        # one spelling, so an id compares equal to what inspect_image reports.
+        return image_id if ":" in image_id else f"sha256:{image_id}"

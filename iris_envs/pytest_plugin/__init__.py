@@ -84,13 +84,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[ENVIRONMENT] = lambda: objectscript_environment(config)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The session's containers go when its tests are done, not at unconfigure: an xdist
+    worker reports itself finished right after this hook, and the controller's teardown then
+    gives it 5 s (execnet's _terminate_execution) before interrupting it with SIGINT; a worker
+    still importing or collecting garbage in that window had its removal cut off, and left its
+    container running (seen under load on Docker and on Podman)."""
+    _close(session.config)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _close(config)  # without a session finished (an error before it); else a no-op
+
+
+def _close(config: pytest.Config) -> None:
     clones = config.stash.get(_CLONES, None)
     if clones is not None:
         clones.close()  # the pools' threads first: their containers go next
     state = config.stash.get(_STATE, None)
     if state is not None:
-        state.close()  # also after Ctrl-C: pytest unconfigures on KeyboardInterrupt too
+        state.close()  # also after Ctrl-C: pytest finishes the session on KeyboardInterrupt too
 
 
 def _option_value(config: pytest.Config) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from iris_envs import bounded, naming
+from iris_envs.engine.client import familiar_ref
 from iris_envs.errors import ConfigError
 from iris_envs.share.tar_reader import BLOCK, Member, TarFormatError, TarReader
 
@@ -37,12 +38,16 @@ MAX_JSON_TOTAL = 32 * 1024 * 1024  # all members kept in memory as possible JSON
 MAX_TRAILING = 1024 * 1024  # zeros after the end-of-archive marker (tar pads to its record size)
 # The names docker save gives the image config: <hex>.json (Docker < 25), blobs/sha256/<hex>.
 _CONFIG_NAME = re.compile(r"(?:[0-9a-f]{64}\.json|blobs/sha256/[0-9a-f]{64})")
-# Every name docker save writes (moby image/tarexport/save.go, before and since Docker 25): an
-# archive with any other member was not made by `cache export` and is refused at that member.
+# Every name docker save writes (moby image/tarexport/save.go, before and since Docker 25), and
+# Podman's (containers/image docker/internal/tarfile/writer.go: each layer as <hex>.tar at the
+# top, linked from a legacy <id>/layer.tar): an archive with any other member was not made by
+# `cache export` and is refused at that member.
 _SAVE_NAME = re.compile(
     r"manifest\.json|repositories|index\.json|oci-layout|[0-9a-f]{64}(?:\.json|/json|/VERSION"
-    r"|/layer\.tar)?|blobs(?:/sha256(?:/[0-9a-f]{64})?)?"
+    r"|/layer\.tar|\.tar)?|blobs(?:/sha256(?:/[0-9a-f]{64})?)?"
 )
+# What a legacy layer.tar may link to: another layer.tar (Docker < 25), or Podman's <hex>.tar.
+_LINKED_LAYER = re.compile(r"(?:.*/)?layer\.tar|(?:\.\./)?[0-9a-f]{64}\.tar")
 
 Progress = Callable[[int], None]
 
@@ -115,9 +120,10 @@ class _Scan:
 
 def _link_target(name: str, member: Member) -> str:
     """Where a link points, as a member name. Only the links docker save writes are accepted:
-    ``<id>/layer.tar`` naming another layer.tar (Docker < 25 links a layer met twice)."""
+    ``<id>/layer.tar`` naming another layer.tar (Docker < 25 links a layer met twice) or, from
+    Podman, the layer ``../<hex>.tar``."""
     kind = "symbolic link" if member.kind == "symlink" else "hard link"
-    if not name.endswith("/layer.tar") or not member.linkname.endswith("layer.tar"):
+    if not name.endswith("/layer.tar") or not _LINKED_LAYER.fullmatch(member.linkname):
         raise TarFormatError(
             f"member {name} is a {kind} (to {member.linkname}): an archive is read as data, "
             "and only docker save's layer.tar links are accepted"
@@ -224,7 +230,8 @@ def check_contents(path: Path, scan: _Scan) -> ArchivedSnapshot:
     if labels.get(naming.LABEL_ROLE) != "snapshot" or not env or not key:
         raise bad(path, "the image in it is not an iris-envs snapshot (foreign archive)")
     ref = naming.shared_ref(env, key)  # the project-independent name archives carry
-    if (entry.get("RepoTags") or []) != [ref]:
+    # Podman writes the tag as docker.io/iris-envs/<env>:<key12>, dockerd as iris-envs/...
+    if [familiar_ref(str(tag)) for tag in entry.get("RepoTags") or []] != [ref]:
         raise bad(path, f"the image is tagged {entry.get('RepoTags')}, expected exactly [{ref!r}]")
     layers = entry.get("Layers") or []
     if not isinstance(layers, list) or len(layers) != len(diff_ids):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from iris_envs import naming
 from iris_envs.exit_codes import ExitCode
 from tests.integration.conftest import (
     MakeProject,
@@ -178,7 +179,8 @@ def test_run_rebuild_never_uses_a_spare_of_the_snapshot_it_replaced(
     report = tmp_path / "r.json"
     done = spare_project.run("--rebuild", report=report, timeout=300)
     assert done.returncode == 0, done.stderr
-    tagged = docker("image", "inspect", "-f", "{{.Id}}", f"iris-envs/{spare_project.env}:latest")
+    latest = naming.latest_ref(spare_project.root.resolve(), spare_project.env)
+    tagged = docker("image", "inspect", "-f", "{{.Id}}", latest)
     new_image = tagged.stdout.strip()
     assert new_image != old_image
     assert container_of(report) != old["id"]  # a container of the new snapshot served it
@@ -208,7 +210,16 @@ def test_gc_removes_spares_whose_snapshot_is_gone_and_claimed_spares_of_killed_r
     [spare] = spare_project.spares()
     # A killed run that had claimed the spare: its renamed container carries the dead pid.
     script = tmp_path / "hang.py"
-    script.write_text("import time\ntime.sleep(120)\n")
+    # The command ends when the killed run's process does (it is reparented): else, once it
+    # has started, it would hold the run's output pipes open for its whole sleep (seen on
+    # Podman, where the claim is seen later, after the command started).
+    script.write_text(
+        "import os, time\n"
+        "parent = os.getppid()\n"
+        "deadline = time.monotonic() + 120\n"
+        "while os.getppid() == parent and time.monotonic() < deadline:\n"
+        "    time.sleep(0.1)\n"
+    )
     process = popen_cli(
         ["run", "-e", spare_project.env, "--spares", "0", "--", sys.executable, str(script)],
         spare_project.root,

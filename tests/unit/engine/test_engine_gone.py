@@ -168,6 +168,7 @@ def test_a_commit_waits_past_the_client_timeout_but_not_forever() -> None:
         _url=lambda path: path,
         _post_json=post_json,
         _result=lambda response, json: {"Id": "sha256:snap"},
+        version=lambda: {"Components": [{"Name": "Engine"}]},  # dockerd
     )
     engine = DockerEngine(client_factory=lambda: types.SimpleNamespace(api=api))
     image = engine.commit("c1", labels={"a": "b"}, changes=["USER 51773"], message="m")

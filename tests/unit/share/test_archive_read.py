@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import json
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from iris_envs.share.archive_read import MAX_JSON_TOTAL, ArchiveInvalid, scan_archive
+from iris_envs import naming
+from iris_envs.share.archive_read import (
+    MAX_JSON_TOTAL,
+    ArchiveInvalid,
+    check_contents,
+    scan_archive,
+)
 from iris_envs.share.tar_reader import MAX_HEADER_DATA
 
 HEX = "a" * 64
@@ -51,6 +59,45 @@ def test_a_docker_save_shaped_archive_is_read_with_its_links(tmp_path: Path) -> 
     scan = scan_archive(path)
     assert scan.links == {f"{other}/layer.tar": f"{HEX}/layer.tar"}
     assert scan.small == {"manifest.json": b"[]"}
+
+
+def test_a_podman_save_shaped_archive_is_read_and_its_docker_io_tag_accepted(
+    tmp_path: Path,
+) -> None:
+    # Podman writes each layer as <hex>.tar at the top, links a legacy <id>/layer.tar to it,
+    # and tags the image docker.io/iris-envs/... (read from podman 4.3.1's /images/get).
+    layer = b"layer bytes"
+    layer_hex = hashlib.sha256(layer).hexdigest()
+    ref = naming.shared_ref("app", "k" * 12)
+    config = json.dumps(
+        {
+            "config": {
+                "Labels": {
+                    naming.LABEL_ROLE: "snapshot",
+                    naming.LABEL_ENV: "app",
+                    naming.LABEL_KEY: "k" * 12,
+                }
+            },
+            "rootfs": {"diff_ids": [f"sha256:{layer_hex}"]},
+        }
+    ).encode()
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = json.dumps(
+        [{"Config": config_name, "RepoTags": [f"docker.io/{ref}"], "Layers": [f"{layer_hex}.tar"]}]
+    ).encode()
+    path = write(
+        tmp_path / "podman.tar",
+        member(f"{layer_hex}.tar", layer),
+        member(config_name, config),
+        member(f"{HEX}/layer.tar", type=tarfile.SYMTYPE, linkname=f"../{layer_hex}.tar"),
+        member(f"{HEX}/VERSION", b"1.0"),
+        member(f"{HEX}/json", b"{}"),
+        member("manifest.json", manifest),
+        member("repositories", b"{}"),
+    )
+    snap = check_contents(path, scan_archive(path))
+    assert snap.ref == ref
+    assert snap.layer_members == (f"{layer_hex}.tar",)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ REACH = (
     "try:\n"
     "    socket.create_connection(where, timeout=5).close()\n"
     "except OSError as error:\n"
-    "    sys.exit(f'cannot reach {where}: {error}')\n"
+    # Braces are doubled: `iris-envs run` fills {env}-style placeholders in the command.
+    "    sys.exit(f'cannot reach {{where}}: {{error}}')\n"
     "print('reached', *where)\n"
 )
 

@@ -21,7 +21,8 @@ def tests(session: nox.Session) -> None:
     # Two workers, one test module each at a time (module fixtures build their snapshot once):
     # most of a test's time is spent waiting for containers, so this halves the run on two
     # cores. Every test names its own environments and containers, so workers never collide.
-    default = ["-q", "-n", "2", "--dist", "loadfile"]
+    # tests/docs needs the docs extra and runs in the docs session, not skipped here.
+    default = ["-q", "-n", "2", "--dist", "loadfile", "--ignore=tests/docs", "--durations=15"]
     session.run("python", "-m", "pytest", *(session.posargs or default))
 
 

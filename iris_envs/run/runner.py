@@ -242,8 +242,8 @@ def _prepare_command(
 def _expand_command(spec: EnvSpec, options: RunOptions, iris_version: str) -> tuple[str, ...]:
     """The command with this environment's placeholders filled in (its {env_dir} created)."""
     used = placeholders.check_command(options.command)
-    if not used:
-        return options.command
+    if not used:  # still turn {{ and }} into braces: the documented escape holds everywhere
+        return placeholders.expand(options.command, {})
     folder = placeholders.env_dir(spec.project_root, spec.name, options.output)
     if "env_dir" in used:
         try:

@@ -44,8 +44,10 @@ class Engine(FakeEngine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def add_snapshot(self, env: str, key: str, inputs: Mapping[str, object], created: str) -> None:
-        super().add_snapshot(env, key, inputs, created)
+    def add_snapshot(
+        self, env: str, key: str, inputs: Mapping[str, object], created: str, *, project: Path
+    ) -> None:
+        super().add_snapshot(env, key, inputs, created, project=project)
         self.images[-1].labels[naming.LABEL_ROLE] = "snapshot"
 
     def containers_of_image(self, image_id: str) -> list[str]:
@@ -272,11 +274,12 @@ def test_cache_ls_works_with_a_cache_folder_nothing_can_be_written_to(
     # /proc/self/fdinfo exists and refuses new files even to root (chmod does not stop root).
     monkeypatch.setenv("IRIS_ENVS_CACHE_DIR", "/proc/self/fdinfo")
     engine = Engine()
-    engine.add_snapshot("app", "a" * 64, {}, "2026-01-01T00:00:00Z")
+    engine.add_snapshot("app", "a" * 64, {}, "2026-01-01T00:00:00Z", project=tmp_path)
     monkeypatch.setattr(adapter, "DockerEngine", lambda: engine)
     monkeypatch.chdir(tmp_path)
     code, out, err = cli(capsys, "cache", "ls")
-    assert code == 0 and "1 snapshot(s)" in out and "iris-envs/app:aaaaaaaaaaaa" in out, err
+    ref = naming.snapshot_ref(tmp_path, "app", "a" * 64)
+    assert code == 0 and "1 snapshot(s)" in out and ref in out, out + err
 
 
 @pytest.mark.parametrize("kind", ["junk", "missing", "folder"])

@@ -71,3 +71,14 @@ def test_env_dir_is_under_dot_iris_envs_unless_output_is_given(tmp_path: Path) -
     assert chosen == tmp_path / "out" / "a"
     placeholders.make_env_dir(chosen)
     assert not (tmp_path / "out" / ".gitignore").exists()  # a folder the user chose is theirs
+
+
+def test_double_braces_are_literal_in_a_command_with_no_placeholder(tmp_path: Path) -> None:
+    # The escape must not depend on whether another argument uses a placeholder.
+    from iris_envs.config.spec import EnvSpec
+    from iris_envs.run.runner import RunOptions, _expand_command
+
+    spec = EnvSpec(name="e", project_root=tmp_path)
+    code = "print(f'{{x}}')"
+    expanded = _expand_command(spec, RunOptions(command=("python", "-c", code)), "2025.1")
+    assert expanded == ("python", "-c", "print(f'{x}')")

@@ -13,6 +13,8 @@ How a line is compared (the pages say this in one sentence at the top):
   ``=``): on both sides each becomes a
   placeholder naming its kind, so the page shows a realistic value and every word around it
   still has to match;
+- a step's heartbeat line (``NAME: STEP ... DETAIL (N s)``) matches any number of heartbeats
+  of that step, none included: how many a step prints depends on how fast the machine is;
 - a line of only ``...`` matches any number of lines (for output whose length is not the
   page's to decide); ``...`` inside a line is literal text, as in the progress lines
   ``default: commit snapshot ...``;
@@ -56,6 +58,10 @@ VARIABLE: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 
+# A slow step's heartbeat, `NAME: STEP ... DETAIL (N s)` (iris_envs/progress.py): printed at most
+# every 5 s, so a loaded machine prints more of them and a fast one may print none. A heartbeat
+# the page shows stands for any number (none included) of heartbeats of the same step.
+HEARTBEAT = re.compile(r"^([A-Za-z0-9][\w.-]*: .+? \.\.\. ).+ \(\d+ s\)$")
 # `NAME: message`, a progress line of one environment (unindented; the summary is indented).
 PROGRESS = re.compile(r"^([A-Za-z0-9][\w.-]*): ")
 # `===== NAME: output =====`: a parallel run's captured output of one environment follows.
@@ -135,7 +141,14 @@ def _pattern(lines: list[str]) -> re.Pattern[str]:
     parts = []
     for line in lines:
         squashed = normalize(line)
-        parts.append(r"(?:[^\n]*\n)*?" if squashed == "..." else re.escape(squashed) + r"\n")
+        heartbeat = HEARTBEAT.match(" ".join(line.split()))
+        if squashed == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        elif heartbeat:
+            step = re.escape(normalize(heartbeat.group(1)) + " ")
+            parts.append(rf"(?:{step}[^\n]*\(<duration>\)\n)*")
+        else:
+            parts.append(re.escape(squashed) + r"\n")
     return re.compile("".join(parts))
 
 

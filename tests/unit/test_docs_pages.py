@@ -155,3 +155,28 @@ def test_the_quickstart_shows_every_line_of_its_outputs() -> None:
     elided = [s.command for s in steps if s.command and "..." in map(str.strip, s.expected)]
     assert elided == []
     assert all(s.expected for s in steps if s.command), "a command shows no output"
+
+
+HEARTBEAT_PAGE = (
+    "default: start build container ...",
+    "default: start build container ... log line 'Enabling logons' (2 s)",
+    "default: start build container done in 1.9 s (iris session answers)",
+)
+
+
+@pytest.mark.parametrize("beats", [0, 1, 3])
+def test_a_heartbeat_the_page_shows_matches_as_many_as_a_machine_prints(beats: int) -> None:
+    printed = ["default: start build container ..."]
+    printed += [f"default: start build container ... waiting ({5 * i + 2} s)" for i in range(beats)]
+    printed += ["default: start build container done in 17.0 s (iris session answers)"]
+    assert matches(HEARTBEAT_PAGE, "\n".join(printed) + "\n")
+
+
+def test_a_heartbeat_of_another_step_or_environment_does_not_match() -> None:
+    for stranger in (
+        "default: prepare users ... waiting (5 s)",
+        "other: start build container ... waiting (5 s)",
+        "default: start build container ... waiting",
+    ):
+        printed = [HEARTBEAT_PAGE[0], stranger, HEARTBEAT_PAGE[2]]
+        assert not matches(HEARTBEAT_PAGE, "\n".join(printed) + "\n"), stranger

@@ -2,8 +2,9 @@
 Chromium (issue 23 item 8).
 
 Each checked page gets a small script that reports what a reader trips on, as the browser laid
-it out: a code block on the landing page wider than its column (cut off, it scrolls), a name in
-a table's first column broken over two lines. Links must work from disk (file://), where a link
+it out: a code block on the landing page, or a command's output (a ``console`` block) on any
+checked page, wider than its column (cut off, it scrolls); a name in a table's first column
+broken over two lines. Links must work from disk (file://), where a link
 to ``page/`` lands on a directory listing. Skipped where mkdocs (``.[docs]``) or Chromium is
 missing; ``nox -s docs`` runs it.
 """
@@ -29,7 +30,8 @@ window.addEventListener("load", () => {
   const problems = [];
   const landing = document.body.dataset.landing === "yes";
   document.querySelectorAll(".md-content pre > code").forEach((code, number) => {
-    if (landing && code.scrollWidth > code.clientWidth + 1) {
+    const output = code.closest(".language-console") !== null;
+    if ((landing || output) && code.scrollWidth > code.clientWidth + 1) {
       problems.push(`code block ${number + 1} is cut off (${code.scrollWidth} px of text in `
         + `${code.clientWidth} px): ${code.textContent.split("\\n")[0]}`);
     }
@@ -99,7 +101,9 @@ def layout_problems(browser: str, site: Path, page: str, width: int) -> list[str
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("page", ["index.html", "pytest.html", "quickstart.html", "running.html"])
+@pytest.mark.parametrize(
+    "page", ["index.html", "pytest.html", "quickstart.html", "nox.html", "running.html"]
+)
 def test_a_reader_sees_whole_code_lines_and_unbroken_names(
     site: Path, page: str, width: int
 ) -> None:

@@ -1,5 +1,5 @@
 """docs/nox.md runs as written (issue 23 item 3): its project, noxfile and commands, read and
-compared as the quickstart test does, against the stand-in images.
+compared as tests/docs_pages.py does, against the stand-in images.
 
 The page installs ``iris-envs`` into the session's virtualenv by name, as a user will once it is
 released; here a wheel of this checkout stands in for that release (PIP_FIND_LINKS), as the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_quickstart import matches, page_steps
+from tests.docs_pages import page_steps, play
 from tests.integration.test_readme_main_job import copy_checkout
 from tests.private_engine import PrivateEngine
 
@@ -45,7 +45,7 @@ def test_the_nox_page_runs_as_written_without_debug_lines(
     )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
 
-    project = tmp_path / "project"
+    project = tmp_path / "myapp"  # the folder the page's snapshot names show
     project.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(
@@ -61,28 +61,7 @@ def test_the_nox_page_runs_as_written_without_debug_lines(
     )
     steps = page_steps(PAGE.read_text(encoding="utf-8"))
     assert [s.command for s in steps if s.command] == ["nox -l", "nox -s 'tests(iris-2025.1)'"]
-    for step in steps:
-        if step.path is not None:
-            (project / step.path).parent.mkdir(parents=True, exist_ok=True)
-            (project / step.path).write_text(step.text, encoding="utf-8")
-            continue
-        assert step.command is not None
-        done = subprocess.run(
-            ["bash", "-c", step.command + " 2>&1"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        output = done.stdout
-        assert done.returncode == 0, f"$ {step.command}\n{output[-6000:]}"
-        assert matches(step.expected, output), (
-            f"$ {step.command}\n--- the page shows:\n"
-            + "\n".join(step.expected)
-            + f"\n--- it printed:\n{output[-6000:]}"
-        )
+    for step, output in play(PAGE, project, env, timeout=600):
         debug = [line for line in output.splitlines() if HTTP_DEBUG.search(line)]
         assert debug == [], f"$ {step.command}: {len(debug)} HTTP debug lines, e.g. {debug[:3]}"
     # The session's container was removed after its body; its snapshot was built once.

@@ -51,6 +51,12 @@ def test_install_says_how_until_there_is_a_release() -> None:
     assert "iris-envs @ git+https://github.com/OWNER/iris-envs" in README
 
 
+def commands_of(console: str) -> str:
+    """The lines a reader types in a console block (``$ ...``), not the output shown under them
+    (e.g. nox echoing a noxfile's ``session.install``)."""
+    return "\n".join(line for line in console.splitlines() if line.startswith("$ "))
+
+
 def test_no_page_installs_a_release_that_does_not_exist_yet() -> None:
     """Issue 23 item 1: `pip install iris-envs` fails until the first release, so no command in
     the README or the docs may rely on it (the bare package name as an argument of pip install,
@@ -59,7 +65,10 @@ def test_no_page_installs_a_release_that_does_not_exist_yet() -> None:
     offenders = []
     for page in pages:
         text = page.read_text(encoding="utf-8")
-        code = [(m.group(1), "") for m in re.finditer(r"```[^\n]*\n(.*?)```", text, re.S)]
+        code = [
+            (commands_of(m.group(2)) if m.group(1) == "console" else m.group(2), "")
+            for m in re.finditer(r"```(\S*)[^\n]*\n(.*?)```", text, re.S)
+        ]
         code += [
             (m.group(1), text[max(0, m.start() - 40) : m.end() + 40])
             for m in re.finditer(r"`([^`\n]+)`", text)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from iris_envs.pytest_plugin import isolation
 from iris_envs.unittest.results import ClassRun, Outcome, outcome
 from iris_envs.unittest.source import ClassFile, TestClass, as_test_class, index_classes, read_class
 
@@ -114,8 +115,20 @@ class UnitTestClass(pytest.Collector):
 
         env = self.config.stash[ENVIRONMENT]()
         # The methods still selected (-k, --lf): one alone runs alone; else the class runs whole.
-        selected = [item.name for item in self.session.items if item.parent is self]
-        return run_class(DockerEngine(), env.container, env.namespace, self.test, selected)
+        items = [item for item in self.session.items if item.parent is self]
+        selected = [item.name for item in items]
+        if not any(isolation.isolation_of(item) == "namespace" for item in items):
+            return run_class(DockerEngine(), env.container, env.namespace, self.test, selected)
+        # Isolated: the class (its load, its run, what its methods write) in a clone of its own,
+        # claimed for its run and released after it, as a Python test's clone is for the test.
+        keep = bool(self.config.getoption("iris_keep_on_failure"))
+        clones = self.config.stash[isolation.CLONES]
+        with clones.claimed(env, *items, keep_on_failure=keep) as namespace:
+            run = run_class(DockerEngine(), env.container, namespace, self.test, selected)
+            for item in items:  # decides whether --iris-keep-on-failure keeps the clone
+                if outcome(run, item.name, self.test).status == "failed":
+                    item.stash[isolation.FAILED] = True
+        return run
 
 
 class UnitTestItem(pytest.Item):

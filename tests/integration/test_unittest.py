@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import cli_env, remove_env_artifacts, write_project
+from tests.integration.conftest import cli_env, docker, remove_env_artifacts, write_project
+from tests.integration.test_config_model import session
 
 pytestmark = pytest.mark.docker
 
@@ -221,6 +222,96 @@ def test_the_unittest_verb_runs_the_classes_without_pytest(project: Project) -> 
     assert inside.returncode == 0, out
     assert "3 passed" in inside.stdout
     assert out.count("start container done") == 1, out  # no second container
+
+
+# Two classes that write the same global and assert it was absent when they started.
+ISOLATED_CLASS = """\
+Class Demo.Iso.{name} Extends %UnitTest.TestCase
+{{
+
+Method TestWritesTheGlobal()
+{{
+    Do $$$AssertEquals($Get(^IsoUT("x")), "", "^IsoUT is absent at the start")
+    Set ^IsoUT("x")="{name}"
+}}
+
+}}
+"""
+
+
+MARK_SECOND = """\
+import pytest
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "Demo.Iso.Second" in item.nodeid:
+            item.add_marker(pytest.mark.iris_isolation("namespace"))
+"""
+
+
+def isolation_project(project: Project, isolation: str) -> None:
+    """Only the two writing classes, with ``iris_isolation`` as given ("" for none)."""
+    for old in (project.root / "tests").rglob("*.*"):
+        old.unlink()
+    for name in ("First", "Second"):
+        path = project.root / f"tests/objectscript/Demo/Iso/{name}.cls"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(ISOLATED_CLASS.format(name=name))
+    ini = "[pytest]\ntestpaths = tests\niris_unittest = tests/objectscript\n" + isolation
+    (project.root / "pytest.ini").write_text(ini)
+
+
+def test_each_class_runs_in_a_clone_of_its_own_when_isolation_is_on(project: Project) -> None:
+    isolation_project(project, "iris_isolation = namespace\n")
+    isolated = project.run("-q")
+    assert isolated.returncode == 0, isolated.stdout + isolated.stderr
+    assert "2 passed" in isolated.stdout, isolated.stdout
+    # Sharing the namespace, the second class sees what the first wrote.
+    isolation_project(project, "")
+    shared = project.run("-q")
+    assert shared.returncode == 1, shared.stdout + shared.stderr
+    assert "1 failed, 1 passed" in shared.stdout, shared.stdout
+    failed = "FAILED tests/objectscript/Demo/Iso/Second.cls::Demo.Iso.Second::TestWritesTheGlobal"
+    assert failed in shared.stdout, shared.stdout
+    assert "AssertEquals failed: ^IsoUT is absent at the start" in shared.stdout
+    # The marker on one class's items (docs/pytest.md): the pool's pristine copies are taken
+    # when the container starts, before the unisolated first class writes.
+    (project.root / "tests/conftest.py").write_text(MARK_SECOND)
+    marked = project.run("-q")
+    assert marked.returncode == 0, marked.stdout + marked.stderr
+    assert "2 passed" in marked.stdout, marked.stdout
+
+
+def test_a_failed_class_names_its_clone_and_keep_on_failure_keeps_it(project: Project) -> None:
+    isolation_project(project, "iris_isolation = namespace\n")
+    second = project.root / "tests/objectscript/Demo/Iso/Second.cls"
+    second.write_text(
+        ISOLATED_CLASS.format(name="Second").replace(
+            '    Set ^IsoUT("x")="Second"\n',
+            '    Set ^IsoUT("x")="evidence"\n    Do $$$AssertEquals(1, 2, "fails after writing")\n',
+        )
+    )
+    done = project.run("-q", "--iris-env", project.env, under_run=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the test ran in clone namespace USER_C" in done.stdout, done.stdout
+    assert "it was reset after the test (--iris-keep-on-failure keeps it)" in done.stdout
+    kept = project.run("-q", "--iris-env", project.env, "--iris-keep-on-failure", under_run=False)
+    assert "kept as it was for inspection" in kept.stdout, kept.stdout
+    containers = docker(
+        "ps", "-q", "--filter", f"label=org.iris-envs.env={project.env}"
+    ).stdout.split()
+    assert containers, "the failed session's container is kept"
+    try:
+        namespace = kept.stdout.split("clone namespace ", 1)[1].split(",", 1)[0]
+        seen = session(containers[0], 'Write "E=",$Get(^IsoUT("x")),!\nHalt\n', namespace)
+        assert "E=evidence" in seen, seen
+        # The environment's own namespace never saw the class's write.
+        home = session(containers[0], 'Write "E=",$Get(^IsoUT("x")),!\nHalt\n', "USER")
+        assert "E=evidence" not in home, home
+    finally:
+        for name in containers:
+            docker("rm", "-f", name, check=False)
 
 
 @pytest.mark.real_iris

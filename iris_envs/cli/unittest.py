@@ -12,14 +12,21 @@ from iris_envs.cli._common import add_config_option
 if TYPE_CHECKING:
     from iris_envs.unittest.source import TestClass
 
-HELP = "run ObjectScript %UnitTest classes (.cls files) in a warm container of an environment"
+HELP = (
+    "run ObjectScript %UnitTest classes (.cls files, XML exports) in a warm container of an "
+    "environment"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``unittest``."""
     add_config_option(parser)
     parser.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help=".cls files or folders holding them"
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help=".cls files, XML exports, or folders holding them",
     )
     parser.add_argument(
         "-e",

@@ -2,9 +2,10 @@
 
 pytest's documented way to collect non-Python tests: a ``pytest_collect_file`` hook returning a
 ``pytest.File`` whose collectors yield ``pytest.Item`` subclasses ("Working with non-python
-tests", pytest docs). A ``.cls`` file under a folder named by the ini option ``iris_unittest``
-that defines a %UnitTest.TestCase subclass becomes ``<file>::<Package.Class>::<TestMethod>``
-items, so ``-k``, ``-x``, ``--lf``, xdist and ``--junitxml`` treat them as any test.
+tests", pytest docs). A ``.cls`` file (or an XML export) under a folder named by the ini option
+``iris_unittest`` that defines a %UnitTest.TestCase subclass becomes
+``<file>::<Package.Class>::<TestMethod>`` items, so ``-k``, ``-x``, ``--lf``, xdist and
+``--junitxml`` treat them as any test.
 
 The class runs once per pytest process, at its first item, through %UnitTest.Manager in the
 environment's container (``iris_envs.unittest.runner``); its items then report their method's
@@ -21,7 +22,14 @@ import pytest
 
 from iris_envs.pytest_plugin import isolation
 from iris_envs.unittest.results import ClassRun, Outcome, outcome
-from iris_envs.unittest.source import ClassFile, TestClass, as_test_class, index_classes, read_class
+from iris_envs.unittest.source import (
+    SUFFIXES,
+    ClassFile,
+    TestClass,
+    as_test_class,
+    index_classes,
+    read_classes,
+)
 
 if TYPE_CHECKING:
     from iris_envs.pytest_plugin.environments import IrisEnv
@@ -39,8 +47,8 @@ class UnitTestFailure(Exception):
 def add_ini(parser: pytest.Parser) -> None:
     parser.addini(
         INI,
-        "folders of ObjectScript %UnitTest classes (.cls) to collect as tests; they run through "
-        "%UnitTest.Manager in the iris-envs environment's container",
+        "folders of ObjectScript %UnitTest classes (.cls, XML exports) to collect as tests; they "
+        "run through %UnitTest.Manager in the iris-envs environment's container",
         type="paths",
         default=[],
     )
@@ -69,28 +77,30 @@ def _known(config: pytest.Config) -> dict[str, ClassFile]:
 
 
 def collect_file(file_path: Path, parent: pytest.Collector) -> UnitTestFile | None:
-    """A collector for a .cls file of the configured folders that holds a test class."""
-    if file_path.suffix.lower() != ".cls":
+    """A collector for a .cls file or an XML export of the configured folders that holds a
+    test class (an export may hold several)."""
+    if file_path.suffix.lower() not in SUFFIXES:
         return None
     folders = [folder.resolve() for folder in _folders(parent.config)]
     if not any(file_path.resolve().is_relative_to(folder) for folder in folders):
         return None
-    cls = read_class(file_path)
-    test = as_test_class(cls, _known(parent.config)) if cls is not None else None
-    if test is None or not test.methods:
+    known = _known(parent.config)
+    tests = [as_test_class(cls, {**known, cls.name: cls}) for cls in read_classes(file_path)]
+    found = [test for test in tests if test is not None and test.methods]
+    if not found:
         return None
     file: UnitTestFile = UnitTestFile.from_parent(parent, path=file_path)
-    file.test = test
+    file.tests = found
     return file
 
 
 class UnitTestFile(pytest.File):
-    """A .cls file: one test class."""
+    """A .cls file (one test class) or an XML export (one or more)."""
 
-    test: TestClass
+    tests: list[TestClass]
 
     def collect(self) -> list[UnitTestClass]:
-        return [UnitTestClass.from_parent(self, name=self.test.name, test=self.test)]
+        return [UnitTestClass.from_parent(self, name=test.name, test=test) for test in self.tests]
 
 
 class UnitTestClass(pytest.Collector):

@@ -224,6 +224,63 @@ def test_the_unittest_verb_runs_the_classes_without_pytest(project: Project) -> 
     assert out.count("start container done") == 1, out  # no second container
 
 
+# An XML export as IRIS writes one (intersystems/ipm's exported test data): a base class and a
+# test class in one file; TestTotal fails on purpose.
+CALC_EXPORT = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Export generator="IRIS" version="26">
+<Class name="Demo.Xml.Base">
+<Super>%UnitTest.TestCase</Super>
+</Class>
+
+
+<Class name="Demo.Xml.Calc">
+<Super>Demo.Xml.Base</Super>
+
+<Method name="TestConcat">
+<Implementation><![CDATA[
+    Set s="a"_"b"
+    Do $$$AssertEquals(s, "ab", "concatenation")
+]]></Implementation>
+</Method>
+
+<Method name="TestTotal">
+<ClassMethod>1</ClassMethod>
+<Implementation><![CDATA[
+    Set total="2"
+    Do $$$AssertEquals(total, 3, "the total")
+]]></Implementation>
+</Method>
+</Class>
+</Export>
+"""
+
+
+def test_classes_of_an_xml_export_are_collected_and_run(project: Project) -> None:
+    export = project.root / "tests/objectscript/calc-export.xml"
+    export.write_text(CALC_EXPORT)
+    (project.root / "tests/objectscript/not-an-export.xml").write_text("<catalog/>\n")
+    done = project.run("-v", "--junitxml=junit.xml")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "collected 8 items" in out, out  # 3 Python, 3 of Calc.cls, 2 of the export
+    assert "calc-export.xml::Demo.Xml.Calc::TestConcat PASSED" in out, out
+    assert "FAILED tests/objectscript/calc-export.xml::Demo.Xml.Calc::TestTotal" in out, out
+    assert "2 failed, 6 passed" in out, out
+    # The failure points into the export: its line, its text, expected and actual.
+    assert "actual:   total" in out and "expected: 3" in out, out
+    line = CALC_EXPORT.splitlines().index('    Do $$$AssertEquals(total, 3, "the total")') + 1
+    assert f"(tests/objectscript/calc-export.xml:{line})" in out, out
+    assert sorted(c[1] for c in junit_cases(project.root / "junit.xml") if "Xml" in c[0]) == [
+        "TestConcat",
+        "TestTotal",
+    ]
+    # The unittest verb takes the export too.
+    verb = project.cli("unittest", str(export), "-e", project.env)
+    assert verb.returncode == 1, verb.stdout + verb.stderr
+    assert verb.stdout.rstrip().endswith("1 failed, 1 passed"), verb.stdout
+
+
 # Two classes that write the same global and assert it was absent when they started.
 ISOLATED_CLASS = """\
 Class Demo.Iso.{name} Extends %UnitTest.TestCase

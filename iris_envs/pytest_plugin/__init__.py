@@ -12,8 +12,9 @@ standard library. Where the environment comes from, in this order:
    error before any test runs;
 3. ``@pytest.mark.iris_env("NAME")`` on a module or class: those tests use that environment.
 
-With the ini option ``iris_unittest = <folder>`` it also collects the ObjectScript %UnitTest
-classes there and runs them in the environment's container (``objectscript.py``).
+With the ini option ``iris_unittest = <folder>`` (or, without it, the ``<UnitTest>`` folders of
+an IPM module.xml beside the ini file) it also collects the ObjectScript %UnitTest classes there
+and runs them in the environment's container (``objectscript.py``).
 
 The ``IRIS_*`` variables are in ``os.environ`` as under ``iris-envs run``: with one
 ``--iris-env NAME`` for the whole session (its container starts before the first test), and
@@ -41,6 +42,7 @@ from iris_envs.pytest_plugin.objectscript import (
     check_folders,
     collect_file,
 )
+from iris_envs.pytest_plugin.objectscript import header as objectscript_header
 
 __all__ = ["IrisEnv"]
 
@@ -161,7 +163,12 @@ def _provided_by_run(config: pytest.Config) -> bool:
     return not requested or (bool(os.environ.get("IRIS_ENVS_CONTAINER")) and requested == [run_env])
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    environment = _environment_header(config)
+    return ([environment] if environment else []) + objectscript_header(config)
+
+
+def _environment_header(config: pytest.Config) -> str | None:
     requested = _requested(config)
     if os.environ.get("IRIS_ENVS_CONTAINER") and not requested:
         return (

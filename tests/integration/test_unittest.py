@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,7 @@ import pytest
 
 from tests.integration.conftest import cli_env, docker, remove_env_artifacts, write_project
 from tests.integration.test_config_model import session
+from tests.standin.build import build_dc_variant
 
 pytestmark = pytest.mark.docker
 
@@ -279,6 +281,89 @@ def test_classes_of_an_xml_export_are_collected_and_run(project: Project) -> Non
     verb = project.cli("unittest", str(export), "-e", project.env)
     assert verb.returncode == 1, verb.stdout + verb.stderr
     assert verb.stdout.rstrip().endswith("1 failed, 1 passed"), verb.stdout
+
+
+# An IPM module (the shape of intersystems/ipm's own module.xml): a test-phase folder of the
+# Demo.Tests package, a verify-phase one, and a dependency that IPM would install.
+MODULE_XML = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Export generator="IRIS" version="26">
+  <Document name="demo-app.ZPM">
+    <Module>
+      <Name>demo-app</Name>
+      <Version>1.0.0</Version>
+      <Packaging>module</Packaging>
+      <SourcesRoot>src</SourcesRoot>
+      <Dependencies>
+        <ModuleReference>
+          <Name>sslclient</Name>
+          <Version>1.*</Version>
+        </ModuleReference>
+      </Dependencies>
+      <UnitTest Name="/tests/unit_tests/" Package="Demo.Tests" Phase="test"/>
+      <UnitTest Name="/tests/integration_tests/" Package="Demo.Integration" Phase="verify"/>
+    </Module>
+  </Document>
+</Export>
+"""
+
+
+def module_project(project: Project) -> None:
+    """The acceptance project as an IPM module: no iris_unittest, a module.xml instead."""
+    root = project.root
+    (root / "tests/objectscript").rename(root / "tests/unit_tests")
+    other = CALC_CLASS.replace("Demo.Tests.Calc", "Other.Tests.Calc")
+    (root / "tests/unit_tests/Other/Tests").mkdir(parents=True)
+    (root / "tests/unit_tests/Other/Tests/Calc.cls").write_text(other)  # another package
+    (root / "tests/unit_tests/_data").mkdir()
+    data = CALC_CLASS.replace("Demo.Tests.Calc", "Demo.Tests.Data")
+    (root / "tests/unit_tests/_data/Data.cls").write_text(data)  # IPM skips _ folders
+    (root / "tests/integration_tests/Demo/Integration").mkdir(parents=True)
+    verify = CALC_CLASS.replace("Demo.Tests.Calc", "Demo.Integration.Calc")
+    (root / "tests/integration_tests/Demo/Integration/Calc.cls").write_text(verify)
+    (root / "module.xml").write_text(MODULE_XML)
+    (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+
+
+def test_an_ipm_modules_unit_test_folders_are_collected_without_an_ini_option(
+    project: Project,
+) -> None:
+    module_project(project)
+    done = project.run("-v")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    # Its Demo.Tests classes only: not another package's, not _data's, not the verify phase's.
+    assert "collected 6 items" in out, out
+    assert "1 failed, 5 passed" in out, out
+    assert "FAILED tests/unit_tests/Demo/Tests/Calc.cls::Demo.Tests.Calc::TestTotal" in out
+    header = "ObjectScript tests of IPM module demo-app (module.xml): /tests/unit_tests/ (Demo"
+    assert header in out, out
+    assert "not collected, Phase verify" in out and "/tests/integration_tests/" in out, out
+    # The stand-in's plain image has no IPM: the failure says what is missing, once per failure.
+    hint = "module.xml: demo-app depends on sslclient, which IPM installs, and IPM is not "
+    assert out.count(hint + "installed in namespace USER") == 2, out  # report and summary
+    # A plain `pytest` without an environment skips them (they were not asked for).
+    alone = project.run("-q", "-rs", under_run=False)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "3 passed, 3 skipped" in alone.stdout, alone.stdout
+    assert "ObjectScript tests need an environment" in alone.stdout
+
+
+def test_a_module_test_in_an_image_with_ipm_gets_no_ipm_hint(project: Project) -> None:
+    module_project(project)
+    image = build_dc_variant("2025.1")
+    toml = project.root / "iris-envs.toml"
+    toml.write_text(toml.read_text().replace(project.env, f"{project.env}-dc"))
+    dc = Project(project.root, f"{project.env}-dc")
+    toml.write_text(re.sub(r'image = "[^"]*"', f'image = "{image}"', toml.read_text()))
+    try:
+        done = dc.run("-q")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "1 failed, 5 passed" in done.stdout, done.stdout
+        assert "AssertEquals failed: the total" in done.stdout
+        assert "which IPM installs" not in done.stdout, done.stdout
+    finally:
+        remove_env_artifacts(dc.env)
 
 
 # Two classes that write the same global and assert it was absent when they started.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from iris_envs.pytest_plugin import isolation
-from iris_envs.unittest.ipm import MODULE_XML, Module, ModuleXmlError, no_ipm_hint, read_module
+from iris_envs.unittest.ipm import MODULE_XML, Module, ModuleXmlError, read_module, with_ipm_hint
 from iris_envs.unittest.results import ClassRun, Outcome, outcome
 from iris_envs.unittest.source import (
     SUFFIXES,
@@ -174,10 +174,7 @@ class UnitTestClass(pytest.Collector):
         if self.run is None:
             self.run = self._run()
         verdict = outcome(self.run, method, self.test)
-        if verdict.status == "failed" and self.module is not None and self.run.ipm is False:
-            hint = no_ipm_hint(self.module, self.namespace)
-            return Outcome("failed", f"{verdict.message}\n\n{hint}")
-        return verdict
+        return with_ipm_hint(verdict, self.run, self.module, self.namespace)
 
     def _run(self) -> ClassRun:
         from iris_envs.engine.adapter import DockerEngine

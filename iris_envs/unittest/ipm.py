@@ -23,6 +23,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from iris_envs.unittest.results import ClassRun, Outcome
+from iris_envs.unittest.source import TestClass, find_test_classes, index_classes
+
 MODULE_XML = "module.xml"
 
 
@@ -98,6 +101,25 @@ def read_module(path: Path) -> Module:
         tuple(verify),
         tuple(name for name in dependencies if name),
     )
+
+
+def module_classes(module: Module) -> list[TestClass]:
+    """The test classes of the module's test-phase ``<UnitTest>`` folders, sorted by name."""
+    folders = [tests.folder for tests in module.tests if tests.folder.is_dir()]
+    return [
+        test
+        for test in find_test_classes(folders, index_classes(folders))
+        if any(tests.holds(test.path, test.name) for tests in module.tests)
+    ]
+
+
+def with_ipm_hint(
+    verdict: Outcome, run: ClassRun, module: Module | None, namespace: str
+) -> Outcome:
+    """A module's failed test, with why IPM's absence may be the cause when it is absent."""
+    if verdict.status != "failed" or module is None or run.ipm is not False:
+        return verdict
+    return Outcome("failed", f"{verdict.message}\n\n{no_ipm_hint(module, namespace)}")
 
 
 def no_ipm_hint(module: Module, namespace: str) -> str:

@@ -347,6 +347,12 @@ def test_an_ipm_modules_unit_test_folders_are_collected_without_an_ini_option(
     assert alone.returncode == 0, alone.stdout + alone.stderr
     assert "3 passed, 3 skipped" in alone.stdout, alone.stdout
     assert "ObjectScript tests need an environment" in alone.stdout
+    # The unittest verb with no PATH runs the module's test folders the same way.
+    verb = project.cli("unittest", "-e", project.env)
+    assert verb.returncode == 1, verb.stdout + verb.stderr
+    assert "FAILED   Demo.Tests.Calc::TestTotal" in verb.stdout, verb.stdout
+    assert hint + "installed in namespace USER" in verb.stdout, verb.stdout
+    assert verb.stdout.rstrip().endswith("1 failed, 2 passed"), verb.stdout
 
 
 def test_a_module_test_in_an_image_with_ipm_gets_no_ipm_hint(project: Project) -> None:

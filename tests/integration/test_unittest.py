@@ -475,3 +475,26 @@ def test_the_acceptance_project_against_a_real_image(tmp_path: Path) -> None:
         assert one.returncode == 0 and "1 passed, 5 deselected" in one.stdout, one.stdout
     finally:
         remove_env_artifacts(env)
+
+
+@pytest.mark.real_iris
+def test_xml_exports_and_a_clone_per_class_against_a_real_image(tmp_path: Path) -> None:
+    """On real IRIS (IRIS_ENVS_TEST_IMAGE): an export's failure points at its line (the offset
+    of a class loaded from XML counts as from UDL), and classes in clones of their own."""
+    env = f"ut-real-{uuid.uuid4().hex[:8]}"
+    project = make_acceptance_project(tmp_path / "project", os.environ["IRIS_ENVS_TEST_IMAGE"], env)
+    try:
+        (project.root / "tests/objectscript/calc-export.xml").write_text(CALC_EXPORT)
+        done = project.run("-v", "-k", "Xml")
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and "1 failed, 1 passed" in out, out
+        line = CALC_EXPORT.splitlines().index('    Do $$$AssertEquals(total, 3, "the total")') + 1
+        assert f"(tests/objectscript/calc-export.xml:{line})" in out, out
+        isolation_project(project, "iris_isolation = namespace\n")
+        isolated = project.run("-q")
+        assert isolated.returncode == 0, isolated.stdout + isolated.stderr
+        isolation_project(project, "")
+        shared = project.run("-q")
+        assert shared.returncode == 1 and "1 failed, 1 passed" in shared.stdout, shared.stdout
+    finally:
+        remove_env_artifacts(env)

@@ -353,6 +353,15 @@ def test_an_ipm_modules_unit_test_folders_are_collected_without_an_ini_option(
     assert "FAILED   Demo.Tests.Calc::TestTotal" in verb.stdout, verb.stdout
     assert hint + "installed in namespace USER" in verb.stdout, verb.stdout
     assert verb.stdout.rstrip().endswith("1 failed, 2 passed"), verb.stdout
+    # A <UnitTest> folder that does not exist, or a module.xml that does not parse: one usage
+    # error each (exit 4), before any test runs.
+    (project.root / "tests/unit_tests").rename(project.root / "tests/unit")
+    gone = project.run("-q", under_run=False)
+    assert gone.returncode == 4, gone.stdout + gone.stderr
+    assert "module.xml: <UnitTest Name> names no such folder:" in gone.stderr, gone.stderr
+    (project.root / "module.xml").write_text("<Export><Module>")
+    broken = project.run("-q", under_run=False)
+    assert broken.returncode == 4 and "module.xml: not readable as XML" in broken.stderr
 
 
 def test_a_module_test_in_an_image_with_ipm_gets_no_ipm_hint(project: Project) -> None:

@@ -11,7 +11,9 @@ An XML export (``$SYSTEM.OBJ.Export`` of classes) holds one or more classes in o
 <Method name="TestX"><Implementation><![CDATA[`` then the body from the next line, ``]]>
 </Implementation></Method></Class></Export>`` (InterSystems' own exports in intersystems/ipm,
 e.g. tests/integration_tests/Test/PM/Integration/_data/simple-app/cls/TSL/HTTPStatusTest.xml;
-a class method adds ``<ClassMethod>1</ClassMethod>``). ``$SYSTEM.OBJ.Load`` loads both forms.
+a class method adds ``<ClassMethod>1</ClassMethod>``). ``$SYSTEM.OBJ.Load`` loads both forms
+(IPM loads .cls and XML resource files with it: intersystems/ipm
+src/cls/IPM/ResourceProcessor/Default/Document.cls).
 """
 
 from __future__ import annotations

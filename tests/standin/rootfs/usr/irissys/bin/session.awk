@@ -308,8 +308,8 @@ function save_text(dir, cls, source,    lines, n, i, text) {
     db_append(dir, text)
 }
 
-# An XML export: $SYSTEM.OBJ.Load loads "XML or UDL" files alike (class reference %SYSTEM.OBJ,
-# Load). Each <Class> of it is kept as the UDL source the same class has (Class ... Extends,
+# An XML export: $SYSTEM.OBJ.Load loads XML exports and UDL .cls files alike (IPM loads both
+# kinds of resource file with it: intersystems/ipm ResourceProcessor/Default/Document.cls). Each <Class> of it is kept as the UDL source the same class has (Class ... Extends,
 # Method name(spec) As type, { body }), so the %UnitTest model runs it as it runs a .cls and an
 # assert's offset counts the same (the body two lines below the signature). Read in the shape
 # IRIS writes, one element per line (InterSystems' own exports in intersystems/ipm, e.g.
@@ -347,11 +347,14 @@ function load_export(file,    l, cls, sup, members, meth, cm, spec, ret, inbody,
     close(file)
 }
 
-# The text of <tag>text</tag> on a line, XML entities resolved ("" when the line is not that).
+# The text of <tag>text</tag> on a line, XML entities resolved, or of <tag><![CDATA[text]]></tag>
+# (IRIS writes a FormalSpec with "&" that way: intersystems/ipm's DebugResourceProcessor.xml);
+# "" when the line is not that.
 function xml_value(l, tag,    open, v) {
     open = "<" tag ">"
     if (index(l, open) != 1 || !index(l, "</" tag ">")) return ""
     v = substr(l, length(open) + 1, index(l, "</" tag ">") - length(open) - 1)
+    if (substr(v, 1, 9) == "<![CDATA[" && substr(v, length(v) - 2) == "]]>") return substr(v, 10, length(v) - 12)
     gsub(/&lt;/, "<", v); gsub(/&gt;/, ">", v); gsub(/&quot;/, "\"", v); gsub(/&apos;/, "'", v)
     gsub(/&amp;/, "\\&", v)
     return v

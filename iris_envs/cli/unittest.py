@@ -12,14 +12,22 @@ from iris_envs.cli._common import add_config_option
 if TYPE_CHECKING:
     from iris_envs.unittest.source import TestClass
 
-HELP = "run ObjectScript %UnitTest classes (.cls files) in a warm container of an environment"
+HELP = (
+    "run ObjectScript %UnitTest classes (.cls files, XML exports) in a warm container of an "
+    "environment"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``unittest``."""
     add_config_option(parser)
     parser.add_argument(
-        "paths", nargs="+", type=Path, metavar="PATH", help=".cls files or folders holding them"
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help=".cls files, XML exports, or folders holding them (none: the `<UnitTest>` folders of "
+        "the IPM module.xml in the current folder)",
     )
     parser.add_argument(
         "-e",
@@ -35,20 +43,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Run every test class found under the paths; exit 0 when all passed, 1 otherwise."""
+    """Run every test class found under the paths (none: the test folders of the IPM module.xml
+    in the current folder); exit 0 when all passed, 1 otherwise."""
     from iris_envs.errors import ConfigError
+    from iris_envs.unittest.ipm import MODULE_XML, ModuleXmlError, module_classes, read_module
     from iris_envs.unittest.source import find_test_classes, index_classes
 
+    module = None
+    if not args.paths:
+        if not Path(MODULE_XML).is_file():
+            raise ConfigError(
+                f"no PATH given and no {MODULE_XML} here",
+                hint="name .cls files, XML exports or folders; or run it beside an IPM "
+                "module.xml to run its <UnitTest> folders",
+            )
+        try:
+            module = read_module(Path(MODULE_XML))
+        except ModuleXmlError as error:
+            raise ConfigError(str(error)) from None
+        args.paths = [tests.folder for tests in module.tests]
     missing = [str(path) for path in args.paths if not path.exists()]
     if missing:
-        raise ConfigError(f"no such file or folder: {', '.join(missing)}")
-    classes = find_test_classes(args.paths, index_classes(args.paths))
+        where = f" ({MODULE_XML} <UnitTest Name>)" if module else ""
+        raise ConfigError(f"no such file or folder{where}: {', '.join(missing)}")
+    if module is not None:
+        classes = module_classes(module)
+    else:
+        classes = find_test_classes(args.paths, index_classes(args.paths))
     if not classes:
         raise ConfigError(
             f"no %UnitTest.TestCase class with Test* methods in {', '.join(map(str, args.paths))}",
             hint="a test class extends %UnitTest.TestCase (or a base class in the same paths) "
             "and has methods named Test*",
         )
+    args.module = module
     container = os.environ.get("IRIS_ENVS_CONTAINER", "")
     if container and args.env in (None, os.environ.get("IRIS_ENVS_ENV")):
         return _report(args, classes, container, os.environ.get("IRIS_NAMESPACE", "USER"))
@@ -71,8 +99,11 @@ def _report(
 
     engine = DockerEngine()
     found: list[Verdict] = []
+    module = args.module
+    ask_ipm = bool(module and module.dependencies)
     for test in classes:
-        for verdict in verdicts(test, run_class(engine, container, namespace, test)):
+        run = run_class(engine, container, namespace, test, ask_ipm=ask_ipm)
+        for verdict in verdicts(test, run, module, namespace):
             found.append(verdict)
             print(f"{verdict.outcome.status.upper():8} {verdict.cls}::{verdict.method}", flush=True)
     for verdict in found:

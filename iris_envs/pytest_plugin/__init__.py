@@ -12,8 +12,9 @@ standard library. Where the environment comes from, in this order:
    error before any test runs;
 3. ``@pytest.mark.iris_env("NAME")`` on a module or class: those tests use that environment.
 
-With the ini option ``iris_unittest = <folder>`` it also collects the ObjectScript %UnitTest
-classes there and runs them in the environment's container (``objectscript.py``).
+With the ini option ``iris_unittest = <folder>`` (or, without it, the ``<UnitTest>`` folders of
+an IPM module.xml beside the ini file) it also collects the ObjectScript %UnitTest classes there
+and runs them in the environment's container (``objectscript.py``).
 
 The ``IRIS_*`` variables are in ``os.environ`` as under ``iris-envs run``: with one
 ``--iris-env NAME`` for the whole session (its container starts before the first test), and
@@ -41,11 +42,11 @@ from iris_envs.pytest_plugin.objectscript import (
     check_folders,
     collect_file,
 )
+from iris_envs.pytest_plugin.objectscript import header as objectscript_header
 
 __all__ = ["IrisEnv"]
 
 _STATE = pytest.StashKey[Environments]()
-_CLONES = pytest.StashKey[isolation.Clones]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", isolation.marker_line())
     config.stash[_STATE] = Environments(config)
-    config.stash[_CLONES] = isolation.Clones(config)
+    config.stash[isolation.CLONES] = isolation.Clones(config)
     config.stash[ENVIRONMENT] = lambda: objectscript_environment(config)
 
 
@@ -98,7 +99,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _close(config: pytest.Config) -> None:
-    clones = config.stash.get(_CLONES, None)
+    clones = config.stash.get(isolation.CLONES, None)
     if clones is not None:
         clones.close()  # the pools' threads first: their containers go next
     state = config.stash.get(_STATE, None)
@@ -136,10 +137,16 @@ def objectscript_environment(config: pytest.Config) -> IrisEnv:
     """Where ObjectScript tests run: ``iris-envs run``'s container, else the one ``--iris-env
     NAME`` names (started on first use, as for the fixtures). Fails the test otherwise."""
     requested = _requested(config)
+    env: IrisEnv | None = None
     if os.environ.get("IRIS_ENVS_CONTAINER") and _provided_by_run(config):
-        return IrisEnv.from_variables(dict(os.environ))
-    if len(requested) == 1:
-        return config.stash[_STATE].get(requested[0])
+        env = IrisEnv.from_variables(dict(os.environ))
+    elif len(requested) == 1:
+        env = config.stash[_STATE].get(requested[0])
+    if env is not None:
+        # As for the fixtures: the pool (its pristine copies) starts with the container when
+        # any test is isolated, before a class can write to the namespace.
+        config.stash[isolation.CLONES].started(env)
+        return env
     problem = (
         "ObjectScript tests run in one environment; pass one --iris-env NAME"
         if requested
@@ -156,7 +163,12 @@ def _provided_by_run(config: pytest.Config) -> bool:
     return not requested or (bool(os.environ.get("IRIS_ENVS_CONTAINER")) and requested == [run_env])
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    environment = _environment_header(config)
+    return ([environment] if environment else []) + objectscript_header(config)
+
+
+def _environment_header(config: pytest.Config) -> str | None:
     requested = _requested(config)
     if os.environ.get("IRIS_ENVS_CONTAINER") and not requested:
         return (
@@ -220,7 +232,7 @@ def pytest_collection_modifyitems(
 ) -> None:
     """Whether any test needs clones: then each container's pool starts with the container,
     before any test can write to the namespace they copy. A bad iris_isolation is a usage error."""
-    config.stash[_CLONES].wanted = isolation.wants_clones(items)
+    config.stash[isolation.CLONES].wanted = isolation.wants_clones(items)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -263,7 +275,7 @@ def _iris_envs_test_variables(request: pytest.FixtureRequest) -> Iterator[None]:
     # Under iris_isolation("namespace") the test's own clone: iris_env (and so iris_connection
     # and iris_cursor, made after this) point at it for the test.
     keep = bool(request.config.getoption("iris_keep_on_failure"))
-    clones = request.config.stash[_CLONES]
+    clones = request.config.stash[isolation.CLONES]
     with (
         clones.claimed(env, request.node, keep_on_failure=keep) as namespace,
         isolation.following(env, namespace),
@@ -288,7 +300,7 @@ def iris_env(request: pytest.FixtureRequest) -> IrisEnv:
         and (not requested or requested == [run_env])
     ):
         env = IrisEnv.from_variables(dict(os.environ))
-        request.config.stash[_CLONES].started(env)
+        request.config.stash[isolation.CLONES].started(env)
         return env
     name = name or (requested[0] if requested else None)
     if name is None:
@@ -301,7 +313,7 @@ def iris_env(request: pytest.FixtureRequest) -> IrisEnv:
         env = state.get(name, with_fixtures.fixtures, with_fixtures.mount)
     else:
         env = state.get(name)
-    request.config.stash[_CLONES].started(env)
+    request.config.stash[isolation.CLONES].started(env)
     return env
 
 
@@ -330,7 +342,7 @@ def iris_fresh(request: pytest.FixtureRequest, iris_env: IrisEnv) -> Iterator[Ir
     is gone after it (the clone is reset in the background). ``iris_fresh.run_objectscript``
     and ``iris_fresh.connect()`` use the clone."""
     keep = bool(request.config.getoption("iris_keep_on_failure"))
-    clones = request.config.stash[_CLONES]
+    clones = request.config.stash[isolation.CLONES]
     with clones.claimed(iris_env, request.node, keep_on_failure=keep) as namespace:
         yield iris_env.in_namespace(namespace)
 

@@ -107,24 +107,31 @@ class Clones:
             self.pool(env)
 
     @contextmanager
-    def claimed(self, env: IrisEnv, item: pytest.Item, *, keep_on_failure: bool) -> Iterator[str]:
-        """A clone for the test; reset afterwards, or kept when it failed and
+    def claimed(self, env: IrisEnv, *items: pytest.Item, keep_on_failure: bool) -> Iterator[str]:
+        """A clone for the test (or for every item of an ObjectScript class, which runs once for
+        all of them); reset afterwards, or kept when one of them failed and
         --iris-keep-on-failure asked for that."""
         pool = self.pool(env)
         clone = pool.claim()
-        item.stash[CLONE_NAMESPACE] = clone.namespace
+        for item in items:
+            item.stash[CLONE_NAMESPACE] = clone.namespace
         keep = False
         try:
             yield clone.namespace
         finally:
-            keep = keep_on_failure and item.stash.get(FAILED, False)
-            item.stash[CLONE_KEPT] = keep
+            keep = keep_on_failure and any(item.stash.get(FAILED, False) for item in items)
+            for item in items:
+                item.stash[CLONE_KEPT] = keep
             pool.release(clone, keep=keep)
 
     def close(self) -> None:
         from iris_envs.run.clone_pool import close_pools
 
         close_pools()
+
+
+# The session's clone pools (set by the plugin; ObjectScript classes claim from them too).
+CLONES = pytest.StashKey[Clones]()
 
 
 @contextmanager

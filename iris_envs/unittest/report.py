@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from iris_envs.unittest.ipm import Module, with_ipm_hint
 from iris_envs.unittest.results import ClassRun, Outcome, outcome
 from iris_envs.unittest.source import TestClass
 
@@ -18,14 +19,16 @@ class Verdict:
     seconds: float
 
 
-def verdicts(test: TestClass, run: ClassRun) -> list[Verdict]:
-    """One verdict per test method of ``test``, in the order the manager ran them."""
+def verdicts(
+    test: TestClass, run: ClassRun, module: Module | None = None, namespace: str = ""
+) -> list[Verdict]:
+    """One verdict per test method of ``test``, in the order the manager ran them (a failure of
+    an IPM ``module``'s test says so when IPM is missing in ``namespace``)."""
     found = []
     for method in test.methods:
         result = run.methods.get(method)
-        found.append(
-            Verdict(test.name, method, outcome(run, method, test), result.duration if result else 0)
-        )
+        verdict = with_ipm_hint(outcome(run, method, test), run, module, namespace)
+        found.append(Verdict(test.name, method, verdict, result.duration if result else 0))
     return found
 
 

@@ -57,6 +57,7 @@ class ClassRun:
     case_status: int = PASSED
     case_error: str = ""  # an OnBeforeAllTests/OnAfterAllTests error (ErrorAction set)
     methods: dict[str, MethodResult] = field(default_factory=dict)
+    ipm: bool | None = None  # is IPM installed in the namespace (None: not asked)
 
 
 def parse_rows(name: str, output: str, marker: str) -> ClassRun:
@@ -73,6 +74,8 @@ def parse_rows(name: str, output: str, marker: str) -> ClassRun:
         values = [json.loads(f'"{value}"') for value in raw]
         if kind == "compile":
             run.compile_error = values[0]
+        elif kind == "ipm":
+            run.ipm = "1" in values
         elif kind == "status":
             run.run_error = f"%UnitTest.Manager returned an error: {values[0]}"
         elif kind == "case" and values[0] == name:

@@ -45,6 +45,7 @@ QUERIES = {
     "JOIN %UnitTest_Result.TestMethod m ON a.TestMethod = m.ID " + _JOIN,
 }
 _COLUMNS = {"case": 4, "method": 6, "assert": 7}
+_EXISTS = "##class(%Dictionary.CompiledClass).%ExistsId"
 
 
 def _getenv(name: str) -> str:
@@ -57,6 +58,10 @@ def session_body() -> list[str]:
     body = [
         f"Set suite={_getenv('SUITE')},cls={_getenv('CLASS')},only={_getenv('METHOD')}",
         f"Set ^UnitTestRoot={_getenv('ROOT')}",
+        # Is IPM here (>= 0.9 %IPM.Main, older %ZPM.PackageManager; as the ipm setup step
+        # checks)? Asked for an IPM module's tests, whose dependencies IPM installs.
+        f'If {_getenv("IPM")} {out}"ipm",$C(9),{_EXISTS}("%IPM.Main"),$C(9),'
+        f'{_EXISTS}("%ZPM.PackageManager"),!',
         # The superclasses' files first: a class compiles only once its superclass exists.
         f"Set loaded=1 For i=1:1:{_getenv('FILES')} {{ If loaded Set loaded="
         f'$SYSTEM.OBJ.Load($system.Util.GetEnviron("IRIS_ENVS_UT_FILE"_i),"{LOAD_FLAGS}") }}',
@@ -81,11 +86,14 @@ def run_class(
     namespace: str,
     test: TestClass,
     methods: Sequence[str] = (),
+    *,
+    ask_ipm: bool = False,
 ) -> ClassRun:
     """Run ``test`` (only ``methods`` when exactly one is named) and return what it recorded.
 
     Infrastructure failures (the copy, the session) come back as the run's ``run_error``, so a
-    test runner fails the class's items with the text instead of crashing.
+    test runner fails the class's items with the text instead of crashing. ``ask_ipm``: the run
+    also says whether IPM is installed in the namespace (``ClassRun.ipm``).
     """
     suite = f"iris-envs-{secrets.token_hex(6)}"
     files = [*test.needs, test.path]
@@ -98,6 +106,7 @@ def run_class(
         "IRIS_ENVS_UT_ROOT": f"{ROOT}/",
         "IRIS_ENVS_UT_FILES": str(len(files)),
         "IRIS_ENVS_UT_MARK": mark,
+        "IRIS_ENVS_UT_IPM": "1" if ask_ipm else "0",
         **{f"IRIS_ENVS_UT_FILE{i + 1}": f"{ROOT}/{name}" for i, name in enumerate(names)},
         **{f"IRIS_ENVS_UT_Q_{kind.upper()}": sql for kind, sql in QUERIES.items()},
     }

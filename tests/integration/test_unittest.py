@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import cli_env, remove_env_artifacts, write_project
+from tests.integration.conftest import cli_env, docker, remove_env_artifacts, write_project
+from tests.integration.test_config_model import session
+from tests.standin.build import build_dc_variant
 
 pytestmark = pytest.mark.docker
 
@@ -223,6 +226,251 @@ def test_the_unittest_verb_runs_the_classes_without_pytest(project: Project) -> 
     assert out.count("start container done") == 1, out  # no second container
 
 
+# An XML export as IRIS writes one (intersystems/ipm's exported test data): a base class and a
+# test class in one file; TestTotal fails on purpose.
+CALC_EXPORT = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Export generator="IRIS" version="26">
+<Class name="Demo.Xml.Base">
+<Super>%UnitTest.TestCase</Super>
+</Class>
+
+
+<Class name="Demo.Xml.Calc">
+<Super>Demo.Xml.Base</Super>
+
+<Method name="TestConcat">
+<Implementation><![CDATA[
+    Set s="a"_"b"
+    Do $$$AssertEquals(s, "ab", "concatenation")
+]]></Implementation>
+</Method>
+
+<Method name="TestTotal">
+<ClassMethod>1</ClassMethod>
+<Implementation><![CDATA[
+    Set total="2"
+    Do $$$AssertEquals(total, 3, "the total")
+]]></Implementation>
+</Method>
+</Class>
+</Export>
+"""
+
+
+def test_classes_of_an_xml_export_are_collected_and_run(project: Project) -> None:
+    export = project.root / "tests/objectscript/calc-export.xml"
+    export.write_text(CALC_EXPORT)
+    (project.root / "tests/objectscript/not-an-export.xml").write_text("<catalog/>\n")
+    done = project.run("-v", "--junitxml=junit.xml")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "collected 8 items" in out, out  # 3 Python, 3 of Calc.cls, 2 of the export
+    assert "calc-export.xml::Demo.Xml.Calc::TestConcat PASSED" in out, out
+    assert "FAILED tests/objectscript/calc-export.xml::Demo.Xml.Calc::TestTotal" in out, out
+    assert "2 failed, 6 passed" in out, out
+    # The failure points into the export: its line, its text, expected and actual.
+    assert "actual:   total" in out and "expected: 3" in out, out
+    line = CALC_EXPORT.splitlines().index('    Do $$$AssertEquals(total, 3, "the total")') + 1
+    assert f"(tests/objectscript/calc-export.xml:{line})" in out, out
+    assert sorted(c[1] for c in junit_cases(project.root / "junit.xml") if "Xml" in c[0]) == [
+        "TestConcat",
+        "TestTotal",
+    ]
+    # The unittest verb takes the export too.
+    verb = project.cli("unittest", str(export), "-e", project.env)
+    assert verb.returncode == 1, verb.stdout + verb.stderr
+    assert verb.stdout.rstrip().endswith("1 failed, 1 passed"), verb.stdout
+
+
+# An IPM module (the shape of intersystems/ipm's own module.xml): a test-phase folder of the
+# Demo.Tests package, a verify-phase one, and a dependency that IPM would install.
+MODULE_XML = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<Export generator="IRIS" version="26">
+  <Document name="demo-app.ZPM">
+    <Module>
+      <Name>demo-app</Name>
+      <Version>1.0.0</Version>
+      <Packaging>module</Packaging>
+      <SourcesRoot>src</SourcesRoot>
+      <Dependencies>
+        <ModuleReference>
+          <Name>sslclient</Name>
+          <Version>1.*</Version>
+        </ModuleReference>
+      </Dependencies>
+      <UnitTest Name="/tests/unit_tests/" Package="Demo.Tests" Phase="test"/>
+      <UnitTest Name="/tests/integration_tests/" Package="Demo.Integration" Phase="verify"/>
+    </Module>
+  </Document>
+</Export>
+"""
+
+
+def module_project(project: Project) -> None:
+    """The acceptance project as an IPM module: no iris_unittest, a module.xml instead."""
+    root = project.root
+    (root / "tests/objectscript").rename(root / "tests/unit_tests")
+    other = CALC_CLASS.replace("Demo.Tests.Calc", "Other.Tests.Calc")
+    (root / "tests/unit_tests/Other/Tests").mkdir(parents=True)
+    (root / "tests/unit_tests/Other/Tests/Calc.cls").write_text(other)  # another package
+    (root / "tests/unit_tests/_data").mkdir()
+    data = CALC_CLASS.replace("Demo.Tests.Calc", "Demo.Tests.Data")
+    (root / "tests/unit_tests/_data/Data.cls").write_text(data)  # IPM skips _ folders
+    (root / "tests/integration_tests/Demo/Integration").mkdir(parents=True)
+    verify = CALC_CLASS.replace("Demo.Tests.Calc", "Demo.Integration.Calc")
+    (root / "tests/integration_tests/Demo/Integration/Calc.cls").write_text(verify)
+    (root / "module.xml").write_text(MODULE_XML)
+    (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+
+
+def test_an_ipm_modules_unit_test_folders_are_collected_without_an_ini_option(
+    project: Project,
+) -> None:
+    module_project(project)
+    done = project.run("-v")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    # Its Demo.Tests classes only: not another package's, not _data's, not the verify phase's.
+    assert "collected 6 items" in out, out
+    assert "1 failed, 5 passed" in out, out
+    assert "FAILED tests/unit_tests/Demo/Tests/Calc.cls::Demo.Tests.Calc::TestTotal" in out
+    header = "ObjectScript tests of IPM module demo-app (module.xml): /tests/unit_tests/ (Demo"
+    assert header in out, out
+    assert "not collected, Phase verify" in out and "/tests/integration_tests/" in out, out
+    # The stand-in's plain image has no IPM: the failure says what is missing, once per failure.
+    hint = "module.xml: demo-app depends on sslclient, which IPM installs, and IPM is not "
+    assert out.count(hint + "installed in namespace USER") == 2, out  # report and summary
+    # A plain `pytest` without an environment skips them (they were not asked for).
+    alone = project.run("-q", "-rs", under_run=False)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "3 passed, 3 skipped" in alone.stdout, alone.stdout
+    assert "ObjectScript tests need an environment" in alone.stdout
+    # The unittest verb with no PATH runs the module's test folders the same way.
+    verb = project.cli("unittest", "-e", project.env)
+    assert verb.returncode == 1, verb.stdout + verb.stderr
+    assert "FAILED   Demo.Tests.Calc::TestTotal" in verb.stdout, verb.stdout
+    assert hint + "installed in namespace USER" in verb.stdout, verb.stdout
+    assert verb.stdout.rstrip().endswith("1 failed, 2 passed"), verb.stdout
+    # A <UnitTest> folder that does not exist, or a module.xml that does not parse: one usage
+    # error each (exit 4), before any test runs.
+    (project.root / "tests/unit_tests").rename(project.root / "tests/unit")
+    gone = project.run("-q", under_run=False)
+    assert gone.returncode == 4, gone.stdout + gone.stderr
+    assert "module.xml: <UnitTest Name> names no such folder:" in gone.stderr, gone.stderr
+    (project.root / "module.xml").write_text("<Export><Module>")
+    broken = project.run("-q", under_run=False)
+    assert broken.returncode == 4 and "module.xml: not readable as XML" in broken.stderr
+
+
+def test_a_module_test_in_an_image_with_ipm_gets_no_ipm_hint(project: Project) -> None:
+    module_project(project)
+    image = build_dc_variant("2025.1")
+    toml = project.root / "iris-envs.toml"
+    toml.write_text(toml.read_text().replace(project.env, f"{project.env}-dc"))
+    dc = Project(project.root, f"{project.env}-dc")
+    toml.write_text(re.sub(r'image = "[^"]*"', f'image = "{image}"', toml.read_text()))
+    try:
+        done = dc.run("-q")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "1 failed, 5 passed" in done.stdout, done.stdout
+        assert "AssertEquals failed: the total" in done.stdout
+        assert "which IPM installs" not in done.stdout, done.stdout
+    finally:
+        remove_env_artifacts(dc.env)
+
+
+# Two classes that write the same global and assert it was absent when they started.
+ISOLATED_CLASS = """\
+Class Demo.Iso.{name} Extends %UnitTest.TestCase
+{{
+
+Method TestWritesTheGlobal()
+{{
+    Do $$$AssertEquals($Get(^IsoUT("x")), "", "^IsoUT is absent at the start")
+    Set ^IsoUT("x")="{name}"
+}}
+
+}}
+"""
+
+
+MARK_SECOND = """\
+import pytest
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "Demo.Iso.Second" in item.nodeid:
+            item.add_marker(pytest.mark.iris_isolation("namespace"))
+"""
+
+
+def isolation_project(project: Project, isolation: str) -> None:
+    """Only the two writing classes, with ``iris_isolation`` as given ("" for none)."""
+    for old in (project.root / "tests").rglob("*.*"):
+        old.unlink()
+    for name in ("First", "Second"):
+        path = project.root / f"tests/objectscript/Demo/Iso/{name}.cls"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(ISOLATED_CLASS.format(name=name))
+    ini = "[pytest]\ntestpaths = tests\niris_unittest = tests/objectscript\n" + isolation
+    (project.root / "pytest.ini").write_text(ini)
+
+
+def test_each_class_runs_in_a_clone_of_its_own_when_isolation_is_on(project: Project) -> None:
+    isolation_project(project, "iris_isolation = namespace\n")
+    isolated = project.run("-q")
+    assert isolated.returncode == 0, isolated.stdout + isolated.stderr
+    assert "2 passed" in isolated.stdout, isolated.stdout
+    # Sharing the namespace, the second class sees what the first wrote.
+    isolation_project(project, "")
+    shared = project.run("-q")
+    assert shared.returncode == 1, shared.stdout + shared.stderr
+    assert "1 failed, 1 passed" in shared.stdout, shared.stdout
+    failed = "FAILED tests/objectscript/Demo/Iso/Second.cls::Demo.Iso.Second::TestWritesTheGlobal"
+    assert failed in shared.stdout, shared.stdout
+    assert "AssertEquals failed: ^IsoUT is absent at the start" in shared.stdout
+    # The marker on one class's items (docs/pytest.md): the pool's pristine copies are taken
+    # when the container starts, before the unisolated first class writes.
+    (project.root / "tests/conftest.py").write_text(MARK_SECOND)
+    marked = project.run("-q")
+    assert marked.returncode == 0, marked.stdout + marked.stderr
+    assert "2 passed" in marked.stdout, marked.stdout
+
+
+def test_a_failed_class_names_its_clone_and_keep_on_failure_keeps_it(project: Project) -> None:
+    isolation_project(project, "iris_isolation = namespace\n")
+    second = project.root / "tests/objectscript/Demo/Iso/Second.cls"
+    second.write_text(
+        ISOLATED_CLASS.format(name="Second").replace(
+            '    Set ^IsoUT("x")="Second"\n',
+            '    Set ^IsoUT("x")="evidence"\n    Do $$$AssertEquals(1, 2, "fails after writing")\n',
+        )
+    )
+    done = project.run("-q", "--iris-env", project.env, under_run=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the test ran in clone namespace USER_C" in done.stdout, done.stdout
+    assert "it was reset after the test (--iris-keep-on-failure keeps it)" in done.stdout
+    kept = project.run("-q", "--iris-env", project.env, "--iris-keep-on-failure", under_run=False)
+    assert "kept as it was for inspection" in kept.stdout, kept.stdout
+    containers = docker(
+        "ps", "-q", "--filter", f"label=org.iris-envs.env={project.env}"
+    ).stdout.split()
+    assert containers, "the failed session's container is kept"
+    try:
+        namespace = kept.stdout.split("clone namespace ", 1)[1].split(",", 1)[0]
+        seen = session(containers[0], 'Write "E=",$Get(^IsoUT("x")),!\nHalt\n', namespace)
+        assert "E=evidence" in seen, seen
+        # The environment's own namespace never saw the class's write.
+        home = session(containers[0], 'Write "E=",$Get(^IsoUT("x")),!\nHalt\n', "USER")
+        assert "E=evidence" not in home, home
+    finally:
+        for name in containers:
+            docker("rm", "-f", name, check=False)
+
+
 @pytest.mark.real_iris
 def test_the_acceptance_project_against_a_real_image(tmp_path: Path) -> None:
     """The same project on real IRIS (IRIS_ENVS_TEST_IMAGE): the real %UnitTest.Manager."""
@@ -234,5 +482,28 @@ def test_the_acceptance_project_against_a_real_image(tmp_path: Path) -> None:
         assert done.returncode == 1
         one = project.run("-v", "-k", "TestLength")
         assert one.returncode == 0 and "1 passed, 5 deselected" in one.stdout, one.stdout
+    finally:
+        remove_env_artifacts(env)
+
+
+@pytest.mark.real_iris
+def test_xml_exports_and_a_clone_per_class_against_a_real_image(tmp_path: Path) -> None:
+    """On real IRIS (IRIS_ENVS_TEST_IMAGE): an export's failure points at its line (the offset
+    of a class loaded from XML counts as from UDL), and classes in clones of their own."""
+    env = f"ut-real-{uuid.uuid4().hex[:8]}"
+    project = make_acceptance_project(tmp_path / "project", os.environ["IRIS_ENVS_TEST_IMAGE"], env)
+    try:
+        (project.root / "tests/objectscript/calc-export.xml").write_text(CALC_EXPORT)
+        done = project.run("-v", "-k", "Xml")
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and "1 failed, 1 passed" in out, out
+        line = CALC_EXPORT.splitlines().index('    Do $$$AssertEquals(total, 3, "the total")') + 1
+        assert f"(tests/objectscript/calc-export.xml:{line})" in out, out
+        isolation_project(project, "iris_isolation = namespace\n")
+        isolated = project.run("-q")
+        assert isolated.returncode == 0, isolated.stdout + isolated.stderr
+        isolation_project(project, "")
+        shared = project.run("-q")
+        assert shared.returncode == 1 and "1 failed, 1 passed" in shared.stdout, shared.stdout
     finally:
         remove_env_artifacts(env)

@@ -32,7 +32,7 @@ def test_the_sessions_containers_are_removed_when_its_tests_finish_not_at_unconf
     config.stash[pytest_plugin._STATE] = types.SimpleNamespace(  # type: ignore[assignment]
         close=lambda: closed.append("containers")
     )
-    config.stash[pytest_plugin._CLONES] = types.SimpleNamespace(  # type: ignore[assignment]
+    config.stash[pytest_plugin.isolation.CLONES] = types.SimpleNamespace(  # type: ignore[assignment]
         close=lambda: closed.append("clone pools")
     )
     pytest_plugin.pytest_sessionfinish(types.SimpleNamespace(config=config))  # type: ignore[arg-type]

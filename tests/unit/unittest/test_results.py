@@ -117,3 +117,10 @@ def test_escaped_fields_and_other_classes_rows() -> None:
     )
     assert run.methods["TestA"].error_description == 'line one\nsaid "no"\ttab'
     assert run.methods["TestA"].status == 0
+
+
+def test_whether_ipm_is_installed_is_read_only_when_asked() -> None:
+    mark = "M-1"
+    assert parse_rows("A.B", "", mark).ipm is None
+    assert parse_rows("A.B", f"{mark}\tipm\t0\t0\n", mark).ipm is False
+    assert parse_rows("A.B", f"{mark}\tipm\t0\t1\n", mark).ipm is True  # the older %ZPM

@@ -272,7 +272,7 @@ function obj_load(path, isdir) {
 # A class extending %Persistent is a table, with its data in a global named after the class (the
 # default storage ^Package.ClassD, GOBJ_persobjintro_globals_standard). The class definition
 # (its source) is kept with it, as STANDIN-SRC records: the %UnitTest model runs its methods.
-function load_classes(path,    cmd, l, f, cls, dir, persistent) {
+function load_classes(path,    cmd, l, f, cls, dir, persistent, x) {
     cmd = "find " shq(path) " -name '*.cls' -type f 2>/dev/null | sort | while read -r f; do " \
           "awk '/^Class [A-Za-z%]/ { p = ($0 ~ /%Persistent/) ? 1 : 0; print $2 \"\\t\" p \"\\t\" FILENAME }' \"$f\"; done"
     while ((cmd | getline l) > 0) {
@@ -284,17 +284,80 @@ function load_classes(path,    cmd, l, f, cls, dir, persistent) {
         save_source(dir, cls, f[3])
     }
     close(cmd)
+    cmd = "find " shq(path) " -name '*.xml' -type f 2>/dev/null | sort"
+    while ((cmd | getline x) > 0) load_export(x)
+    close(cmd)
 }
 
-function save_source(dir, cls, file,    l, n, text) {
-    n = 0; text = ""
+function save_source(dir, cls, file,    l, text) {
+    text = ""
     while ((getline l < file) > 0) {
         sub(/\r$/, "", l)
-        n++
-        text = text (n > 1 ? "\n" : "") "STANDIN-SRC " cls " " n " " l
+        text = text (text == "" ? "" : "\n") l
     }
     close(file)
-    if (n > 0) db_append(dir, text)
+    save_text(dir, cls, text)
+}
+
+# A class's source lines as STANDIN-SRC records (numbered from 1, as the model reads them).
+function save_text(dir, cls, source,    lines, n, i, text) {
+    if (source == "") return
+    n = split(source, lines, "\n")
+    text = ""
+    for (i = 1; i <= n; i++) text = text (i > 1 ? "\n" : "") "STANDIN-SRC " cls " " i " " lines[i]
+    db_append(dir, text)
+}
+
+# An XML export: $SYSTEM.OBJ.Load loads XML exports and UDL .cls files alike (IPM loads both
+# kinds of resource file with it: intersystems/ipm ResourceProcessor/Default/Document.cls). Each <Class> of it is kept as the UDL source the same class has (Class ... Extends,
+# Method name(spec) As type, { body }), so the %UnitTest model runs it as it runs a .cls and an
+# assert's offset counts the same (the body two lines below the signature). Read in the shape
+# IRIS writes, one element per line (InterSystems' own exports in intersystems/ipm, e.g.
+# tests/integration_tests/Test/PM/Integration/_data/simple-app/cls/TSL/HTTPStatusTest.xml):
+# <Class name="P.C">, <Super>S</Super>, <Method name="M">, <ClassMethod>1</ClassMethod>,
+# <FormalSpec>, <ReturnType>, <Implementation><![CDATA[ body lines ]]></Implementation>.
+function load_export(file,    l, cls, sup, members, meth, cm, spec, ret, inbody, dir, v) {
+    cls = ""; inbody = 0
+    while ((getline l < file) > 0) {
+        sub(/\r$/, "", l)
+        if (inbody) {
+            if (index(l, "]]></Implementation>") == 1) { inbody = 0; members = members "\n}"; continue }
+            members = members "\n" l
+            continue
+        }
+        if (match(l, /^<Class name="[^"]*"/)) { cls = substr(l, 14, RLENGTH - 14); sup = ""; members = ""; continue }
+        if (cls == "") continue
+        if ((v = xml_value(l, "Super")) != "") sup = v
+        else if (match(l, /^<Method name="[^"]*"/)) { meth = substr(l, 15, RLENGTH - 15); cm = 0; spec = ""; ret = "" }
+        else if (xml_value(l, "ClassMethod") == "1") cm = 1
+        else if ((v = xml_value(l, "FormalSpec")) != "") spec = v
+        else if ((v = xml_value(l, "ReturnType")) != "") ret = v
+        else if (index(l, "<Implementation><![CDATA[") == 1) {
+            members = members "\n\n" (cm ? "ClassMethod " : "Method ") meth "(" spec ")" (ret != "" ? " As " ret : "") "\n{"
+            inbody = 1
+        } else if (index(l, "</Class>") == 1) {
+            dir = class_dir(ns, cls)
+            if (db_access(dir) == "") {
+                db_append(dir, "STANDIN-CLASS " cls (sup ~ /%Persistent/ ? " " cls "D" : ""))
+                save_text(dir, cls, "Class " cls (sup == "" ? "" : index(sup, ",") ? " Extends (" sup ")" : " Extends " sup) "\n{" members "\n\n}")
+            }
+            cls = ""
+        }
+    }
+    close(file)
+}
+
+# The text of <tag>text</tag> on a line, XML entities resolved, or of <tag><![CDATA[text]]></tag>
+# (IRIS writes a FormalSpec with "&" that way: intersystems/ipm's DebugResourceProcessor.xml);
+# "" when the line is not that.
+function xml_value(l, tag,    open, v) {
+    open = "<" tag ">"
+    if (index(l, open) != 1 || !index(l, "</" tag ">")) return ""
+    v = substr(l, length(open) + 1, index(l, "</" tag ">") - length(open) - 1)
+    if (substr(v, 1, 9) == "<![CDATA[" && substr(v, length(v) - 2) == "]]>") return substr(v, 10, length(v) - 12)
+    gsub(/&lt;/, "<", v); gsub(/&gt;/, ">", v); gsub(/&quot;/, "\"", v); gsub(/&apos;/, "'", v)
+    gsub(/&amp;/, "\\&", v)
+    return v
 }
 
 function unexpire() {

@@ -81,7 +81,9 @@ def build_expecting_a_full_disk(engine: PrivateEngine, root: Path, env: str) -> 
 def test_engine_stopped_during_a_build_is_exit_4_and_the_next_run_recovers(
     private_engine: PrivateEngine, tmp_path: Path, standin_images: dict[str, str]
 ) -> None:
-    slow = build_slow_variant(VERSION, 20)
+    # Slow enough that the build still waits for IRIS when the engine stops (that takes a second
+    # or two), not so slow that the recovering run, which starts it twice more, takes a minute.
+    slow = build_slow_variant(VERSION, 6)
     private_engine.load(slow)
     root, env = project(tmp_path / "p", slow)
     extra = {"DOCKER_HOST": private_engine.host}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,10 +24,21 @@ MakeProject = Callable[..., Path]
 
 
 def docker(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the docker CLI (tests look at the engine independently of the product's adapter)."""
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=check, timeout=timeout
-    )
+    """Run the docker CLI (tests look at the engine independently of the product's adapter).
+
+    A listing is asked again when Podman cut it short: before 4.6 it fails one when another
+    process removes an image meanwhile ("image not known"; podman PR #18980), as another xdist
+    worker's cleanup does. The product's adapter does the same (engine/images.py)."""
+    for _ in range(5):
+        done = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout
+        )
+        if done.returncode == 0 or args[0] not in ("images", "ps"):
+            break
+        time.sleep(0.2)  # any failed listing: the CLI's message for this case varies by version
+    if check:
+        done.check_returncode()
+    return done
 
 
 def derived_image(

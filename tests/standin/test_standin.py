@@ -561,6 +561,23 @@ def test_logins_are_refused_once_a_freeze_outlasts_its_timeout(
     assert session(name, 'Write "in",!\n')[0] == 0
 
 
+def test_zf_100_runs_a_program_and_returns_its_exit_code(
+    standin_images: dict[str, str], containers: Containers
+) -> None:
+    name = containers.start(standin_images[NEWEST])
+    script = (
+        'Set rc=$ZF(-100,"","/bin/sh","-c","echo ran-$X; exit 3") Write "R=",rc,!\n'
+        'Set rc=$ZF(-100,"/SHELL","test -n ""$X"" && touch /tmp/zf") Write "S=",rc,!\n'
+        'Set rc=$ZF(-100,"/STDOUT=/tmp/zf.out","echo","to","file") Write "F=",rc,!\n'
+        'Set rc=$ZF(-100,"","/no/such/program") Write "N=",rc,!\n'
+    )
+    code, out = session(name, script, "X=from-the-session")
+    # The child inherits the session's environment; its output goes to the session's own.
+    assert code == 0 and "ran-from-the-session" in out and "R=3" in out, out
+    assert "S=0" in out and "F=0" in out and "N=-1" in out, out
+    assert docker("exec", name, "cat", "/tmp/zf", "/tmp/zf.out").stdout.strip() == "to file"
+
+
 def test_ipm_mapped_without_repositories_cannot_install(
     standin_images: dict[str, str], containers: Containers
 ) -> None:

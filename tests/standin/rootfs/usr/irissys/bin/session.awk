@@ -1011,6 +1011,18 @@ function eval_term(t,    u, a, k, v, name, member, cls, method, h, glo) {
         # An exception object, modelled as a value that Throw recognises (\001 + the status).
         return "\001" eval_expr(call_args(t, RLENGTH))
     }
+    # $ZF(-100, flags, program, args...) runs an OS command as a child process (ObjectScript
+    # reference, RCOS_fzf-100; "Running Programs or System Commands with $ZF(-100)", BGCL_syscall):
+    # synchronously unless /ASYNC, through a shell only with /SHELL; returns the program's exit
+    # code, -1 when it cannot be started (an OS error), 0 at once with /ASYNC. Without /STDOUT= or
+    # /STDERR= (+= appends) the child uses the process's own descriptors. The child inherits the
+    # process's environment. Not modelled: the %System_Callout:USE privilege it needs (the
+    # stand-in's sessions run with %All) and the automatic quoting of arguments (/NOQUOTE).
+    if (match(u, /^\$ZF\(/)) {
+        k = split_top(call_args(t, RLENGTH), a, ",")
+        if (eval_expr(a[1]) + 0 != -100) { ev_err = "<FUNCTION>"; return "" }
+        return zf_run(k, a)
+    }
     if (match(u, /^\$SYSTEM\.UTIL\.GETENVIRON\(/)) return ENVIRON[eval_expr(call_args(t, RLENGTH))]
     if (match(u, /^\$SYSTEM\.SECURITY\.LOGIN\(/)) {
         k = split_top(call_args(t, RLENGTH), a, ",")
@@ -1409,4 +1421,32 @@ function exec_stmts(s,    pos, n, c, st, cmd, haspc, pc, arg, r, ua, b, var) {
         if (r != OK) return r
     }
     return OK
+}
+
+function zf_run(k, a,    raw, flags, program, cmd, i) {
+    raw = eval_expr(a[2])
+    flags = toupper(raw)
+    program = eval_expr(a[3])
+    cmd = ""
+    for (i = 4; i <= k; i++) cmd = cmd " " shq(eval_expr(a[i]))
+    if (index(flags, "/SHELL")) cmd = "sh -c " shq(program cmd)
+    else if (system("command -v " shq(program) " >/dev/null 2>&1") != 0) return -1
+    else cmd = shq(program) cmd
+    cmd = cmd zf_redirect(raw, "STDOUT", ">") zf_redirect(raw, "STDERR", "2>") zf_redirect(raw, "STDIN", "<")
+    if (index(flags, "/ASYNC")) { system("(" cmd ") >/dev/null 2>&1 &"); return 0 }
+    fflush()
+    return system(cmd)
+}
+
+# The shell redirection of one $ZF(-100) I/O keyword (/STDOUT=path, /STDOUT+=path; the path ends
+# at a blank), "" when the flags have none.
+function zf_redirect(raw, key, op,    p, rest) {
+    p = index(toupper(raw), "/" key)
+    if (!p) return ""
+    rest = substr(raw, p + length(key) + 1)
+    if (substr(rest, 1, 2) == "+=" && op != "<") { op = op ">"; rest = substr(rest, 3) }
+    else if (substr(rest, 1, 1) == "=") rest = substr(rest, 2)
+    else return ""
+    sub(/ .*$/, "", rest)
+    return " " op " " shq(rest)
 }

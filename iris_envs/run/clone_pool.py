@@ -10,9 +10,9 @@ leaves nothing a later run could reuse.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +36,9 @@ DEFAULT_CLONES = 2
 # which measured faster than two threads competing for the same disk and cores
 # (benchmarks/clone_bench.py, refill of 4 clones: 1.8x four plain cp with one, 2.6x with two).
 WORKERS = 1
+# How long the first released clone waits for others to join its batch (while the worker is
+# idle, some clone is still out and no claim waits): a few ms against a reset of ~0.1 s or more.
+COALESCE_SECONDS = 0.02
 CLAIM_TIMEOUT = 600.0
 
 
@@ -73,9 +76,14 @@ class ClonePool:
         self.namespace = namespace.upper()
         self.size = max(1, size)
         self._engine_factory = engine_factory
-        self._ready: queue.Queue[Clone] = queue.Queue()
-        self._dirty: queue.Queue[Clone | None] = queue.Queue()
+        # One lock and one condition over the pool's state: claims, releases and the worker wait
+        # on it and are woken by the change they wait for (no polling, no wake-up latency).
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._ready: deque[Clone] = deque()
+        self._dirty: list[Clone] = []  # released (or still to make), waiting for the worker
+        self._dirty_since = 0.0  # when the oldest of them was released
+        self._waiting = 0  # claims waiting for a ready clone
         self._claimed: dict[str, Clone] = {}
         self._errors: list[BaseException] = []
         self._workers: list[threading.Thread] = []
@@ -84,6 +92,7 @@ class ClonePool:
         self.source: CloneSource | None = None
         self.claim_seconds: list[float] = []
         self.reset_seconds: list[float] = []
+        self.batch_sizes: list[int] = []
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -96,8 +105,7 @@ class ClonePool:
             engine = self._engine_factory()
             self.source = read_source(engine, self.container_id, self.namespace)
             make_pristine(engine, self.container_id, self.source)
-            for _ in range(self.size):
-                self._dirty.put(Clone())
+            self._add_dirty([Clone() for _ in range(self.size)])
             for index in range(WORKERS):
                 worker = threading.Thread(
                     target=self._work, name=f"iris-envs-clones-{index}", daemon=True
@@ -108,9 +116,9 @@ class ClonePool:
 
     def close(self) -> None:
         """Stop the background thread (the clones go away with the container)."""
-        self._closed = True
-        for _ in self._workers:
-            self._dirty.put(None)
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
         for worker in self._workers:
             worker.join(timeout=SESSION_TIMEOUT)
 
@@ -121,19 +129,24 @@ class ClonePool:
         started = time.monotonic()
         if not self._workers:
             self.start()
-        deadline = started + timeout
-        while True:
+        with self._changed:
+            found = bool(self._ready)
+            if not found:
+                self._waiting += 1
+                self._changed.notify_all()  # the worker stops gathering releases: one is wanted
+                try:
+                    found = bool(
+                        self._changed.wait_for(lambda: self._ready or self._errors, timeout)
+                    )
+                finally:
+                    self._waiting -= 1
             self._raise_background_error()
-            try:
-                clone = self._ready.get(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-                break
-            except queue.Empty:
-                if time.monotonic() >= deadline:
-                    raise CloneFailed(
-                        f"no clone of {self.namespace} became ready within {timeout:.0f} s"
-                    ) from None
-        waited = time.monotonic() - started
-        with self._lock:
+            if not found:
+                raise CloneFailed(
+                    f"no clone of {self.namespace} became ready within {timeout:.0f} s"
+                )
+            clone = self._ready.popleft()
+            waited = time.monotonic() - started
             self._claimed[clone.namespace] = clone
             clone.claims += 1
             clone.timings.append(waited)
@@ -143,14 +156,22 @@ class ClonePool:
     def release(self, clone: Clone, *, keep: bool = False) -> None:
         """Give a used clone back: reset in the background, or kept as it is for inspection
         (then it leaves the pool and a new one takes its place)."""
-        with self._lock:
+        with self._changed:
             self._claimed.pop(clone.namespace, None)
-        if keep:
-            with self._lock:
+            if keep:
                 self.kept.append(clone)
-            self._dirty.put(Clone())
-            return
-        self._dirty.put(clone)
+            self._add_dirty([Clone() if keep else clone])
+
+    def wait_ready(self, count: int | None = None, timeout: float = CLAIM_TIMEOUT) -> None:
+        """Block until ``count`` clones (default: the pool's size) are ready to claim."""
+        wanted = self.size if count is None else count
+        with self._changed:
+            full = self._changed.wait_for(
+                lambda: len(self._ready) >= wanted or self._errors, timeout
+            )
+            self._raise_background_error()
+            if not full:
+                raise CloneFailed(f"fewer than {wanted} clones of {self.namespace} are ready")
 
     @contextmanager
     def fresh(self) -> Iterator[Clone]:
@@ -163,29 +184,51 @@ class ClonePool:
 
     # -- the background thread -------------------------------------------------------------
 
+    def _add_dirty(self, clones: list[Clone]) -> None:
+        """(Under the lock.) Hand clones to the worker."""
+        if not self._dirty:
+            self._dirty_since = time.monotonic()
+        self._dirty.extend(clones)
+        self._changed.notify_all()
+
     def _raise_background_error(self) -> None:
         if self._errors:
             error = self._errors[0]
             raise CloneFailed(f"making a clone of {self.namespace} failed: {error}") from error
 
+    def _gathered(self) -> bool:
+        """(Under the lock.) Whether the worker should start on the released clones now: a
+        claim is waiting, no clone is out (no release can follow), or the oldest release has
+        waited COALESCE_SECONDS for others to join its batch."""
+        return (
+            self._closed
+            or self._waiting > 0
+            or not self._claimed
+            or time.monotonic() - self._dirty_since >= COALESCE_SECONDS
+        )
+
+    def _next_batch(self) -> list[Clone] | None:
+        """The clones to make or reset next (None when the pool closes): every clone released
+        so far, after a short wait for releases that follow at once (tests in several threads,
+        or a fixture releasing several clones), so one round trip and one session serve all."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._closed or self._dirty)
+            while not self._gathered():
+                left = COALESCE_SECONDS - (time.monotonic() - self._dirty_since)
+                self._changed.wait(timeout=max(0.0, left))
+            if self._closed:
+                return None
+            batch, self._dirty = self._dirty, []
+            return batch
+
     def _work(self) -> None:
         engine = self._engine_factory()
         source = self.source
         assert source is not None  # read by start() before any worker runs
-        while not self._closed:
-            batch = [self._dirty.get()]
-            # Every clone released meanwhile is reset in the same batch: one round trip and one
-            # session pair for all of them (fast tests release faster than one reset takes).
-            while True:
-                try:
-                    batch.append(self._dirty.get_nowait())
-                except queue.Empty:
-                    break
-            if None in batch:
-                for _ in range(batch.count(None) - 1):
-                    self._dirty.put(None)  # the other worker's stop, taken by this one
+        while True:
+            clones = self._next_batch()
+            if clones is None:
                 return
-            clones = [clone for clone in batch if clone is not None]
             # Decided before anything is handed out: a clone made in this batch may be claimed
             # (and written to) at once, and must not be reset under the test then.
             used = [clone for clone in clones if clone.number]
@@ -196,15 +239,22 @@ class ClonePool:
                         number = claim_number(engine, self.container_id)
                         make_clone(engine, self.container_id, source, number)
                         clone.number, clone.namespace = number, clone_namespace(source, number)
-                        self._ready.put(clone)
+                        self._hand_out([clone])
                 if used:
                     reset_clones(engine, self.container_id, source, [c.number for c in used])
             except BaseException as error:  # reported by the next claim
-                self._errors.append(error)
+                with self._changed:
+                    self._errors.append(error)
+                    self._changed.notify_all()
                 return
             self.reset_seconds.append(time.monotonic() - started)
-            for clone in used:
-                self._ready.put(clone)
+            self.batch_sizes.append(len(used))
+            self._hand_out(used)
+
+    def _hand_out(self, clones: list[Clone]) -> None:
+        with self._changed:
+            self._ready.extend(clones)
+            self._changed.notify_all()
 
 
 _POOLS: dict[tuple[str, str], ClonePool] = {}

@@ -163,3 +163,35 @@ def test_a_failing_copy_is_an_error_naming_it() -> None:
     with pytest.raises(CloneFailed, match="No space left on device"):
         pool.claim(timeout=5)
     pool.close()
+
+
+def test_clones_released_a_moment_apart_are_reset_together() -> None:
+    pool, _engine = make_pool(3)
+    pool.start()
+    pool.wait_ready(timeout=10)
+    clones = [pool.claim(timeout=10) for _ in range(3)]
+    for clone in clones:
+        pool.release(clone)
+        time.sleep(0.002)  # released one after the other, as tests in threads do
+    pool.wait_ready(timeout=10)
+    pool.close()
+    assert pool.batch_sizes[-1] == 3
+
+
+def test_a_waiting_claim_does_not_wait_for_more_releases(monkeypatch: pytest.MonkeyPatch) -> None:
+    from iris_envs.run import clone_pool
+
+    monkeypatch.setattr(clone_pool, "COALESCE_SECONDS", 30.0)
+    pool, _engine = make_pool(2)
+    pool.start()
+    pool.wait_ready(timeout=10)
+    first, second = pool.claim(timeout=10), pool.claim(timeout=10)
+    pool.release(first)  # `second` stays out: without a waiting claim the worker would gather
+    started = time.monotonic()
+    again = pool.claim(timeout=10)
+    assert again.namespace == first.namespace
+    assert time.monotonic() - started < 10  # not the 30 s the worker would gather releases
+    pool.release(again)
+    pool.release(second)
+    pool.close()
+

@@ -164,10 +164,10 @@ def pristine_command(dismount: str, pairs: list[tuple[str, str]], mount: str) ->
 def reset_command(
     dismount: str, pairs: list[tuple[str, str]], mount: str, *, instance: str = "IRIS"
 ) -> list[str]:
-    """One shell command for a reset: the dismount session (its wrapped script ``dismount``),
-    the copies, then the mount session: one round trip to the engine for the whole batch
-    instead of three. Whatever was dismounted is mounted again, even when a copy failed (the
-    command then fails: the copy's message is in the output)."""
+    """One shell command that dismounts (session script ``dismount``), copies, then mounts:
+    how the pristine copies are taken, once per container (clones are reset with one session,
+    reset_session_command). Whatever was dismounted is mounted again, even when a copy failed
+    (the command then fails: the copy's message is in the output)."""
     copies = copy_command(pairs)[2]
     session = f"iris session {instance} -U %SYS"
     return [
@@ -179,6 +179,44 @@ def reset_command(
         f"{session} <<'IRIS_ENVS_MOUNT'\n{mount}IRIS_ENVS_MOUNT\n"
         '[ $? -eq 0 ] && [ "$copied" -eq 0 ]\n'
         "else false; fi\n",
+    ]
+
+
+ENV_COPY_SCRIPT = "IRIS_ENVS_CLONE_COPY"
+COPY_EXIT = "IRIS-ENVS-COPY-EXIT="
+
+
+def reset_body() -> list[str]:
+    """ObjectScript (in %SYS) for a whole reset in ONE session: dismount the directories in
+    $IRIS_ENVS_CLONE_<i>, run the copy script $IRIS_ENVS_CLONE_COPY, mount them again, whatever
+    the copy did (its exit code is written after COPY_EXIT for the caller to judge).
+
+    The copy runs as a child of the session with ``$ZF(-100,"","/bin/sh",script)``: synchronously,
+    without a shell, returning the program's exit code (-1 when it cannot start); the child
+    inherits the session's descriptors, so a ``cp`` error lands in the transcript (ObjectScript
+    reference, $ZF(-100), RCOS_fzf-100; "Running Programs or System Commands with $ZF(-100)",
+    BGCL_syscall). It needs the %System_Callout:USE privilege, which the instance owner's %All
+    role holds. The script's path has no blank, so $ZF(-100)'s automatic quoting cannot change
+    it. One session start instead of two per batch: the fixed cost of a reset."""
+    copy = (
+        f'Set rc=$ZF(-100,"","/bin/sh",$system.Util.GetEnviron("{ENV_COPY_SCRIPT}")) '
+        f'Write !,"{COPY_EXIT}",rc,!'
+    )
+    return [*mount_state_body(False), copy, *mount_state_body(True)]
+
+
+def reset_session_command(script: str, pairs: list[tuple[str, str]]) -> list[str]:
+    """The shell command of a one-session reset: write the copies to a private script file, run
+    the session ``script`` (reset_body, wrapped) that dismounts, runs it and mounts, remove it."""
+    copies = copy_command(pairs)[2]
+    return [
+        "sh",
+        "-c",
+        f'mkdir -p "{CLONES_DIR}" && f=$(mktemp "{CLONES_DIR}/copy.XXXXXX") || exit 1\n'
+        f"cat >\"$f\" <<'IRIS_ENVS_COPY'\n{copies}\nIRIS_ENVS_COPY\n"
+        f'export {ENV_COPY_SCRIPT}="$f"\n'
+        f"iris session IRIS -U %SYS <<'IRIS_ENVS_RESET'\n{script}IRIS_ENVS_RESET\n"
+        'status=$?\nrm -f "$f"\nexit $status\n',
     ]
 
 

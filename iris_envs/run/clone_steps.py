@@ -6,6 +6,7 @@ from iris_envs.engine.adapter import DockerEngine
 from iris_envs.errors import IrisEnvsError
 from iris_envs.instance.objectscript import IRIS_OWNER, extract_error, run_session, wrapped
 from iris_envs.run.clone_recipes import (
+    COPY_EXIT,
     PRISTINE_EXISTS,
     CloneSource,
     clone_directory,
@@ -18,7 +19,8 @@ from iris_envs.run.clone_recipes import (
     number_command,
     pristine_command,
     pristine_directory,
-    reset_command,
+    reset_body,
+    reset_session_command,
 )
 
 SESSION_TIMEOUT = 600.0
@@ -78,23 +80,24 @@ def reset_clones(
     engine: DockerEngine, container_id: str, source: CloneSource, numbers: list[int]
 ) -> None:
     """Dismount the clones' copies, copy the pristine databases over them, mount them again:
-    one exec for the whole batch, each session marker-checked (objectscript.py)."""
+    one exec and one session for the whole batch (clone_recipes.reset_body), judged by the
+    session's marker and the copy's exit code."""
     pairs = [
         (pristine_directory(d.name), clone_directory(d.name, number))
         for number in numbers
         for d in source.copied
     ]
     directories = [target for _, target in pairs]
-    dismount, dismounted = wrapped(mount_state_body(False))
-    mount, mounted = wrapped(mount_state_body(True))
+    script, done = wrapped(reset_body())
     result = engine.exec(
         container_id,
-        reset_command(dismount, pairs, mount),
+        reset_session_command(script, pairs),
         user=IRIS_OWNER,
         environment=directories_environment(directories),
         timeout=SESSION_TIMEOUT,
     )
-    if result.exit_code != 0 or dismounted not in result.output or mounted not in result.output:
+    copied = f"{COPY_EXIT}0" in result.output
+    if result.exit_code != 0 or done not in result.output or not copied:
         names = ", ".join(clone_namespace(source, number) for number in numbers)
         raise CloneFailed(
             f"resetting {names} failed: {extract_error(result.output)}"

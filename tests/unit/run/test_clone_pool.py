@@ -47,14 +47,15 @@ class FakeEngine:
             if 'echo "$k"' in text:  # number_command: the next free clone folder
                 self.numbers += 1
                 return ExecResult(0, f"{self.numbers}\n")
-            if "IRIS_ENVS_DISMOUNT" in text:
+            if "IRIS_ENVS_RESET" in text or "IRIS_ENVS_DISMOUNT" in text:
                 claimed = set(self.pool["claimed"]())
                 for number in sorted(set(re.findall(r"iris-envs-clones/(\d+)/", text))):
                     self.events.append(("reset", number))
                     assert f"APP_C{number}" not in claimed, f"APP_C{number} reset while claimed"
             elif "cp " in text:
                 self.events.append(("copy", text))
-        return ExecResult(0, "\n".join(_OK.findall(text)))
+        copied = "IRIS-ENVS-COPY-EXIT=0" if "IRIS_ENVS_RESET" in text else ""
+        return ExecResult(0, "\n".join([*_OK.findall(text), copied]))
 
 
 def make_pool(size: int) -> tuple[ClonePool, FakeEngine]:
@@ -195,3 +196,30 @@ def test_a_waiting_claim_does_not_wait_for_more_releases(monkeypatch: pytest.Mon
     pool.release(second)
     pool.close()
 
+
+def test_a_reset_whose_copy_fails_mounts_again_and_is_reported() -> None:
+    from iris_envs.run.clone_pool import CloneFailed
+
+    pool, engine = make_pool(1)
+    original = engine.exec
+    scripts: list[str] = []
+
+    def copy_fails(container_id: str, command: list[str], **kw: Any) -> ExecResult:
+        result = original(container_id, command, **kw)
+        if "IRIS_ENVS_RESET" not in command[-1]:
+            return result
+        scripts.append(command[-1])
+        output = result.output.replace("IRIS-ENVS-COPY-EXIT=0", "cp: write error\n")
+        return ExecResult(0, output + "IRIS-ENVS-COPY-EXIT=1")
+
+    engine.exec = copy_fails  # type: ignore[method-assign]
+    pool.start()
+    pool.release(pool.claim(timeout=10))
+    with pytest.raises(CloneFailed, match="resetting APP_C1 failed"):
+        pool.claim(timeout=10)
+    pool.close()
+    # One session: dismount, the copy (its exit code written), then the mount whatever it did.
+    script = scripts[0]
+    assert script.count("iris session") == 1
+    assert script.index("DismountDatabase") < script.index("$ZF(-100")
+    assert script.index("$ZF(-100") < script.index("MountDatabase(d)")

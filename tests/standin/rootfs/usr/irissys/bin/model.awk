@@ -289,16 +289,21 @@ function listed(file, dir) { return (system("grep -qxF " shq(with_slash(dir)) " 
 
 # Under a lock, with a private temporary file: sessions mount and dismount at the same time
 # (the clone pool's two workers), and IRIS keeps its mount table consistent.
-function list_set(file, dir, on,    tmp, tries) {
+function list_set(file, dir, on) { system(LIST_SET_SH "list_set " shq(file) " " shq(with_slash(dir)) " " on) }
+
+# A database's mount state in both lists (mounted, dismounted), in one shell: IRIS keeps its mount
+# table in memory, so a mount or dismount costs it no process; the stand-in keeps the forks few.
+function mount_state(dir, on) {
     dir = with_slash(dir)
-    for (tries = 0; tries < 600; tries++) {
-        if (system("mkdir " shq(file ".lock") " 2>/dev/null") == 0) break
-        system("sleep 0.05")
-    }
-    tmp = file ".new." PROCINFO_PID_STANDIN()
-    system("touch " shq(file) "; grep -vxF " shq(dir) " " shq(file) " > " shq(tmp) "; " \
-           (on ? "echo " shq(dir) " >> " shq(tmp) "; " : "") "mv -f " shq(tmp) " " shq(file))
-    system("rmdir " shq(file ".lock") " 2>/dev/null")
+    system(LIST_SET_SH "list_set " shq(standin_dir "/mounted") " " shq(dir) " " on \
+           "; list_set " shq(standin_dir "/dismounted") " " shq(dir) " " (1 - on))
+}
+
+BEGIN {
+    LIST_SET_SH = "list_set() { n=0; until mkdir \"$1.lock\" 2>/dev/null; do n=$((n+1)); " \
+        "[ $n -ge 600 ] && break; sleep 0.05; done; touch \"$1\"; " \
+        "grep -vxF \"$2\" \"$1\" > \"$1.new.$$\"; [ \"$3\" = 1 ] && echo \"$2\" >> \"$1.new.$$\"; " \
+        "mv -f \"$1.new.$$\" \"$1\"; rmdir \"$1.lock\" 2>/dev/null; }; "
 }
 
 function is_mounted(dir) { return listed(standin_dir "/mounted", dir) }

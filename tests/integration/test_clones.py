@@ -109,6 +109,27 @@ def test_every_claim_sees_the_snapshot_and_never_another_clones_writes(
         pool.close()
 
 
+def test_a_write_to_any_one_database_of_a_clone_is_gone_at_its_next_claim(
+    up: tuple[str, Path],
+) -> None:
+    # A reset copies only the databases written since their last copy: each one must be found.
+    container, _root = up
+    pool = ClonePool(container, "APP", size=1).start()
+    probe = 'Write !,"FIX=",$Data(^Demo.OrdersD(99))," OWN=",$Data(^Iso("y")),!'
+    try:
+        with pool.fresh() as clone:
+            script(container, clone.namespace, ["Set ^Demo.OrdersD(99)=1"])  # the fixture's
+        with pool.fresh() as again:
+            assert again.namespace == clone.namespace
+            out = script(container, again.namespace, [probe, 'Set ^Iso("y")=1'])  # its own
+            assert "FIX=0 OWN=0" in out, out
+        with pool.fresh() as third:
+            out = script(container, third.namespace, [probe])
+            assert "FIX=0 OWN=0" in out, out
+    finally:
+        pool.close()
+
+
 def test_two_clones_claimed_at_once_do_not_share_a_database(up: tuple[str, Path]) -> None:
     container, _root = up
     pool = ClonePool(container, "APP", size=2).start()

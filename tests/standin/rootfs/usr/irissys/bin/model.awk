@@ -285,10 +285,20 @@ function db_defined(dir, ref,    recs, n, i, g, d, rest) {
 # a configured database mounts when it is first accessed (CPF reference, [Databases]); an
 # explicitly dismounted one stays dismounted until it is mounted again.
 
-function listed(file, dir) { return (system("grep -qxF " shq(with_slash(dir)) " " shq(file) " 2>/dev/null") == 0) }
+# Read in the session itself (no process): a writer replaces a list by renaming a complete file
+# over it, so a reader sees either the old list or the new one.
+function listed(file, dir,    line, found) {
+    dir = with_slash(dir)
+    found = 0
+    while ((getline line < file) > 0) if (line == dir) { found = 1; break }
+    close(file)
+    return found
+}
 
-# Under a lock, with a private temporary file: sessions mount and dismount at the same time
-# (the clone pool's two workers), and IRIS keeps its mount table consistent.
+# Under a lock, sessions mount and dismount at the same time (the clone pool's worker, the tests'
+# sessions touching a database first), and IRIS keeps its mount table consistent. The lock is the
+# new list itself, created exclusively (noclobber), filled with shell built-ins and renamed over
+# the list: one process (mv) per list.
 function list_set(file, dir, on) { system(LIST_SET_SH "list_set " shq(file) " " shq(with_slash(dir)) " " on) }
 
 # A database's mount state in both lists (mounted, dismounted), in one shell: IRIS keeps its mount
@@ -300,10 +310,11 @@ function mount_state(dir, on) {
 }
 
 BEGIN {
-    LIST_SET_SH = "list_set() { n=0; until mkdir \"$1.lock\" 2>/dev/null; do n=$((n+1)); " \
-        "[ $n -ge 600 ] && break; sleep 0.05; done; touch \"$1\"; " \
-        "grep -vxF \"$2\" \"$1\" > \"$1.new.$$\"; [ \"$3\" = 1 ] && echo \"$2\" >> \"$1.new.$$\"; " \
-        "mv -f \"$1.new.$$\" \"$1\"; rmdir \"$1.lock\" 2>/dev/null; }; "
+    LIST_SET_SH = "list_set() { n=0; set -C; until { : >\"$1.lock\"; } 2>/dev/null; do " \
+        "n=$((n+1)); [ $n -ge 600 ] && break; sleep 0.05; done; set +C; " \
+        "if [ -f \"$1\" ]; then while IFS= read -r l; do [ \"$l\" = \"$2\" ] || echo \"$l\"; " \
+        "done <\"$1\" >>\"$1.lock\"; fi; [ \"$3\" = 1 ] && echo \"$2\" >>\"$1.lock\"; " \
+        "mv -f \"$1.lock\" \"$1\"; }; "
 }
 
 function is_mounted(dir) { return listed(standin_dir "/mounted", dir) }

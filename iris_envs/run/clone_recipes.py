@@ -114,25 +114,28 @@ COPY_MTIME = "197001020000"
 
 def copy_command(pairs: list[tuple[str, str]]) -> list[str]:
     """A shell command (as irisowner, so the copies are irisowner's) copying each ``IRIS.DAT``
-    from one directory to another, the copy's mtime set to COPY_MTIME."""
+    from one directory to another with COPY_MTIME: a pristine copy gets it with `touch -t`, a
+    clone's from its pristine with `cp -p` (POSIX: keeps the source's times; one process)."""
     parts = [
         f'mkdir -p "{target}" && cp "{source}IRIS.DAT" "{target}IRIS.DAT"'
         f' && touch -t {COPY_MTIME} "{target}IRIS.DAT"'
+        if target.startswith(f"{PRISTINE_DIR}/")
+        else f'mkdir -p "{target}" && cp -p "{source}IRIS.DAT" "{target}IRIS.DAT"'
         for source, target in pairs
     ]
     return ["sh", "-c", " && ".join(parts) if parts else "true"]
 
 
 def refresh_script(pairs: list[tuple[str, str]]) -> str:
-    """Shell lines that copy each pristine ``IRIS.DAT`` over a clone's, unless the clone's still
-    has COPY_MTIME (no write since its last copy): the pristine has it too, so "not newer than
-    the pristine" means unwritten. Stops at the first failed copy (exit status 1)."""
+    """Shell lines that copy each pristine ``IRIS.DAT`` over a clone's (``cp -p``: with the
+    pristine's COPY_MTIME), unless the clone's still has COPY_MTIME (no write since its last
+    copy): "not newer than the pristine" means unwritten. Stops at the first failed copy."""
     lines = []
     for source, target in pairs:
         pristine, clone = f'"{source}IRIS.DAT"', f'"{target}IRIS.DAT"'
         lines.append(
             f"if [ -f {clone} ] && ! [ {clone} -nt {pristine} ]; then :; else "
-            f"cp {pristine} {clone} && touch -t {COPY_MTIME} {clone} || exit 1; fi"
+            f"cp -p {pristine} {clone} || exit 1; fi"
         )
     return "\n".join(lines)
 

@@ -32,7 +32,7 @@ from iris_envs.run.clone_steps import (
 
 DEFAULT_CLONES = 2
 # Background threads making and resetting clones. One: the clones released while a reset runs
-# are reset together in the next batch (one exec, one dismount and one mount session for all),
+# are reset together in the next batch (one exec and one session for all),
 # which measured faster than two threads competing for the same disk and cores
 # (benchmarks/clone_bench.py, refill of 4 clones: 1.8x four plain cp with one, 2.6x with two).
 WORKERS = 1

@@ -218,8 +218,11 @@ def measure(image: str, megabytes: int, repeat: int, module: bool) -> dict[str, 
             return result
         finally:
             cli(root, "down", env)
+            # By label: a snapshot's repository is iris-envs/<project>/<env>, which the glob
+            # iris-envs/*<env>* never matched (`*` stops at a slash): every run left its images.
             subprocess.run(
-                f"docker rmi -f $(docker images -q 'iris-envs/*{env}*') 2>/dev/null",
+                "docker rmi -f $(docker images -q --filter "
+                f"label=org.iris-envs.env={env}) 2>/dev/null",
                 shell=True,
                 check=False,
                 capture_output=True,

@@ -295,38 +295,53 @@ function listed(file, dir,    line, found) {
     return found
 }
 
-# Under a lock, sessions mount and dismount at the same time (the clone pool's worker, the tests'
-# sessions touching a database first), and IRIS keeps its mount table consistent. The lock is the
-# new list itself, created exclusively (noclobber), filled with shell built-ins and renamed over
-# the list: one process (mv) per list.
-function list_set(file, dir, on) { system(LIST_SET_SH "list_set " shq(file) " " shq(with_slash(dir)) " " on) }
-
-# A database's mount state in both lists (mounted, dismounted), in one shell: IRIS keeps its mount
-# table in memory, so a mount or dismount costs it no process; the stand-in keeps the forks few.
-function mount_state(dir, on) {
-    dir = with_slash(dir)
-    system(LIST_SET_SH "list_set " shq(standin_dir "/mounted") " " shq(dir) " " on \
-           "; list_set " shq(standin_dir "/dismounted") " " shq(dir) " " (1 - on))
+# IRIS keeps its mount table in memory and changes it atomically; the stand-in keeps it in two
+# lists (mounted, dismounted) that every change rewrites together under ONE lock (a file created
+# exclusively, noclobber), each list filled with shell built-ins and renamed over the old one.
+# A dismount lists the directory as dismounted before it leaves the mounted list, a mount lists it
+# as mounted before it leaves the dismounted list: a reader between the two renames sees it
+# dismounted (the change is not complete), never mounted while a dismount runs. A session that
+# touches a configured database for the first time mounts it under the same lock, and only when
+# no one dismounted it meanwhile. A lock held 30 s is an error, never ignored: a lost update
+# would leave a directory in both lists, a dismounted database that says it is mounted.
+# mount_table: 0 done, 3 the directory is dismounted (auto), 2 the lock was not had.
+function mount_table(action, dir,    rc) {
+    rc = system(MOUNT_TABLE_SH "mount_table " action " " shq(standin_dir) " " shq(with_slash(dir)))
+    if (rc == 2) print "(stand-in) the mount table lock " standin_dir "/mount.lock is held for 30 s" > "/dev/stderr"
+    return rc
 }
+
+# A database's mount state (on: 1 mounted, 0 dismounted); 1 when done, 0 when the lock was not had.
+function mount_state(dir, on) { return mount_table(on ? "mount" : "dismount", dir) == 0 }
 
 BEGIN {
-    LIST_SET_SH = "list_set() { n=0; set -C; until { : >\"$1.lock\"; } 2>/dev/null; do " \
-        "n=$((n+1)); [ $n -ge 600 ] && break; sleep 0.05; done; set +C; " \
-        "if [ -f \"$1\" ]; then while IFS= read -r l; do [ \"$l\" = \"$2\" ] || echo \"$l\"; " \
-        "done <\"$1\" >>\"$1.lock\"; fi; [ \"$3\" = 1 ] && echo \"$2\" >>\"$1.lock\"; " \
-        "mv -f \"$1.lock\" \"$1\"; }; "
+    MOUNT_TABLE_SH = "rewrite() { if [ -f \"$1\" ]; then while IFS= read -r l; do " \
+        "[ \"$l\" = \"$2\" ] || echo \"$l\"; done <\"$1\"; fi >\"$1.new\"; " \
+        "[ \"$3\" = 1 ] && echo \"$2\" >>\"$1.new\"; mv -f \"$1.new\" \"$1\"; }; " \
+        "has() { [ -f \"$1\" ] && while IFS= read -r l; do [ \"$l\" = \"$2\" ] && return 0; " \
+        "done <\"$1\"; return 1; }; " \
+        "mount_table() { n=0; set -C; until { : >\"$2/mount.lock\"; } 2>/dev/null; do " \
+        "n=$((n+1)); [ $n -ge 600 ] && return 2; sleep 0.05; done; set +C; rc=0; " \
+        "case $1 in dismount) rewrite \"$2/dismounted\" \"$3\" 1; rewrite \"$2/mounted\" \"$3\" 0;; " \
+        "mount) rewrite \"$2/mounted\" \"$3\" 1; rewrite \"$2/dismounted\" \"$3\" 0;; " \
+        "auto) if has \"$2/dismounted\" \"$3\"; then rc=3; " \
+        "elif ! has \"$2/mounted\" \"$3\"; then rewrite \"$2/mounted\" \"$3\" 1; fi;; esac; " \
+        "rm -f \"$2/mount.lock\"; return $rc; }; "
 }
 
-function is_mounted(dir) { return listed(standin_dir "/mounted", dir) }
+function is_mounted(dir) { return listed(standin_dir "/mounted", dir) && !dismounted(dir) }
 
 function dismounted(dir) { return listed(standin_dir "/dismounted", dir) }
 
 # Access to a database through a namespace: mounts a configured one on first access; "" or an
 # error text (<DIRECTORY> for a dismounted database, as IRIS reports an unavailable one).
-function db_access(dir) {
+function db_access(dir,    rc) {
     if (dir == "") return "<DIRECTORY> (no such database)"
     if (dismounted(dir)) return "<DIRECTORY> " with_slash(dir) " is dismounted"
-    if (!is_mounted(dir)) list_set(standin_dir "/mounted", dir, 1)
+    if (listed(standin_dir "/mounted", dir)) return ""
+    rc = mount_table("auto", dir)
+    if (rc == 3) return "<DIRECTORY> " with_slash(dir) " is dismounted"
+    if (rc != 0) return "<DIRECTORY> " with_slash(dir) " (stand-in: its mount table is locked)"
     return ""
 }
 

@@ -821,7 +821,7 @@ function sysdb_call(method, args,    a, k, dir, f) {
     if (method == "%OPENID") return file_exists(f) ? "\002DB:" dir : ""
     if (method == "%EXISTSID") return file_exists(f)
     if (method == "DISMOUNTDATABASE") {
-        mount_state(dir, 0)
+        if (!mount_state(dir, 0)) return status_error("ERROR (stand-in): the mount table is locked")
         return 1
     }
     if (method == "MOUNTDATABASE") {
@@ -831,7 +831,7 @@ function sysdb_call(method, args,    a, k, dir, f) {
         if (system("test \"$(stat -c %u " shq(f) ")\" = 51773") != 0)
             return status_error("ERROR (stand-in): cannot open " f ": it is not owned by irisowner (UID 51773)")
         if (is_mounted(dir)) return status_error("ERROR #5001: (stand-in) AlreadyMounted: " dir " is already mounted")
-        mount_state(dir, 1)
+        if (!mount_state(dir, 1)) return status_error("ERROR (stand-in): the mount table is locked")
         return 1
     }
     return 1

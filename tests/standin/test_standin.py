@@ -396,36 +396,47 @@ def test_mount_database_needs_an_iris_dat_owned_by_irisowner(
     assert "c=0 ERROR (stand-in): cannot mount /usr/irissys/mgr/c/:" in out
 
 
-def test_the_mount_table_stays_consistent_while_sessions_touch_a_database_being_dismounted(
+def test_the_mount_table_stays_consistent_while_sessions_mount_dismount_and_touch_at_once(
     standin_images: dict[str, str], containers: Containers
 ) -> None:
     # IRIS changes its mount table atomically, and a database dismounted explicitly stays so until
     # it is mounted again (CPF reference, [Databases]; SYS.Database class reference): a session
-    # touching it meanwhile gets an error, and never mounts it behind the dismount's back. A
-    # stand-in that updated its two lists in separate steps let such a session slip in: the
-    # database was left listed as both mounted and dismounted, the next MountDatabase failed with
-    # AlreadyMounted, a clone reset skipped its mount and the next test found it dismounted.
+    # touching it meanwhile gets an error and never mounts it behind the dismount's back, and
+    # sessions mounting and dismounting other databases at the same time lose no change. Two
+    # stand-in bugs broke this: its two lists were updated in separate steps (a touching session
+    # slipped in between and left a database listed as both), and its lock was taken with `:`,
+    # a special built-in, whose failed redirection exits the shell (POSIX 2.8.1) instead of
+    # waiting, so an update that met the lock was silently dropped. Either left a clone
+    # dismounted after its reset, and the next test failed on it.
     name = containers.start(standin_images[NEWEST])
-    db = f"{MGR}/toggled/"
-    docker("exec", "-u", "irisowner", name, "sh", "-c", f"mkdir -p {db} && touch {db}IRIS.DAT")
-    toggle = (
-        f'Set sc=##class(SYS.Database).DismountDatabase("{db}") '
-        f'Set o=##class(SYS.Database).%OpenId("{db}") '
-        "If 'o.Mounted { Set sc=##class(SYS.Database).MountDatabase(\"" + db + '") } '
-        f'Set ^|"^^{db}"|T("toggler")=1 Write "S=",sc,!\n'
+    dbs = [f"{MGR}/toggled{i}/" for i in range(3)]
+    made = " && ".join(f"mkdir -p {db} && touch {db}IRIS.DAT" for db in dbs)
+    docker("exec", "-u", "irisowner", name, "sh", "-c", made)
+    environment = []
+    for i, db in enumerate(dbs):
+        toggle = (
+            f'Set sc=##class(SYS.Database).DismountDatabase("{db}") '
+            f'Set o=##class(SYS.Database).%OpenId("{db}") '
+            "If 'o.Mounted { Set sc=##class(SYS.Database).MountDatabase(\"" + db + '") } '
+            f'Set ^|"^^{db}"|T("toggler")=1 Write "S=",sc,!\n'
+        )
+        environment += ["-e", f"T{i}={toggle}"]
+    # Two sessions touch the first again and again, in every state it passes through.
+    touch = f'For i=1:1:20000 {{ Try {{ Set ^|"^^{dbs[0]}"|T($Job)=i }} Catch {{ }} }}\n'
+    toggles = (
+        "for i in $(seq 15); do printf '%s' \"$1\" | iris session IRIS -U %SYS | grep S=; done"
     )
-    # Two sessions touch it again and again, in every state it passes through.
-    touch = f'For i=1:1:20000 {{ Try {{ Set ^|"^^{db}"|T($Job)=i }} Catch {{ }} }}\n'
     script = (
         'printf "%s" "$A" | iris session IRIS -U %SYS >/dev/null & '
         'printf "%s" "$A" | iris session IRIS -U %SYS >/dev/null & '
-        'for i in $(seq 30); do printf "%s" "$T" | iris session IRIS -U %SYS | grep S=; done; wait'
+        + " & ".join(f"sh -c '{toggles}' - \"$T{i}\"" for i in range(len(dbs)))
+        + " & wait"
     )
     done = docker(
-        "exec", "-u", "irisowner", "-e", f"T={toggle}", "-e", f"A={touch}", name, "sh", "-c", script
+        "exec", "-u", "irisowner", *environment, "-e", f"A={touch}", name, "sh", "-c", script
     )
     statuses = [line.split("S=", 1)[1] for line in done.stdout.splitlines() if "S=" in line]
-    assert statuses == ["1"] * 30, done.stdout
+    assert statuses == ["1"] * 45, done.stdout
 
 
 def test_ipm_only_in_its_home_namespace_until_mapped(

@@ -303,11 +303,13 @@ function listed(file, dir,    line, found) {
 # dismounted (the change is not complete), never mounted while a dismount runs. A session that
 # touches a configured database for the first time mounts it under the same lock, and only when
 # no one dismounted it meanwhile. A lock held 30 s is an error, never ignored: a lost update
-# would leave a directory in both lists, a dismounted database that says it is mounted.
+# would leave a directory in both lists, a dismounted database that says it is mounted. The lock
+# is created with `echo`, a regular built-in: a failed redirection of a special built-in such as
+# `:` exits a non-interactive shell (POSIX 2.8.1, "Consequences of Shell Errors"), so the update
+# would be dropped instead of waiting. The lock names its holder for the 30 s message.
 # mount_table: 0 done, 3 the directory is dismounted (auto), 2 the lock was not had.
 function mount_table(action, dir,    rc) {
     rc = system(MOUNT_TABLE_SH "mount_table " action " " shq(standin_dir) " " shq(with_slash(dir)))
-    if (rc == 2) print "(stand-in) the mount table lock " standin_dir "/mount.lock is held for 30 s" > "/dev/stderr"
     return rc
 }
 
@@ -320,8 +322,11 @@ BEGIN {
         "[ \"$3\" = 1 ] && echo \"$2\" >>\"$1.new\"; mv -f \"$1.new\" \"$1\"; }; " \
         "has() { [ -f \"$1\" ] && while IFS= read -r l; do [ \"$l\" = \"$2\" ] && return 0; " \
         "done <\"$1\"; return 1; }; " \
-        "mount_table() { n=0; set -C; until { : >\"$2/mount.lock\"; } 2>/dev/null; do " \
-        "n=$((n+1)); [ $n -ge 600 ] && return 2; sleep 0.05; done; set +C; rc=0; " \
+        "mount_table() { n=0; set -C; until { echo \"$$ $1 $3\" >\"$2/mount.lock\"; } 2>/dev/null; do " \
+        "n=$((n+1)); if [ $n -ge 600 ]; then set +C; h=$(cat \"$2/mount.lock\"); " \
+        "kill -0 \"${h%% *}\" 2>/dev/null && h=\"$h, running\" || h=\"$h, gone\"; " \
+        "echo \"(stand-in) the mount table lock is held for 30 s by $h\" >&2; return 2; fi; " \
+        "sleep 0.05; done; set +C; rc=0; " \
         "case $1 in dismount) rewrite \"$2/dismounted\" \"$3\" 1; rewrite \"$2/mounted\" \"$3\" 0;; " \
         "mount) rewrite \"$2/mounted\" \"$3\" 1; rewrite \"$2/dismounted\" \"$3\" 0;; " \
         "auto) if has \"$2/dismounted\" \"$3\"; then rc=3; " \

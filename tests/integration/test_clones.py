@@ -174,7 +174,11 @@ def test_the_pristine_copies_are_never_mounted(up: tuple[str, Path]) -> None:
         cpf = docker("exec", container, "cat", "/usr/irissys/iris.cpf").stdout
         assert "iris-envs-clones/pristine" not in cpf
         mounted = docker(
-            "exec", container, "sh", "-c", "cat /usr/irissys/mgr/.standin/mounted"
+            "exec",
+            container,
+            "sh",
+            "-c",
+            "cat /usr/irissys/mgr/.standin/mount/* 2>/dev/null | sed -n 's/^mounted //p'",
         ).stdout
         assert "pristine" not in mounted
     finally:

@@ -293,7 +293,7 @@ def dismounted(container: str) -> str:
         container,
         "sh",
         "-c",
-        "cat /usr/irissys/mgr/.standin/dismounted 2>/dev/null",
+        "cat /usr/irissys/mgr/.standin/mount/* 2>/dev/null | sed -n 's/^dismounted //p'",
         check=False,
     ).stdout.strip()
 

@@ -437,6 +437,18 @@ def test_the_mount_table_stays_consistent_while_sessions_mount_dismount_and_touc
     )
     statuses = [line.split("S=", 1)[1] for line in done.stdout.splitlines() if "S=" in line]
     assert statuses == ["1"] * 45, done.stdout
+    # Dismounted before anyone touched it: a touch does not mount it.
+    fresh = f"{MGR}/untouched/"
+    docker(
+        "exec", "-u", "irisowner", name, "sh", "-c", f"mkdir -p {fresh} && touch {fresh}IRIS.DAT"
+    )
+    _code, out = session(
+        name,
+        f'Set sc=##class(SYS.Database).DismountDatabase("{fresh}")\n'
+        f'Set ^|"^^{fresh}"|T=1\n'
+        f'Set o=##class(SYS.Database).%OpenId("{fresh}") Write "M=",o.Mounted,!\n',
+    )
+    assert f"<DIRECTORY> {fresh} is dismounted" in out and "M=0" in out, out
 
 
 def test_ipm_only_in_its_home_namespace_until_mapped(

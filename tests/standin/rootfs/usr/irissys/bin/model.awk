@@ -285,68 +285,60 @@ function db_defined(dir, ref,    recs, n, i, g, d, rest) {
 # a configured database mounts when it is first accessed (CPF reference, [Databases]); an
 # explicitly dismounted one stays dismounted until it is mounted again.
 
-# Read in the session itself (no process): a writer replaces a list by renaming a complete file
-# over it, so a reader sees either the old list or the new one.
-function listed(file, dir,    line, found) {
+# IRIS keeps its mount table in memory and changes it atomically. The stand-in keeps one state
+# file per database in mgr/.standin/mount/ ("mounted DIR" or "dismounted DIR"; none: never
+# touched since the start), so that no change needs a lock:
+# - a mount or dismount writes a new file and renames it over the old one (rename is atomic,
+#   POSIX rename()): a reader sees the old state or the new one;
+# - a first access mounts a configured database by creating its file only if it does not exist
+#   (noclobber, O_EXCL; with `echo`, a regular built-in: a failed redirection of a special
+#   built-in such as `:` exits a non-interactive shell, POSIX 2.8.1), so a dismount that came
+#   first wins and the access gets <DIRECTORY>: never a database dismounted behind a mount's back.
+# A reader reads the file in the session itself (no process).
+function mount_file(dir) {
     dir = with_slash(dir)
-    found = 0
-    while ((getline line < file) > 0) if (line == dir) { found = 1; break }
-    close(file)
-    return found
+    gsub(/%/, "%25", dir)
+    gsub(/\//, "%2F", dir)
+    return standin_dir "/mount/" dir
 }
 
-# IRIS keeps its mount table in memory and changes it atomically; the stand-in keeps it in two
-# lists (mounted, dismounted) that every change rewrites together under ONE lock (a file created
-# exclusively, noclobber), each list filled with shell built-ins and renamed over the old one.
-# A dismount lists the directory as dismounted before it leaves the mounted list, a mount lists it
-# as mounted before it leaves the dismounted list: a reader between the two renames sees it
-# dismounted (the change is not complete), never mounted while a dismount runs. A session that
-# touches a configured database for the first time mounts it under the same lock, and only when
-# no one dismounted it meanwhile. A lock held 30 s is an error, never ignored: a lost update
-# would leave a directory in both lists, a dismounted database that says it is mounted. The lock
-# is created with `echo`, a regular built-in: a failed redirection of a special built-in such as
-# `:` exits a non-interactive shell (POSIX 2.8.1, "Consequences of Shell Errors"), so the update
-# would be dropped instead of waiting. The lock names its holder for the 30 s message.
-# mount_table: 0 done, 3 the directory is dismounted (auto), 2 the lock was not had.
-function mount_table(action, dir,    rc) {
-    rc = system(MOUNT_TABLE_SH "mount_table " action " " shq(standin_dir) " " shq(with_slash(dir)))
-    return rc
+# "mounted", "dismounted", or "" (not touched since the start).
+function mount_read(dir,    f, line) {
+    f = mount_file(dir)
+    line = ""
+    if ((getline line < f) <= 0) line = ""
+    close(f)
+    sub(/ .*/, "", line)
+    return line
 }
 
-# A database's mount state (on: 1 mounted, 0 dismounted); 1 when done, 0 when the lock was not had.
-function mount_state(dir, on) { return mount_table(on ? "mount" : "dismount", dir) == 0 }
-
-BEGIN {
-    MOUNT_TABLE_SH = "rewrite() { if [ -f \"$1\" ]; then while IFS= read -r l; do " \
-        "[ \"$l\" = \"$2\" ] || echo \"$l\"; done <\"$1\"; fi >\"$1.new\"; " \
-        "[ \"$3\" = 1 ] && echo \"$2\" >>\"$1.new\"; mv -f \"$1.new\" \"$1\"; }; " \
-        "has() { [ -f \"$1\" ] && while IFS= read -r l; do [ \"$l\" = \"$2\" ] && return 0; " \
-        "done <\"$1\"; return 1; }; " \
-        "mount_table() { n=0; set -C; until { echo \"$$ $1 $3\" >\"$2/mount.lock\"; } 2>/dev/null; do " \
-        "n=$((n+1)); if [ $n -ge 600 ]; then set +C; h=$(cat \"$2/mount.lock\"); " \
-        "kill -0 \"${h%% *}\" 2>/dev/null && h=\"$h, running\" || h=\"$h, gone\"; " \
-        "echo \"(stand-in) the mount table lock is held for 30 s by $h\" >&2; return 2; fi; " \
-        "sleep 0.05; done; set +C; rc=0; " \
-        "case $1 in dismount) rewrite \"$2/dismounted\" \"$3\" 1; rewrite \"$2/mounted\" \"$3\" 0;; " \
-        "mount) rewrite \"$2/mounted\" \"$3\" 1; rewrite \"$2/dismounted\" \"$3\" 0;; " \
-        "auto) if has \"$2/dismounted\" \"$3\"; then rc=3; " \
-        "elif ! has \"$2/mounted\" \"$3\"; then rewrite \"$2/mounted\" \"$3\" 1; fi;; esac; " \
-        "rm -f \"$2/mount.lock\"; return $rc; }; "
+# Write a database's state (rename over the old file); with an owner check first for a mount.
+# 1 when done, 0 when not (the check failed).
+function mount_write(dir, state, owner_check,    f, cmd) {
+    f = mount_file(dir)
+    cmd = "t=" shq(f) ".$$; "
+    if (owner_check != "") cmd = cmd "[ \"$(stat -c %u " shq(owner_check) " 2>/dev/null)\" = 51773 ] || exit 5; "
+    cmd = cmd "echo " shq(state " " with_slash(dir)) " >\"$t\" && mv -f \"$t\" " shq(f)
+    return system(cmd) == 0
 }
 
-function is_mounted(dir) { return listed(standin_dir "/mounted", dir) && !dismounted(dir) }
+function is_mounted(dir) { return mount_read(dir) == "mounted" }
 
-function dismounted(dir) { return listed(standin_dir "/dismounted", dir) }
+function dismounted(dir) { return mount_read(dir) == "dismounted" }
+
+# A database's mount state (on: 1 mounted, 0 dismounted).
+function mount_state(dir, on) { return mount_write(dir, on ? "mounted" : "dismounted", "") }
 
 # Access to a database through a namespace: mounts a configured one on first access; "" or an
 # error text (<DIRECTORY> for a dismounted database, as IRIS reports an unavailable one).
-function db_access(dir,    rc) {
+function db_access(dir,    state) {
     if (dir == "") return "<DIRECTORY> (no such database)"
-    if (dismounted(dir)) return "<DIRECTORY> " with_slash(dir) " is dismounted"
-    if (listed(standin_dir "/mounted", dir)) return ""
-    rc = mount_table("auto", dir)
-    if (rc == 3) return "<DIRECTORY> " with_slash(dir) " is dismounted"
-    if (rc != 0) return "<DIRECTORY> " with_slash(dir) " (stand-in: its mount table is locked)"
+    state = mount_read(dir)
+    if (state == "") {
+        system("set -C; echo " shq("mounted " with_slash(dir)) " >" shq(mount_file(dir)) " 2>/dev/null")
+        state = mount_read(dir)  # another session's mount or dismount may have come first
+    }
+    if (state == "dismounted") return "<DIRECTORY> " with_slash(dir) " is dismounted"
     return ""
 }
 

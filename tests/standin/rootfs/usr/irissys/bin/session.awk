@@ -821,17 +821,17 @@ function sysdb_call(method, args,    a, k, dir, f) {
     if (method == "%OPENID") return file_exists(f) ? "\002DB:" dir : ""
     if (method == "%EXISTSID") return file_exists(f)
     if (method == "DISMOUNTDATABASE") {
-        if (!mount_state(dir, 0)) return status_error("ERROR (stand-in): the mount table is locked")
+        mount_state(dir, 0)
         return 1
     }
     if (method == "MOUNTDATABASE") {
         # IRIS can open only an IRIS.DAT that irisowner (UID 51773) owns (Data Integrity Guide,
         # "restore to a different system"; iris-facts.md "Databases").
         if (!file_exists(f)) return status_error("ERROR (stand-in): cannot mount " dir ": " f " does not exist")
-        if (system("test \"$(stat -c %u " shq(f) ")\" = 51773") != 0)
-            return status_error("ERROR (stand-in): cannot open " f ": it is not owned by irisowner (UID 51773)")
         if (is_mounted(dir)) return status_error("ERROR #5001: (stand-in) AlreadyMounted: " dir " is already mounted")
-        if (!mount_state(dir, 1)) return status_error("ERROR (stand-in): the mount table is locked")
+        # The owner check and the new state in one process.
+        if (!mount_write(dir, "mounted", f))
+            return status_error("ERROR (stand-in): cannot open " f ": it is not owned by irisowner (UID 51773)")
         return 1
     }
     return 1

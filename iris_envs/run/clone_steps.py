@@ -105,20 +105,6 @@ def reset_clones(
         )
 
 
-def _session(
-    engine: DockerEngine, container_id: str, body: list[str], directories: list[str], what: str
-) -> None:
-    run_session(
-        engine,
-        container_id,
-        body,
-        namespace="%SYS",
-        environment=directories_environment(directories),
-        timeout=SESSION_TIMEOUT,
-        what=what,
-    )
-
-
 def _copy(engine: DockerEngine, container_id: str, pairs: list[tuple[str, str]]) -> None:
     result = engine.exec(
         container_id, copy_command(pairs), user=IRIS_OWNER, timeout=SESSION_TIMEOUT

@@ -36,9 +36,13 @@ DEFAULT_CLONES = 2
 # which measured faster than two threads competing for the same disk and cores
 # (benchmarks/clone_bench.py, refill of 4 clones: 1.8x four plain cp with one, 2.6x with two).
 WORKERS = 1
-# How long the first released clone waits for others to join its batch (while the worker is
-# idle, some clone is still out and no claim waits): a few ms against a reset of ~0.1 s or more.
+# Every batch costs one exec and one session whatever its size, so the worker gathers released
+# clones while enough are ready to claim: until fewer than half the pool is ready (then for
+# COALESCE_SECONDS more, for releases that come at once), until a claim or wait_ready() waits,
+# or until the oldest release has waited GATHER_SECONDS (slow tests get their clones back soon;
+# fast ones share a batch: with `clones = 8`, about four clones per exec instead of one).
 COALESCE_SECONDS = 0.02
+GATHER_SECONDS = 0.5
 CLAIM_TIMEOUT = 600.0
 
 
@@ -83,7 +87,7 @@ class ClonePool:
         self._ready: deque[Clone] = deque()
         self._dirty: list[Clone] = []  # released (or still to make), waiting for the worker
         self._dirty_since = 0.0  # when the oldest of them was released
-        self._waiting = 0  # claims waiting for a ready clone
+        self._waiting = 0  # claims (and wait_ready calls) waiting for ready clones
         self._claimed: dict[str, Clone] = {}
         self._errors: list[BaseException] = []
         self._workers: list[threading.Thread] = []
@@ -166,9 +170,14 @@ class ClonePool:
         """Block until ``count`` clones (default: the pool's size) are ready to claim."""
         wanted = self.size if count is None else count
         with self._changed:
-            full = self._changed.wait_for(
-                lambda: len(self._ready) >= wanted or self._errors, timeout
-            )
+            self._waiting += 1  # the worker stops gathering: every clone is wanted now
+            self._changed.notify_all()
+            try:
+                full = self._changed.wait_for(
+                    lambda: len(self._ready) >= wanted or self._errors, timeout
+                )
+            finally:
+                self._waiting -= 1
             self._raise_background_error()
             if not full:
                 raise CloneFailed(f"fewer than {wanted} clones of {self.namespace} are ready")
@@ -196,26 +205,24 @@ class ClonePool:
             error = self._errors[0]
             raise CloneFailed(f"making a clone of {self.namespace} failed: {error}") from error
 
-    def _gathered(self) -> bool:
-        """(Under the lock.) Whether the worker should start on the released clones now: a
-        claim is waiting, no clone is out (no release can follow), or the oldest release has
-        waited COALESCE_SECONDS for others to join its batch."""
-        return (
-            self._closed
-            or self._waiting > 0
-            or not self._claimed
-            or time.monotonic() - self._dirty_since >= COALESCE_SECONDS
-        )
+    def _gather_left(self) -> float:
+        """(Under the lock.) Seconds the worker may still gather released clones before it
+        starts on them; 0 when it should start now (see GATHER_SECONDS)."""
+        if self._closed or self._waiting > 0:
+            return 0.0
+        age = time.monotonic() - self._dirty_since
+        if len(self._ready) < max(1, self.size // 2):
+            return max(0.0, COALESCE_SECONDS - age)
+        return max(0.0, GATHER_SECONDS - age)
 
     def _next_batch(self) -> list[Clone] | None:
         """The clones to make or reset next (None when the pool closes): every clone released
-        so far, after a short wait for releases that follow at once (tests in several threads,
-        or a fixture releasing several clones), so one round trip and one session serve all."""
+        so far, gathered while enough others are ready (_gather_left), so one round trip and
+        one session serve several."""
         with self._changed:
             self._changed.wait_for(lambda: self._closed or self._dirty)
-            while not self._gathered():
-                left = COALESCE_SECONDS - (time.monotonic() - self._dirty_since)
-                self._changed.wait(timeout=max(0.0, left))
+            while (left := self._gather_left()) > 0:
+                self._changed.wait(timeout=left)
             if self._closed:
                 return None
             batch, self._dirty = self._dirty, []

@@ -179,10 +179,45 @@ def test_clones_released_a_moment_apart_are_reset_together() -> None:
     assert pool.batch_sizes[-1] == 3
 
 
+def test_one_test_after_another_shares_batches_while_half_the_pool_is_ready() -> None:
+    # Fast tests one after the other (each claims, writes, releases): the worker gathers the
+    # released clones while at least half the pool is ready, so a batch serves several and
+    # costs one exec and one session, not one per test.
+    pool, _engine = make_pool(8)
+    pool.start()
+    pool.wait_ready(timeout=10)
+    for _ in range(24):
+        pool.release(pool.claim(timeout=10))
+        time.sleep(0.01)
+    pool.wait_ready(timeout=10)
+    pool.close()
+    resets = [size for size in pool.batch_sizes if size]
+    assert sum(resets) == 24
+    assert len(resets) <= 8, pool.batch_sizes  # one batch per three tests or better
+    assert max(pool.claim_seconds) < 1.0  # and no claim waited for a reset
+
+
+def test_a_lone_release_is_reset_within_the_gather_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Slow tests: nothing else comes to share the batch; the clone is back soon anyway.
+    from iris_envs.run import clone_pool
+
+    monkeypatch.setattr(clone_pool, "GATHER_SECONDS", 0.2)
+    pool, _engine = make_pool(4)
+    pool.start()
+    pool.wait_ready(timeout=10)
+    pool.release(pool.claim(timeout=10))
+    deadline = time.monotonic() + 5
+    while len(pool._ready) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(pool._ready) == 4  # no claim or wait_ready asked for it
+    pool.close()
+
+
 def test_a_waiting_claim_does_not_wait_for_more_releases(monkeypatch: pytest.MonkeyPatch) -> None:
     from iris_envs.run import clone_pool
 
     monkeypatch.setattr(clone_pool, "COALESCE_SECONDS", 30.0)
+    monkeypatch.setattr(clone_pool, "GATHER_SECONDS", 30.0)
     pool, _engine = make_pool(2)
     pool.start()
     pool.wait_ready(timeout=10)

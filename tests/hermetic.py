@@ -24,26 +24,47 @@ from pathlib import Path
 from typing import Any
 
 STANDIN_LABEL = "org.iris-envs.standin-hash"  # tests/standin/build.py HASH_LABEL
-TEST_NAMESPACE = re.compile(r"iris-envs-[^/:]+/")  # tests/standin/build.py PREFIX, any checkout
+# tests/standin/build.py PREFIX, any checkout; Podman lists the names qualified with their
+# registry (docker.io/iris-envs-test/..., localhost/...), Docker does not.
+TEST_NAMESPACE = re.compile(r"(?:docker\.io/|localhost/)?iris-envs-[^/:]+/")
 TEST_LABEL = "org.iris-envs.test"  # tests/conftest.py cleanup_label
 PYTEST_TEMP = "/pytest-of-"  # pytest's basetemp: /tmp/pytest-of-<user>/pytest-<n>/
 
 
-def _docker(*args: str) -> str:
-    done = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=False, timeout=120
-    )
-    return done.stdout if done.returncode == 0 else ""
+def _docker(*args: str, tries: int = 1) -> str:
+    for attempt in range(tries):
+        done = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, check=False, timeout=120
+        )
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(0.5 * (attempt + 1))
+    return ""
+
+
+def _list(*args: str) -> list[str]:
+    """A listing (`images -q`, `ps -q`), asked again when it fails: Podman before 4.6 fails one
+    while another process removes an image (podman PR #18980); an empty answer would make
+    everything look removed."""
+    return _docker(*args, tries=5).split()
 
 
 def _inspect(kind: str, ids: Iterable[str]) -> list[dict[str, Any]]:
     ids = sorted(set(ids))
     if not ids:
         return []
-    # One call per 200 ids keeps the command line short; a missing id fails only its call.
+    # One call per 200 ids keeps the command line short. An id removed meanwhile (another
+    # worker's test artefact) fails its whole call; then each id of it is asked alone, so only
+    # the removed one is missing, not the 199 others.
     found: list[dict[str, Any]] = []
     for start in range(0, len(ids), 200):
-        found += json.loads(_docker(kind, "inspect", *ids[start : start + 200]) or "[]")
+        batch = ids[start : start + 200]
+        answer = _docker(kind, "inspect", *batch)
+        if answer:
+            found += json.loads(answer)
+            continue
+        for one in batch:
+            found += json.loads(_docker(kind, "inspect", one, tries=2) or "[]")
     return found
 
 
@@ -132,9 +153,9 @@ def _cache_files(folder: Path) -> dict[str, tuple[int, int]]:
 
 def take_inventory(cache: Path | None) -> Inventory:
     """The engine's non-test, living images and containers, and the files of ``cache``."""
-    top_level = set(_docker("images", "-q", "--no-trunc").split())
+    top_level = set(_list("images", "-q", "--no-trunc"))
     # With the intermediate images of classic `docker build`s, to follow their Parent chains.
-    every = _inspect("image", _docker("images", "-aq", "--no-trunc").split())
+    every = _inspect("image", _list("images", "-aq", "--no-trunc"))
     images = [i for i in every if str(i["Id"]) in top_level]
     artefacts: set[str] = set()
     changed = True
@@ -143,7 +164,7 @@ def take_inventory(cache: Path | None) -> Inventory:
         artefacts |= {str(i["Id"]) for i in every if _is_test_image(i, artefacts)}
         changed = len(artefacts) != before
     in_use = set()
-    containers = _inspect("container", _docker("ps", "-aq", "--no-trunc").split())
+    containers = _inspect("container", _list("ps", "-aq", "--no-trunc"))
     for container in containers:
         in_use.add(str(container.get("Image", "")))
     kept_images = {}
@@ -173,12 +194,12 @@ def leftovers(basetemp: Path) -> list[str]:
     that are still on the engine: what the session's tests built and forgot to remove."""
     prefix = str(basetemp).rstrip("/") + "/"
     found = []
-    for image in _inspect("image", _docker("images", "-q", "--no-trunc").split()):
+    for image in _inspect("image", _list("images", "-q", "--no-trunc")):
         labels = (image.get("Config") or {}).get("Labels") or {}
         if labels.get("org.iris-envs.origin-project", "").startswith(prefix):
             tags = ", ".join(image.get("RepoTags") or ()) or "untagged"
             found.append(f"image {str(image['Id'])[7:19]} ({tags})")
-    for container in _inspect("container", _docker("ps", "-aq", "--no-trunc").split()):
+    for container in _inspect("container", _list("ps", "-aq", "--no-trunc")):
         labels = (container.get("Config") or {}).get("Labels") or {}
         if labels.get("org.iris-envs.project", "").startswith(prefix):
             found.append(f"container {str(container.get('Name', '')).lstrip('/')}")

@@ -39,6 +39,10 @@ def test_test_artefacts_are_known_by_what_they_are_made_of() -> None:
     )
     assert _is_test_image(standin, set())
     assert _is_test_image(image("sha256:b", ["iris-envs-test/standin-base:1234"]), set())
+    # Podman lists the same name qualified with its registry.
+    assert _is_test_image(image("sha256:p", ["docker.io/iris-envs-test/standin-base:1"]), set())
+    assert _is_test_image(image("sha256:q", ["localhost/iris-envs-main/standin-base:1"]), set())
+    assert not _is_test_image(image("sha256:r", ["docker.io/library/iris-envs-x/y:1"]), set())
     on_standin = image("sha256:x", [], **{"org.iris-envs.base-image": "sha256:s"})
     assert _is_test_image(on_standin, {"sha256:s"})
     in_tmp = image("sha256:y", [], **{"org.iris-envs.origin-project": "/tmp/pytest-of-u/p/q"})
@@ -53,3 +57,22 @@ def test_test_artefacts_are_known_by_what_they_are_made_of() -> None:
     container = {"Image": "sha256:z", "Config": {"Labels": {"org.iris-envs.project": "/home/dev"}}}
     assert not _is_test_container(container, {"sha256:s"})
     assert _is_test_container({**container, "Image": "sha256:s"}, {"sha256:s"})
+
+
+def test_an_image_removed_during_the_inventory_hides_no_other(monkeypatch: Any) -> None:
+    # `docker image inspect a b c` fails as a whole when b was removed meanwhile (another
+    # worker's artefact): a and c must still be in the inventory, or they look removed.
+    import json
+
+    from tests import hermetic
+
+    present = {"a": image("a", ["x:1"]), "c": image("c", ["z:1"])}
+
+    def docker(*args: str, tries: int = 1) -> str:
+        ids = args[2:]
+        if args[:2] != ("image", "inspect") or any(i not in present for i in ids):
+            return ""
+        return json.dumps([present[i] for i in ids])
+
+    monkeypatch.setattr(hermetic, "_docker", docker)
+    assert [i["Id"] for i in hermetic._inspect("image", ["a", "b", "c"])] == ["a", "c"]

@@ -24,8 +24,8 @@ from iris_envs.run.clone_recipes import CloneSource, clone_namespace, clone_sour
 from iris_envs.run.clone_steps import (
     SESSION_TIMEOUT,
     CloneFailed,
-    claim_number,
-    make_clone,
+    claim_numbers,
+    make_clones,
     make_pristine,
     reset_clones,
 )
@@ -241,12 +241,18 @@ class ClonePool:
             used = [clone for clone in clones if clone.number]
             started = time.monotonic()
             try:
-                for clone in clones:
-                    if not clone.number:  # a new one: numbered (container-wide), then made
-                        number = claim_number(engine, self.container_id)
-                        make_clone(engine, self.container_id, source, number)
-                        clone.number, clone.namespace = number, clone_namespace(source, number)
-                        self._hand_out([clone])
+                new = [clone for clone in clones if not clone.number]
+                if new:  # numbered (container-wide), then made: the first alone, as a test
+                    # may be waiting for it, the others together (one exec, one session)
+                    numbers = claim_numbers(engine, self.container_id, len(new))
+                    for group in (new[:1], new[1:]):
+                        if not group:
+                            continue
+                        taken, numbers = numbers[: len(group)], numbers[len(group) :]
+                        make_clones(engine, self.container_id, source, taken)
+                        for clone, number in zip(group, taken, strict=True):
+                            clone.number, clone.namespace = number, clone_namespace(source, number)
+                        self._hand_out(group)
                 if used:
                     reset_clones(engine, self.container_id, source, [c.number for c in used])
             except BaseException as error:  # reported by the next claim

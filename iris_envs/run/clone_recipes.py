@@ -34,11 +34,6 @@ PRISTINE_EXISTS = "IRIS_ENVS_PRISTINE_EXISTS"
 LOCK_WAIT_SECONDS = 600
 ENV_COUNT = "IRIS_ENVS_CLONE_COUNT"
 ENV_ITEM = "IRIS_ENVS_CLONE_"
-ENV_NAMESPACE = "IRIS_ENVS_CLONE_NS"
-ENV_GLOBALS = "IRIS_ENVS_CLONE_GLOBALS"
-ENV_ROUTINES = "IRIS_ENVS_CLONE_ROUTINES"
-ENV_MAP_COUNT = "IRIS_ENVS_CLONE_MAP_COUNT"
-ENV_MAP_ITEM = "IRIS_ENVS_CLONE_MAP_"
 
 
 @dataclass(frozen=True)
@@ -160,14 +155,14 @@ def mount_state_body(mount: bool) -> list[str]:
     ]
 
 
-def number_command() -> list[str]:
-    """A shell command that claims the lowest free clone number in the container (creating its
-    folder, atomically) and prints it."""
+def number_command(count: int = 1) -> list[str]:
+    """A shell command that claims the ``count`` lowest free clone numbers in the container
+    (creating each one's folder, atomically) and prints them, one per line."""
     return [
         "sh",
         "-c",
-        f'mkdir -p "{CLONES_DIR}" && k=1 && '
-        f'while ! mkdir "{CLONES_DIR}/$k" 2>/dev/null; do k=$((k+1)); done && echo "$k"',
+        f'mkdir -p "{CLONES_DIR}" && k=1 && for _ in $(seq {count}); do '
+        f'while ! mkdir "{CLONES_DIR}/$k" 2>/dev/null; do k=$((k+1)); done; echo "$k"; done',
     ]
 
 
@@ -255,26 +250,41 @@ def directories_environment(directories: list[str]) -> dict[str, str]:
     return environment
 
 
-def create_body() -> list[str]:
-    """ObjectScript (in %SYS) that adds and mounts the clone's copied databases ($..._<i> each
+def _names(prefix: str) -> dict[str, str]:
+    """The exec variable names of one clone's create_body, under its own ``prefix``."""
+    return {
+        key: prefix + key
+        for key in ("COUNT", "NS", "GLOBALS", "ROUTINES", "MAP_COUNT", "ITEM_", "MAP_")
+    }
+
+
+def create_prefix(number: int) -> str:
+    return f"IRIS_ENVS_NEW{number}_"
+
+
+def create_body(number: int) -> list[str]:
+    """ObjectScript (in %SYS) that adds and mounts clone ``number``'s copied databases (each
     "NAME|directory"), creates its namespace with the source's defaults, and recreates the
-    source's mappings ($..._MAP_<i> each "G|name|database" or "P|package|database")."""
+    source's mappings (each "G|name|database" or "P|package|database"), from the variables
+    create_environment gives it. Bodies of several clones run one after another in one session.
+    """
+    v = _names(create_prefix(number))
     return [
-        f'Set n=+$system.Util.GetEnviron("{ENV_COUNT}")',
-        f'For i=1:1:n {{ Set e=$system.Util.GetEnviron("{ENV_ITEM}"_i),db=$Piece(e,"|",1),'
+        f'Set n=+$system.Util.GetEnviron("{v["COUNT"]}")',
+        f'For i=1:1:n {{ Set e=$system.Util.GetEnviron("{v["ITEM_"]}"_i),db=$Piece(e,"|",1),'
         'd=$Piece(e,"|",2) Kill p Set p("Directory")=d '
         "If '##class(Config.Databases).Exists(db) { "
         f"Set sc=##class(Config.Databases).Create(db,.p) {throw_on_error('sc')} }} "
         "Set o=##class(SYS.Database).%OpenId(d) "
         "If $IsObject(o),'o.Mounted { "
         f"Set sc=##class(SYS.Database).MountDatabase(d) {throw_on_error('sc')} }} }}",
-        f'Set ns=$system.Util.GetEnviron("{ENV_NAMESPACE}")',
-        f'Set q("Globals")=$system.Util.GetEnviron("{ENV_GLOBALS}")',
-        f'Set q("Routines")=$system.Util.GetEnviron("{ENV_ROUTINES}")',
+        f'Set ns=$system.Util.GetEnviron("{v["NS"]}")',
+        f'Kill q Set q("Globals")=$system.Util.GetEnviron("{v["GLOBALS"]}")',
+        f'Set q("Routines")=$system.Util.GetEnviron("{v["ROUTINES"]}")',
         "If '##class(Config.Namespaces).Exists(ns) { "
         f"Set sc=##class(Config.Namespaces).Create(ns,.q) {throw_on_error('sc')} }}",
-        f'Set m=+$system.Util.GetEnviron("{ENV_MAP_COUNT}")',
-        f'For i=1:1:m {{ Set e=$system.Util.GetEnviron("{ENV_MAP_ITEM}"_i),k=$Piece(e,"|",1),'
+        f'Set m=+$system.Util.GetEnviron("{v["MAP_COUNT"]}")',
+        f'For i=1:1:m {{ Set e=$system.Util.GetEnviron("{v["MAP_"]}"_i),k=$Piece(e,"|",1),'
         'name=$Piece(e,"|",2) Kill r Set r("Database")=$Piece(e,"|",3) '
         'If k="G",\'##class(Config.MapGlobals).Exists(ns,name) { '
         f"Set sc=##class(Config.MapGlobals).Create(ns,name,.r) {throw_on_error('sc')} }} "
@@ -284,7 +294,8 @@ def create_body() -> list[str]:
 
 
 def create_environment(source: CloneSource, number: int) -> dict[str, str]:
-    """The exec variables of create_body for clone ``number``."""
+    """The exec variables of create_body(number)."""
+    v = _names(create_prefix(number))
     copied = source.copied_names()
 
     def target(database: str) -> str:
@@ -297,12 +308,12 @@ def create_environment(source: CloneSource, number: int) -> dict[str, str]:
     maps = [f"G|{name}|{target(db)}" for name, db in source.global_maps]
     maps += [f"P|{name}|{target(db)}" for name, db in source.package_maps]
     environment = {
-        ENV_COUNT: str(len(items)),
-        ENV_NAMESPACE: clone_namespace(source, number),
-        ENV_GLOBALS: target(source.globals_db),
-        ENV_ROUTINES: target(source.routines_db),
-        ENV_MAP_COUNT: str(len(maps)),
+        v["COUNT"]: str(len(items)),
+        v["NS"]: clone_namespace(source, number),
+        v["GLOBALS"]: target(source.globals_db),
+        v["ROUTINES"]: target(source.routines_db),
+        v["MAP_COUNT"]: str(len(maps)),
     }
-    environment.update({f"{ENV_ITEM}{i}": item for i, item in enumerate(items, 1)})
-    environment.update({f"{ENV_MAP_ITEM}{i}": item for i, item in enumerate(maps, 1)})
+    environment.update({f"{v['ITEM_']}{i}": item for i, item in enumerate(items, 1)})
+    environment.update({f"{v['MAP_']}{i}": item for i, item in enumerate(maps, 1)})
     return environment

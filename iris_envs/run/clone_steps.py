@@ -52,27 +52,42 @@ def make_pristine(engine: DockerEngine, container_id: str, source: CloneSource) 
         )
 
 
-def claim_number(engine: DockerEngine, container_id: str) -> int:
-    """A clone number no other process in the container uses (see clone_recipes)."""
-    result = engine.exec(container_id, number_command(), user=IRIS_OWNER, timeout=SESSION_TIMEOUT)
-    answer = result.output.strip().splitlines()[-1:] if result.exit_code == 0 else []
-    if not answer or not answer[0].isdigit():
-        raise CloneFailed(f"claiming a clone number failed: {result.output.strip()[-300:]}")
-    return int(answer[0])
+def claim_numbers(engine: DockerEngine, container_id: str, count: int) -> list[int]:
+    """``count`` clone numbers no other process in the container uses (see clone_recipes)."""
+    result = engine.exec(
+        container_id, number_command(count), user=IRIS_OWNER, timeout=SESSION_TIMEOUT
+    )
+    answer = result.output.strip().splitlines()[-count:] if result.exit_code == 0 else []
+    if len(answer) != count or not all(line.isdigit() for line in answer):
+        raise CloneFailed(f"claiming clone numbers failed: {result.output.strip()[-300:]}")
+    return [int(line) for line in answer]
 
 
-def make_clone(engine: DockerEngine, container_id: str, source: CloneSource, number: int) -> None:
-    """Copy the pristine databases for clone ``number`` and create its namespace."""
-    pairs = [(pristine_directory(d.name), clone_directory(d.name, number)) for d in source.copied]
+def make_clones(
+    engine: DockerEngine, container_id: str, source: CloneSource, numbers: list[int]
+) -> None:
+    """Copy the pristine databases for each clone in ``numbers`` and create their namespaces:
+    one exec for the copies and one session for all the namespaces, whatever their number."""
+    pairs = [
+        (pristine_directory(d.name), clone_directory(d.name, number))
+        for number in numbers
+        for d in source.copied
+    ]
     _copy(engine, container_id, pairs)
+    environment: dict[str, str] = {}
+    body: list[str] = []
+    for number in numbers:
+        environment.update(create_environment(source, number))
+        body += create_body(number)
+    names = ", ".join(clone_namespace(source, number) for number in numbers)
     run_session(
         engine,
         container_id,
-        create_body(),
+        body,
         namespace="%SYS",
-        environment=create_environment(source, number),
+        environment=environment,
         timeout=SESSION_TIMEOUT,
-        what=f"create clone namespace {clone_namespace(source, number)}",
+        what=f"create clone namespace(s) {names}",
     )
 
 

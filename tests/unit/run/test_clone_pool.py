@@ -35,6 +35,7 @@ class FakeEngine:
         self.events: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.numbers = 0  # the clone folders created in the "container"
+        self.execs: list[str] = []  # the numbering and creating execs, with their clone counts
 
     def read_file(self, container_id: str, path: str) -> bytes:
         assert path == "/usr/irissys/iris.cpf"
@@ -44,9 +45,14 @@ class FakeEngine:
         text = " ".join(command) + (kw.get("stdin") or b"").decode()
         time.sleep(0.01)
         with self.lock:
-            if 'echo "$k"' in text:  # number_command: the next free clone folder
-                self.numbers += 1
-                return ExecResult(0, f"{self.numbers}\n")
+            if 'echo "$k"' in text:  # number_command: the next free clone folders
+                count = int(re.search(r"\$\(seq (\d+)\)", text).group(1))  # type: ignore[union-attr]
+                first, self.numbers = self.numbers + 1, self.numbers + count
+                self.execs.append(f"numbers {count}")
+                return ExecResult(0, "".join(f"{n}\n" for n in range(first, self.numbers + 1)))
+            if "Config.Namespaces" in text:
+                made = re.findall(r"IRIS_ENVS_NEW\d+_NS", text)
+                self.execs.append(f"create {len(made)}")
             if "IRIS_ENVS_RESET" in text or "IRIS_ENVS_DISMOUNT" in text:
                 claimed = set(self.pool["claimed"]())
                 for number in sorted(set(re.findall(r"iris-envs-clones/(\d+)/", text))):
@@ -64,6 +70,20 @@ def make_pool(size: int) -> tuple[ClonePool, FakeEngine]:
     pool = ClonePool("c", "APP", size, engine_factory=lambda: engine)  # type: ignore[arg-type,return-value]
     holder["claimed"] = lambda: list(pool._claimed)
     return pool, engine
+
+
+def test_a_pool_is_made_with_the_first_clone_alone_and_the_rest_together() -> None:
+    # The first test may be waiting for the first clone; the others cost one exec for their
+    # numbers, one for their copies and one session for their namespaces, whatever their number.
+    pool, engine = make_pool(6)
+    pool.start()
+    first = pool.claim(timeout=10)
+    pool.wait_ready(5, timeout=10)
+    assert first.namespace == "APP_C1"
+    assert engine.execs == ["numbers 6", "create 1", "create 5"]
+    assert sorted(c.namespace for c in pool._ready) == [f"APP_C{n}" for n in range(2, 7)]
+    pool.release(first)
+    pool.close()
 
 
 def test_the_instance_s_own_databases_are_shared_and_the_rest_copied() -> None:

@@ -242,17 +242,8 @@ class ClonePool:
             started = time.monotonic()
             try:
                 new = [clone for clone in clones if not clone.number]
-                if new:  # numbered (container-wide), then made: the first alone, as a test
-                    # may be waiting for it, the others together (one exec, one session)
-                    numbers = claim_numbers(engine, self.container_id, len(new))
-                    for group in (new[:1], new[1:]):
-                        if not group:
-                            continue
-                        taken, numbers = numbers[: len(group)], numbers[len(group) :]
-                        make_clones(engine, self.container_id, source, taken)
-                        for clone, number in zip(group, taken, strict=True):
-                            clone.number, clone.namespace = number, clone_namespace(source, number)
-                        self._hand_out(group)
+                if new:
+                    make_new(engine, self.container_id, source, new, self._hand_out)
                 if used:
                     reset_clones(engine, self.container_id, source, [c.number for c in used])
             except BaseException as error:  # reported by the next claim
@@ -268,6 +259,27 @@ class ClonePool:
         with self._changed:
             self._ready.extend(clones)
             self._changed.notify_all()
+
+
+def make_new(
+    engine: DockerEngine,
+    container_id: str,
+    source: CloneSource,
+    new: list[Clone],
+    hand_out: Callable[[list[Clone]], None],
+) -> None:
+    """Number (container-wide) and make new clones: the first alone, as a test may be waiting
+    for it, the others together (one exec for their numbers, one for their copies, one session
+    for their namespaces); each group handed out as soon as it is made."""
+    numbers = claim_numbers(engine, container_id, len(new))
+    for group in (new[:1], new[1:]):
+        if not group:
+            continue
+        taken, numbers = numbers[: len(group)], numbers[len(group) :]
+        make_clones(engine, container_id, source, taken)
+        for clone, number in zip(group, taken, strict=True):
+            clone.number, clone.namespace = number, clone_namespace(source, number)
+        hand_out(group)
 
 
 _POOLS: dict[tuple[str, str], ClonePool] = {}

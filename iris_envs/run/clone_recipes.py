@@ -97,6 +97,15 @@ def pristine_directory(name: str) -> str:
     return f"{PRISTINE_DIR}/{name.lower()}/"
 
 
+def clone_pairs(source: CloneSource, numbers: list[int]) -> list[tuple[str, str]]:
+    """(pristine directory, clone directory) of every copied database of each clone."""
+    return [
+        (pristine_directory(d.name), clone_directory(d.name, number))
+        for number in numbers
+        for d in source.copied
+    ]
+
+
 # Every copy (pristine and clone) gets this modification time, a fixed instant long past. Any
 # later write to the file moves its mtime to the present (POSIX write() and ftruncate() "shall mark
 # for update the last data modification and last file status change timestamps"), so at a reset,
@@ -155,7 +164,7 @@ def mount_state_body(mount: bool) -> list[str]:
     ]
 
 
-def number_command(count: int = 1) -> list[str]:
+def number_command(count: int) -> list[str]:
     """A shell command that claims the ``count`` lowest free clone numbers in the container
     (creating each one's folder, atomically) and prints them, one per line."""
     return [

@@ -9,8 +9,8 @@ from iris_envs.run.clone_recipes import (
     COPY_EXIT,
     PRISTINE_EXISTS,
     CloneSource,
-    clone_directory,
     clone_namespace,
+    clone_pairs,
     copy_command,
     create_body,
     create_environment,
@@ -68,11 +68,7 @@ def make_clones(
 ) -> None:
     """Copy the pristine databases for each clone in ``numbers`` and create their namespaces:
     one exec for the copies and one session for all the namespaces, whatever their number."""
-    pairs = [
-        (pristine_directory(d.name), clone_directory(d.name, number))
-        for number in numbers
-        for d in source.copied
-    ]
+    pairs = clone_pairs(source, numbers)
     _copy(engine, container_id, pairs)
     environment: dict[str, str] = {}
     body: list[str] = []
@@ -97,11 +93,7 @@ def reset_clones(
     """Dismount the clones' copies, copy the pristine databases over them, mount them again:
     one exec and one session for the whole batch (clone_recipes.reset_body), judged by the
     session's marker and the copy's exit code."""
-    pairs = [
-        (pristine_directory(d.name), clone_directory(d.name, number))
-        for number in numbers
-        for d in source.copied
-    ]
+    pairs = clone_pairs(source, numbers)
     directories = [target for _, target in pairs]
     script, done = wrapped(reset_body())
     result = engine.exec(

@@ -38,7 +38,8 @@ def _docker(*args: str, tries: int = 1) -> str:
         )
         if done.returncode == 0:
             return done.stdout
-        time.sleep(0.5 * (attempt + 1))
+        if attempt + 1 < tries:
+            time.sleep(0.5 * (attempt + 1))
     return ""
 
 

@@ -312,22 +312,18 @@ function mount_read(dir,    f, line) {
     return line
 }
 
-# Write a database's state (rename over the old file); with an owner check first for a mount.
-# 1 when done, 0 when not (the check failed).
+# Write a database's state (rename over the old file); for a mount, with the check that
+# irisowner owns its IRIS.DAT first (owner_check: that file's path). 0 when done, 5 when the
+# owner check failed, another code when the state could not be written.
 function mount_write(dir, state, owner_check,    f, cmd) {
     f = mount_file(dir)
     cmd = "t=" shq(f) ".$$; "
     if (owner_check != "") cmd = cmd "[ \"$(stat -c %u " shq(owner_check) " 2>/dev/null)\" = 51773 ] || exit 5; "
     cmd = cmd "echo " shq(state " " with_slash(dir)) " >\"$t\" && mv -f \"$t\" " shq(f)
-    return system(cmd) == 0
+    return system(cmd)
 }
 
 function is_mounted(dir) { return mount_read(dir) == "mounted" }
-
-function dismounted(dir) { return mount_read(dir) == "dismounted" }
-
-# A database's mount state (on: 1 mounted, 0 dismounted).
-function mount_state(dir, on) { return mount_write(dir, on ? "mounted" : "dismounted", "") }
 
 # Access to a database through a namespace: mounts a configured one on first access; "" or an
 # error text (<DIRECTORY> for a dismounted database, as IRIS reports an unavailable one).

@@ -810,7 +810,7 @@ function config_call(cls, method, args,    a, k, name, p, n, v, parts, sec, key,
 }
 
 # SYS.Database (class reference): the ID of a database object is its directory.
-function sysdb_call(method, args,    a, k, dir, f) {
+function sysdb_call(method, args,    a, k, dir, f, rc) {
     k = split_top(args, a, ",")
     dir = with_slash(eval_expr(a[1]))
     f = dat_file(dir)
@@ -821,7 +821,7 @@ function sysdb_call(method, args,    a, k, dir, f) {
     if (method == "%OPENID") return file_exists(f) ? "\002DB:" dir : ""
     if (method == "%EXISTSID") return file_exists(f)
     if (method == "DISMOUNTDATABASE") {
-        mount_state(dir, 0)
+        if (mount_write(dir, "dismounted", "") != 0) return status_error("ERROR (stand-in): cannot record " dir " as dismounted")
         return 1
     }
     if (method == "MOUNTDATABASE") {
@@ -830,8 +830,9 @@ function sysdb_call(method, args,    a, k, dir, f) {
         if (!file_exists(f)) return status_error("ERROR (stand-in): cannot mount " dir ": " f " does not exist")
         if (is_mounted(dir)) return status_error("ERROR #5001: (stand-in) AlreadyMounted: " dir " is already mounted")
         # The owner check and the new state in one process.
-        if (!mount_write(dir, "mounted", f))
-            return status_error("ERROR (stand-in): cannot open " f ": it is not owned by irisowner (UID 51773)")
+        rc = mount_write(dir, "mounted", f)
+        if (rc == 5) return status_error("ERROR (stand-in): cannot open " f ": it is not owned by irisowner (UID 51773)")
+        if (rc != 0) return status_error("ERROR (stand-in): cannot record " dir " as mounted")
         return 1
     }
     return 1
